@@ -1,0 +1,60 @@
+# cvprep — `make run` sets everything up and serves; `make test` runs every check CI runs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: setup run test lint check bench browser clean
+
+## setup: Python venv + dependencies, front-end packages copied into static/vendor (idempotent)
+setup: $(VENV)/.installed static/vendor/.installed
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $@
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+
+static/vendor/.installed: node_modules/.package-lock.json
+	rm -rf static/vendor && mkdir -p static/vendor/swagger-ui
+	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js static/vendor/swagger-ui/
+	@touch $@
+
+## run: set up, migrate, serve on http://$(HOST):$(PORT)
+run: setup
+	@mkdir -p "$${DATA_DIR:-var}"
+	$(BIN)/cvprep serve --host $(HOST) --port $(PORT)
+
+## browser: Debian's Chromium for the browser tests (installed once, when missing)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
+
+## lint: ruff and mypy
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check app tests benchmarks
+	$(BIN)/mypy
+
+## check: the question files are valid
+check: setup
+	$(BIN)/cvprep check-content
+
+## test: lint, content check and the whole test suite (unit, HTTP, database, browser)
+test: setup browser lint check
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: throughput and latency figures, each beside a baseline measured in the same run
+bench: setup
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) node_modules static/vendor .pytest_cache .mypy_cache .ruff_cache

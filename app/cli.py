@@ -1,0 +1,73 @@
+"""`cvprep` command line: serve, check-content."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from app.content import ContentError, load_questions
+from app.settings import get_settings
+
+
+def check_content(_: argparse.Namespace) -> int:
+    settings = get_settings()
+    try:
+        bank = load_questions(settings.questions_dir)
+    except ContentError as error:
+        sys.stderr.write(f"{error}\n")
+        return 1
+    items = sum(len(q.meta.quiz) for q in bank)
+    sys.stdout.write(f"{len(bank)} questions and {items} quiz items are valid.\n")
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = get_settings()
+    try:
+        # Fail here, with every problem listed, rather than half-way through a server start.
+        load_questions(settings.questions_dir)
+    except ContentError as error:
+        sys.stderr.write(f"{error}\n")
+        return 1
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        reload=args.reload,
+        proxy_headers=True,
+        log_level=args.log_level,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cvprep", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="serve the web app")
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    serve_parser.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve_parser.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve_parser.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve_parser.set_defaults(handler=serve)
+
+    check_parser = commands.add_parser("check-content", help="validate every question file")
+    check_parser.set_defaults(handler=check_content)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,232 @@
+"""Load `questions/NN-slug.md` files into a validated, pre-rendered QuestionBank."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from app.content.render import CodeBlock, Renderer, code_blocks, plain_text
+from app.content.schema import QuestionMeta, QuizItem
+
+FILE_NAME = re.compile(r"^(?P<number>\d{2})-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
+FRONT_MATTER = re.compile(r"\A---\n(?P<yaml>.*?)\n---\n(?P<body>.*)\Z", re.S)
+REQUIRED_SECTIONS = ("Common follow-ups", "Go deeper")
+
+
+@dataclass(frozen=True)
+class ContentProblem:
+    file: str
+    field: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.field}: {self.reason}"
+
+
+class ContentError(Exception):
+    """One or more question files are invalid; each problem names file, field and reason."""
+
+    def __init__(self, problems: Sequence[ContentProblem]) -> None:
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {problem}" for problem in self.problems)
+        super().__init__(f"{len(self.problems)} problem(s) in the question files:\n{lines}")
+
+
+@dataclass(frozen=True)
+class Question:
+    meta: QuestionMeta
+    path: Path
+    prompt_html: str
+    answer_html: str
+    search_text: str
+    code: tuple[CodeBlock, ...]
+
+    @property
+    def number(self) -> int:
+        return self.meta.number
+
+    @property
+    def slug(self) -> str:
+        return self.meta.slug
+
+    @property
+    def title(self) -> str:
+        return self.meta.title
+
+    @property
+    def tags(self) -> list[str]:
+        return self.meta.tags
+
+    @property
+    def difficulty(self) -> str:
+        return self.meta.difficulty
+
+
+@dataclass(frozen=True)
+class QuestionBank:
+    questions: tuple[Question, ...]
+    _by_slug: dict[str, Question] = field(init=False, repr=False)
+    _items: dict[str, tuple[Question, QuizItem]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_slug", {q.slug: q for q in self.questions})
+        items = {item.id: (q, item) for q in self.questions for item in q.meta.quiz}
+        object.__setattr__(self, "_items", items)
+
+    def __iter__(self):
+        return iter(self.questions)
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def get(self, slug: str) -> Question | None:
+        return self._by_slug.get(slug)
+
+    def item(self, item_id: str) -> tuple[Question, QuizItem] | None:
+        return self._items.get(item_id)
+
+    @property
+    def tags(self) -> list[str]:
+        return sorted({tag for q in self.questions for tag in q.tags})
+
+    def neighbours(self, slug: str) -> tuple[Question | None, Question | None]:
+        index = [q.slug for q in self.questions].index(slug)
+        previous = self.questions[index - 1] if index > 0 else None
+        following = self.questions[index + 1] if index + 1 < len(self.questions) else None
+        return previous, following
+
+    def search(self, text: str = "", tag: str = "") -> list[Question]:
+        """Questions whose title, prompt or answer contain every word of `text`, with `tag`."""
+        words = text.lower().split()
+        return [
+            q
+            for q in self.questions
+            if (not tag or tag in q.tags) and all(word in q.search_text for word in words)
+        ]
+
+
+def _split(text: str) -> tuple[str, str]:
+    match = FRONT_MATTER.match(text.replace("\r\n", "\n"))
+    if not match:
+        raise ValueError("the file must start with YAML front matter between two '---' lines")
+    return match["yaml"], match["body"]
+
+
+def _field_name(location: Iterable[int | str]) -> str:
+    # Pydantic's discriminated unions add the tag ("choice") to the path; keep what an author wrote.
+    parts = [str(part) for part in location if part not in ("choice", "numeric", "recall")]
+    return ".".join(parts) or "(front matter)"
+
+
+def _section_problems(body: str) -> list[str]:
+    headings = re.findall(r"^##\s+(.+?)\s*$", body, re.M)
+    if list(headings[-2:]) != list(REQUIRED_SECTIONS):
+        wanted = " then ".join(f"'## {name}'" for name in REQUIRED_SECTIONS)
+        return [f"the answer must end with the sections {wanted}"]
+    return []
+
+
+def _code_problems(blocks: Sequence[CodeBlock]) -> list[str]:
+    problems = []
+    for block in blocks:
+        if block.lang != "python":
+            continue
+        try:
+            compile(block.source, f"<python block at line {block.line}>", "exec")
+        except SyntaxError as error:
+            problems.append(f"python block at body line {block.line} does not compile: {error.msg}")
+    return problems
+
+
+def load_question(path: Path, renderer: Renderer) -> Question:
+    """Parse and validate one file; raises ContentError naming the file and field."""
+    name = path.name
+    match = FILE_NAME.match(name)
+    if not match:
+        raise ContentError([ContentProblem(name, "file name", "must look like 'NN-slug.md'")])
+    try:
+        front, body = _split(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(front)
+    except (ValueError, UnicodeDecodeError, yaml.YAMLError) as error:
+        reason = " ".join(str(error).split())
+        raise ContentError([ContentProblem(name, "front matter", reason)]) from error
+    if not isinstance(raw, dict):
+        raise ContentError([ContentProblem(name, "front matter", "must be a YAML mapping")])
+    try:
+        meta = QuestionMeta.model_validate(raw)
+    except ValidationError as error:
+        problems = [
+            ContentProblem(name, _field_name(detail["loc"]), detail["msg"])
+            for detail in error.errors()
+        ]
+        raise ContentError(problems) from error
+
+    problems = []
+    if meta.number != int(match["number"]):
+        problems.append(
+            ContentProblem(name, "number", f"{meta.number} does not match the file name")
+        )
+    if meta.slug != match["slug"]:
+        problems.append(ContentProblem(name, "slug", f"'{meta.slug}' does not match the file name"))
+    tokens = renderer.parse(body)
+    blocks = code_blocks(tokens)
+    for reason in _section_problems(body) + _code_problems(blocks):
+        problems.append(ContentProblem(name, "body", reason))
+    if problems:
+        raise ContentError(problems)
+
+    search_text = " ".join([meta.title, meta.prompt, " ".join(meta.tags), plain_text(tokens)])
+    return Question(
+        meta=meta,
+        path=path,
+        prompt_html=renderer.render(meta.prompt),
+        answer_html=renderer.render(body, shift=1),
+        search_text=search_text.lower(),
+        code=tuple(blocks),
+    )
+
+
+def load_questions(directory: Path) -> QuestionBank:
+    """Every question in `directory`, validated and rendered; all problems reported at once."""
+    if not directory.is_dir():
+        raise ContentError([ContentProblem(str(directory), "questions directory", "not found")])
+    renderer = Renderer()
+    questions: list[Question] = []
+    problems: list[ContentProblem] = []
+    for path in sorted(directory.glob("*.md")):
+        try:
+            questions.append(load_question(path, renderer))
+        except ContentError as error:
+            problems.extend(error.problems)
+
+    seen_ids: dict[str, str] = {}
+    for question in questions:
+        for index, item in enumerate(question.meta.quiz):
+            if item.id in seen_ids:
+                problems.append(
+                    ContentProblem(
+                        question.path.name,
+                        f"quiz.{index}.id",
+                        f"'{item.id}' is already used in {seen_ids[item.id]}",
+                    )
+                )
+            seen_ids[item.id] = question.path.name
+    numbers = sorted(q.number for q in questions)
+    if not problems and numbers != list(range(1, len(numbers) + 1)):
+        problems.append(
+            ContentProblem(
+                str(directory), "number", f"questions must be numbered 1..N, found {numbers}"
+            )
+        )
+    if not questions and not problems:
+        problems.append(
+            ContentProblem(str(directory), "questions directory", "holds no NN-slug.md file")
+        )
+    if problems:
+        raise ContentError(problems)
+    return QuestionBank(tuple(sorted(questions, key=lambda q: q.number)))

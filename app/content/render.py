@@ -1,0 +1,116 @@
+"""Markdown → HTML for questions: tables, heading anchors, Pygments, formula blocks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from markdown_it.utils import EnvType, OptionsDict
+from mdit_py_plugins.anchors import anchors_plugin
+from pygments import highlight
+from pygments.formatters import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.util import ClassNotFound
+
+_FORMATTER = HtmlFormatter(nowrap=True)
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    """A fenced block as written: its language, the words after it, its source and line."""
+
+    lang: str
+    flags: tuple[str, ...]
+    source: str
+    line: int
+
+    @property
+    def runnable(self) -> bool:
+        return self.lang == "python" and "fragment" not in self.flags
+
+
+def _fence(
+    renderer: object, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    token = tokens[idx]
+    lang, *flags = token.info.split() or [""]
+    code = token.content
+    if lang == "formula":
+        # Formulas are written in Unicode so they read the same with or without JavaScript.
+        return f'<div class="formula" role="math"><code>{escape(code.rstrip())}</code></div>\n'
+    try:
+        lexer = get_lexer_by_name(lang) if lang else None
+    except ClassNotFound:
+        lexer = None
+    body = highlight(code, lexer, _FORMATTER) if lexer else escape(code)
+    label = " ".join([lang, *flags]).strip()
+    data = f' data-lang="{escape(label)}"' if label else ""
+    return f'<pre class="code highlight"{data}><code>{body}</code></pre>\n'
+
+
+def _table_open(
+    renderer: object, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    # A focusable, labelled region lets keyboard users scroll wide tables on a phone.
+    return '<div class="table-wrap" role="region" tabindex="0" aria-label="Table"><table>\n'
+
+
+def _table_close(
+    renderer: object, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
+) -> str:
+    return "</table></div>\n"
+
+
+def build_markdown() -> MarkdownIt:
+    md = MarkdownIt("commonmark", {"html": False, "typographer": False}).enable("table")
+    md.use(anchors_plugin, min_level=2, max_level=4, permalink=True, permalinkSymbol="#")
+    md.add_render_rule("fence", _fence)
+    md.add_render_rule("table_open", _table_open)
+    md.add_render_rule("table_close", _table_close)
+    return md
+
+
+class Renderer:
+    """Renders Markdown with headings shifted down `shift` levels (the page owns the h1/h2)."""
+
+    def __init__(self) -> None:
+        self._md = build_markdown()
+
+    def parse(self, text: str) -> list[Token]:
+        return self._md.parse(text)
+
+    def render(self, text: str, *, shift: int = 0) -> str:
+        tokens = self.parse(text)
+        if shift:
+            for token in tokens:
+                if token.type in ("heading_open", "heading_close"):
+                    token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
+        return self._md.renderer.render(tokens, self._md.options, {})
+
+
+def code_blocks(tokens: Sequence[Token]) -> list[CodeBlock]:
+    blocks = []
+    for token in tokens:
+        if token.type == "fence":
+            lang, *flags = token.info.split() or [""]
+            line = (token.map[0] + 1) if token.map else 0
+            blocks.append(CodeBlock(lang, tuple(flags), token.content, line))
+    return blocks
+
+
+def plain_text(tokens: Sequence[Token]) -> str:
+    """The words of a document (prose, table cells, code), for search."""
+    parts = []
+    for token in tokens:
+        if token.type == "inline" or token.type in ("fence", "code_block"):
+            parts.append(token.content)
+    return " ".join(" ".join(parts).split())
+
+
+def pygments_css() -> str:
+    light = HtmlFormatter(style="friendly").get_style_defs(".highlight")
+    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
+    return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"

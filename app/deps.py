@@ -1,0 +1,22 @@
+"""Typed dependencies for route functions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from app.content import QuestionBank
+from app.settings import Settings
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_bank(request: Request) -> QuestionBank:
+    return request.app.state.bank
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+BankDep = Annotated[QuestionBank, Depends(get_bank)]

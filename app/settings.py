@@ -1,0 +1,51 @@
+"""Every setting in one place, read from the environment first (then `.env`)."""
+
+from __future__ import annotations
+
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # Everything the app writes lives here: the SQLite file, the secret key, uploads, runs.
+    data_dir: Path = Field(default=Path("var"), validation_alias="DATA_DIR")
+    # SQLAlchemy URL; empty means a SQLite file inside DATA_DIR.
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
+    # Signs cookies; empty means generate once and keep it in DATA_DIR/secret_key.
+    secret_key_value: str = Field(default="", validation_alias="SECRET_KEY", repr=False)
+    # The question files (Markdown with YAML front matter).
+    questions_dir: Path = Field(default=ROOT / "questions", validation_alias="QUESTIONS_DIR")
+    # Largest accepted upload, in bytes.
+    upload_max_bytes: int = Field(default=10_000_000, validation_alias="UPLOAD_MAX_BYTES", gt=0)
+    # Threads that run demo computations off the event loop.
+    demo_threads: int = Field(default=2, validation_alias="DEMO_THREADS", ge=1, le=64)
+
+    @cached_property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cvprep.sqlite3').resolve()}"
+
+    @cached_property
+    def secret_key(self) -> str:
+        """SECRET_KEY, or a key generated on first use and kept in DATA_DIR."""
+        if self.secret_key_value:
+            return self.secret_key_value
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+
+def get_settings() -> Settings:
+    return Settings()

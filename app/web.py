@@ -1,0 +1,38 @@
+"""Templates and the page-or-fragment decision shared by every HTML view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+from starlette.responses import HTMLResponse
+
+from app import __version__
+from app.settings import ROOT
+
+templates = Jinja2Templates(directory=ROOT / "templates")
+templates.env.globals["version"] = __version__
+
+
+def is_fragment_request(request: Request) -> bool:
+    """True for an htmx request that swaps part of a page (not a history restore)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(
+    request: Request,
+    page: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render `page`, or `fragment` for an htmx request; one URL serves both (Vary: HX-Request)."""
+    name = fragment if fragment and is_fragment_request(request) else page
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Vary"] = "HX-Request"
+    return response
