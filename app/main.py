@@ -12,7 +12,7 @@ from app import __version__
 from app.content import load_questions
 from app.security import SecurityHeadersMiddleware
 from app.settings import ROOT, Settings, get_settings
-from app.views import api_questions, meta, questions
+from app.views import api_questions, demos, meta, questions
 from app.web import templates
 
 API_PREFIXES = ("/api/", "/openapi.json")
@@ -77,6 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    for module in (questions, api_questions, meta):
+    for module in (questions, api_questions, demos, meta):
         app.include_router(module.router)
     return app

@@ -43,6 +43,7 @@ class Question:
     path: Path
     prompt_html: str
     answer_html: str
+    answer_markdown: str
     search_text: str
     code: tuple[CodeBlock, ...]
 
@@ -186,6 +187,7 @@ def load_question(path: Path, renderer: Renderer) -> Question:
         path=path,
         prompt_html=renderer.render(meta.prompt),
         answer_html=renderer.render(body, shift=1),
+        answer_markdown=body,
         search_text=search_text.lower(),
         code=tuple(blocks),
     )

@@ -1,0 +1,1 @@
+"""The compute side: pure PyTorch/torchvision. Never imports FastAPI, SQLModel or Jinja."""

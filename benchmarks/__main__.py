@@ -1,0 +1,17 @@
+"""Run every benchmark: `python -m benchmarks` (or `make bench`)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from benchmarks import pages
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="cvprep-bench-") as tmp:
+        pages.main(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+// Demo widgets: progressive enhancements for the demo forms.

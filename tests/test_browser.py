@@ -1,0 +1,94 @@
+"""The main flows in a real Chromium against `cvprep serve`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import axe_violations, chromium
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    # bypass_csp lets the test inject axe-core; the app's own pages never need it.
+    context = browser.new_context(base_url=live_server, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def test_search_open_reveal_and_next(page: Page) -> None:
+    page.goto("/")
+    expect(page.locator("li.question-card")).to_have_count(12)
+    page.evaluate("window.__noReload = true")
+
+    page.get_by_label("Search questions and answers").fill("pool")
+    cards = page.locator("li.question-card")
+    expect(page.locator(".count")).to_contain_text("match “pool”")
+    assert cards.count() < 12
+    assert page.evaluate("window.__noReload") is True  # the list was swapped, not reloaded
+    assert "q=pool" in page.url
+
+    page.locator("li.question-card h2 a[href='/questions/pooling']").click()
+    expect(page).to_have_url(re.compile(r"/questions/pooling$"))
+    expect(page.locator("h1")).to_be_visible()
+
+    page.evaluate("window.__noReload = true")
+    page.get_by_role("link", name="Reveal the model answer").click()
+    answer = page.locator("#answer")
+    expect(answer).to_be_visible()
+    expect(answer.locator(".prose h3").first).to_be_visible()
+    assert page.evaluate("window.__noReload") is True
+    expect(page.locator("#answer-heading")).to_be_focused()
+
+    page.locator("a[rel=next]").click()
+    expect(page).to_have_url(re.compile(r"/questions/residual-connections$"))
+
+
+def test_draft_is_kept_on_the_device_and_shown_beside_the_answer(page: Page) -> None:
+    page.goto("/questions/batch-normalization")
+    page.get_by_label("Draft your answer").fill("It normalises each channel over the batch.")
+    expect(page.locator("#draft-status")).to_have_text("Draft saved on this device.")
+    page.reload()
+    expect(page.get_by_label("Draft your answer")).to_have_value("It normalises each channel over the batch.")
+    page.get_by_role("link", name="Reveal the model answer").click()
+    expect(page.locator(".compare .draft-copy")).to_have_text("It normalises each channel over the batch.")
+
+
+@pytest.mark.parametrize("path", ["/", "/questions/pooling?reveal=true", "/nope"])
+def test_pages_pass_the_accessibility_check(page: Page, path: str) -> None:
+    page.goto(path)
+    assert axe_violations(page) == []
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_accessible_in_light_and_dark_mode(browser: Browser, live_server: str, scheme: str) -> None:
+    context = browser.new_context(base_url=live_server, bypass_csp=True, color_scheme=scheme)
+    page = context.new_page()
+    page.goto("/questions/convolutional-layers?reveal=true")
+    assert axe_violations(page) == []
+    context.close()
+
+
+def test_works_on_a_phone_sized_screen(browser: Browser, live_server: str) -> None:
+    context = browser.new_context(base_url=live_server, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    page.goto("/questions/architecture-evolution?reveal=true")
+    # The page itself never scrolls sideways; wide tables scroll inside their own region.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    context.close()
