@@ -7,12 +7,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
 from app.content import load_questions
+from app.db import make_engine
+from app.migrate import upgrade
 from app.security import SecurityHeadersMiddleware
 from app.settings import ROOT, Settings, get_settings
-from app.views import api_questions, demos, meta, questions
+from app.views import (
+    accounts,
+    api_questions,
+    api_quiz,
+    demos,
+    drafts,
+    meta,
+    practice,
+    progress,
+    questions,
+)
 from app.web import templates
 
 API_PREFIXES = ("/api/", "/openapi.json")
@@ -59,10 +72,22 @@ def _jsonable(value):
     return jsonable_encoder(value, custom_encoder={Exception: str})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app; raises ContentError before serving if any question file is invalid."""
+SESSION_COOKIE = "cvprep_session"
+SESSION_MAX_AGE = 365 * 24 * 3600
+
+
+def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
+    """Build the app; raises ContentError before serving if any question file is invalid.
+
+    The database is migrated to the latest revision first (`migrate=False` skips it for
+    callers that already did, such as a test suite sharing one PostgreSQL database).
+    """
     settings = settings or get_settings()
     bank = load_questions(settings.questions_dir)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if migrate:
+        upgrade(settings.sqlalchemy_url)
+    engine = make_engine(settings.sqlalchemy_url)
 
     app = FastAPI(
         title="cvprep",
@@ -73,10 +98,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.bank = bank
+    app.state.engine = engine
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.secret_key,
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE,
+        same_site="lax",
+        https_only=settings.cookie_secure,
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    for module in (questions, api_questions, demos, meta):
+    routers = (
+        questions,
+        drafts,
+        practice,
+        progress,
+        accounts,
+        api_questions,
+        api_quiz,
+        demos,
+        meta,
+    )
+    for module in routers:
         app.include_router(module.router)
     return app

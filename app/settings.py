@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     questions_dir: Path = Field(default=ROOT / "questions", validation_alias="QUESTIONS_DIR")
     # Largest accepted upload, in bytes.
     upload_max_bytes: int = Field(default=10_000_000, validation_alias="UPLOAD_MAX_BYTES", gt=0)
+    # Send the session cookie over HTTPS only; set it true behind TLS.
+    cookie_secure: bool = Field(default=False, validation_alias="COOKIE_SECURE")
+    # Failed logins allowed per username in LOGIN_WINDOW_MINUTES before a 429.
+    login_max_failures: int = Field(default=5, validation_alias="LOGIN_MAX_FAILURES", ge=1)
+    login_window_minutes: int = Field(default=15, validation_alias="LOGIN_WINDOW_MINUTES", ge=1)
     # Threads that run demo computations off the event loop.
     demo_threads: int = Field(default=2, validation_alias="DEMO_THREADS", ge=1, le=64)
 

@@ -9,10 +9,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from app import __version__
+from app.auth import CSRF_FIELD, csrf_token
 from app.settings import ROOT
 
 templates = Jinja2Templates(directory=ROOT / "templates")
 templates.env.globals["version"] = __version__
+templates.env.globals["csrf_token"] = csrf_token
+templates.env.globals["csrf_field"] = CSRF_FIELD
 
 
 def is_fragment_request(request: Request) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from html import escape
 
 from markdown_it import MarkdownIt
@@ -89,6 +90,17 @@ class Renderer:
                 if token.type in ("heading_open", "heading_close"):
                     token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
         return self._md.renderer.render(tokens, self._md.options, {})
+
+
+@lru_cache(maxsize=1024)
+def render_markdown(text: str) -> str:
+    """Render a short Markdown text (a quiz prompt or explanation); cached, as items repeat."""
+    return _shared_renderer().render(text)
+
+
+@lru_cache(maxsize=1)
+def _shared_renderer() -> Renderer:
+    return Renderer()
 
 
 def code_blocks(tokens: Sequence[Token]) -> list[CodeBlock]:

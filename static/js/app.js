@@ -2,42 +2,6 @@
 (function () {
   "use strict";
 
-  function draftStore(key) {
-    const storageKey = "cvprep:draft:" + key;
-    return {
-      load: function () { try { return localStorage.getItem(storageKey) || ""; } catch (e) { return ""; } },
-      save: function (text) { try { localStorage.setItem(storageKey, text); return true; } catch (e) { return false; } },
-    };
-  }
-
-  function enhanceDraft(root) {
-    root.querySelectorAll("textarea[data-draft-key]").forEach(function (box) {
-      if (box.dataset.enhanced) return;
-      box.dataset.enhanced = "1";
-      const store = draftStore(box.dataset.draftKey);
-      const status = document.getElementById(box.getAttribute("aria-describedby"));
-      if (!box.value) box.value = store.load();
-      let timer = null;
-      box.addEventListener("input", function () {
-        clearTimeout(timer);
-        timer = setTimeout(function () {
-          if (store.save(box.value) && status) status.textContent = "Draft saved on this device.";
-        }, 300);
-      });
-    });
-  }
-
-  function showDraftBesideAnswer(root) {
-    const box = document.querySelector("textarea[data-draft-key]");
-    const compare = root.querySelector(".compare");
-    if (!box || !compare) return;
-    const text = box.value.trim();
-    if (text) {
-      compare.querySelector(".draft-copy").textContent = text;
-      compare.hidden = false;
-    }
-  }
-
   function addCopyButtons(root) {
     if (!navigator.clipboard) return;
     root.querySelectorAll(".prose pre.code").forEach(function (pre) {
@@ -59,8 +23,6 @@
   }
 
   function enhance(root) {
-    enhanceDraft(root);
-    showDraftBesideAnswer(root);
     addCopyButtons(root);
   }
 

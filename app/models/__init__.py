@@ -1,0 +1,6 @@
+"""Database tables (SQLModel), one module per entity family. Importing this registers them all."""
+
+from app.models.practice import CardState, Draft, ReviewLog
+from app.models.users import LoginAttempt, User
+
+__all__ = ["CardState", "Draft", "LoginAttempt", "ReviewLog", "User"]

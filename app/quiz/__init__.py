@@ -1,0 +1,1 @@
+"""Practising: parametric items, grading, scheduling, what to practise next."""

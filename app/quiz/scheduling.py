@@ -1,0 +1,86 @@
+"""FSRS scheduling: our CardState rows to and from `fsrs.Card`."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from fsrs import Card, Rating, Scheduler, State
+
+from app.models import CardState
+
+# Fuzzing spreads due dates randomly; without it a schedule is reproducible from the log.
+SCHEDULER = Scheduler(desired_retention=0.9, enable_fuzzing=False)
+
+
+def to_fsrs(card: CardState) -> Card:
+    return Card(
+        state=State(card.state),
+        step=card.step,
+        stability=card.stability,
+        difficulty=card.difficulty,
+        due=card.due,
+        last_review=card.last_review,
+    )
+
+
+def new_card(*, user_id: int, item_id: str, question_slug: str, now: datetime) -> CardState:
+    fresh = Card(due=now)
+    return CardState(
+        user_id=user_id,
+        item_id=item_id,
+        question_slug=question_slug,
+        state=fresh.state.value,
+        step=fresh.step,
+        due=now,
+    )
+
+
+def snapshot(card: CardState) -> str:
+    """The scheduling fields of a card as JSON, kept with each review so undo can restore it."""
+    return json.dumps(
+        {
+            "state": card.state,
+            "step": card.step,
+            "stability": card.stability,
+            "difficulty": card.difficulty,
+            "due": card.due.isoformat(),
+            "last_review": card.last_review.isoformat() if card.last_review else None,
+            "reps": card.reps,
+            "lapses": card.lapses,
+        }
+    )
+
+
+def restore(card: CardState, saved: str) -> None:
+    data = json.loads(saved)
+    card.state = data["state"]
+    card.step = data["step"]
+    card.stability = data["stability"]
+    card.difficulty = data["difficulty"]
+    card.due = datetime.fromisoformat(data["due"])
+    card.last_review = datetime.fromisoformat(data["last_review"]) if data["last_review"] else None
+    card.reps = data["reps"]
+    card.lapses = data["lapses"]
+
+
+def review(card: CardState, rating: Rating, now: datetime) -> None:
+    """Apply one review to `card` in place."""
+    was_review = card.state == State.Review.value
+    updated, _log = SCHEDULER.review_card(to_fsrs(card), rating, review_datetime=now)
+    card.state = updated.state.value
+    card.step = updated.step
+    card.stability = updated.stability
+    card.difficulty = updated.difficulty
+    card.due = updated.due
+    card.last_review = updated.last_review
+    card.reps += 1
+    if was_review and rating == Rating.Again:
+        card.lapses += 1
+
+
+def retrievability(card: CardState, now: datetime) -> float:
+    """Probability of recall now (0 for a card never reviewed)."""
+    if card.last_review is None:
+        return 0.0
+    return SCHEDULER.get_card_retrievability(to_fsrs(card), current_datetime=now)

@@ -1,0 +1,154 @@
+"""Cards and the review log: recording a graded attempt, undoing it, reading history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from app.models import CardState, ReviewLog
+from app.quiz import scheduling
+from app.quiz.grading import Outcome
+
+
+def card_for(session: Session, *, user_id: int, item_id: str) -> CardState | None:
+    return session.exec(
+        select(CardState).where(CardState.user_id == user_id, CardState.item_id == item_id)
+    ).first()
+
+
+def cards_of(session: Session, *, user_id: int) -> Sequence[CardState]:
+    return session.exec(select(CardState).where(CardState.user_id == user_id)).all()
+
+
+def reviews_of(
+    session: Session, *, user_id: int, since: datetime | None = None
+) -> Sequence[ReviewLog]:
+    statement = select(ReviewLog).where(ReviewLog.user_id == user_id)
+    if since is not None:
+        statement = statement.where(col(ReviewLog.reviewed_at) >= since)
+    return session.exec(statement.order_by(col(ReviewLog.reviewed_at), col(ReviewLog.id))).all()
+
+
+def latest_review(session: Session, *, user_id: int) -> ReviewLog | None:
+    return session.exec(
+        select(ReviewLog)
+        .where(ReviewLog.user_id == user_id)
+        .order_by(col(ReviewLog.reviewed_at).desc(), col(ReviewLog.id).desc())
+        .limit(1)
+    ).first()
+
+
+def review_count(session: Session, *, user_id: int) -> int:
+    return len(session.exec(select(ReviewLog.id).where(ReviewLog.user_id == user_id)).all())
+
+
+def by_idempotency_key(session: Session, *, user_id: int, key: str) -> ReviewLog | None:
+    return session.exec(
+        select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.idempotency_key == key)
+    ).first()
+
+
+def _locked_card(
+    session: Session, *, user_id: int, item_id: str, question_slug: str, now: datetime
+) -> CardState:
+    """The (user, item) card, created if missing, locked for this transaction on PostgreSQL."""
+    fresh = scheduling.new_card(
+        user_id=user_id, item_id=item_id, question_slug=question_slug, now=now
+    )
+    values = fresh.model_dump(exclude={"id"})
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    # INSERT … ON CONFLICT DO NOTHING: two first answers to one item cannot both create it.
+    session.execute(
+        insert(CardState)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["user_id", "item_id"])
+    )
+    statement = select(CardState).where(CardState.user_id == user_id, CardState.item_id == item_id)
+    return session.exec(statement.with_for_update()).one()
+
+
+def record_review(
+    session: Session,
+    *,
+    user_id: int,
+    item_id: str,
+    question_slug: str,
+    outcome: Outcome,
+    seed: int | None,
+    mode: str,
+    now: datetime,
+    idempotency_key: str | None = None,
+    duration_ms: int | None = None,
+) -> tuple[ReviewLog, CardState]:
+    """Append the review and move the card on, in one transaction; a repeated key is a no-op."""
+    if idempotency_key:
+        earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
+        if earlier is not None:
+            return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
+    card = _locked_card(
+        session, user_id=user_id, item_id=item_id, question_slug=question_slug, now=now
+    )
+    before = scheduling.snapshot(card)
+    scheduling.review(card, outcome.rating, now)
+    log = ReviewLog(
+        user_id=user_id,
+        item_id=item_id,
+        question_slug=question_slug,
+        rating=outcome.rating.value,
+        correct=outcome.correct,
+        answer=outcome.answer_text,
+        seed=seed,
+        mode=mode,
+        reviewed_at=now,
+        duration_ms=duration_ms,
+        idempotency_key=idempotency_key,
+        card_before=before,
+    )
+    session.add(card)
+    session.add(log)
+    try:
+        session.commit()
+    except IntegrityError:
+        # The same idempotency key won a race in another request: report that one.
+        session.rollback()
+        if idempotency_key is None:
+            raise
+        earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
+        if earlier is None:
+            raise
+        return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
+    return log, card
+
+
+def _card_or_fail(session: Session, *, user_id: int, item_id: str) -> CardState:
+    card = card_for(session, user_id=user_id, item_id=item_id)
+    assert card is not None, "a review without its card"
+    return card
+
+
+def undo_last(session: Session, *, user_id: int) -> ReviewLog | None:
+    """Remove the user's latest review and put its card back as it was, in one transaction."""
+    last = session.exec(
+        select(ReviewLog)
+        .where(ReviewLog.user_id == user_id)
+        .order_by(col(ReviewLog.reviewed_at).desc(), col(ReviewLog.id).desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
+    if last is None:
+        return None
+    card = card_for(session, user_id=user_id, item_id=last.item_id)
+    if card is not None and last.card_before:
+        scheduling.restore(card, last.card_before)
+        if card.reps == 0:
+            session.delete(card)  # it was new before this review: it is new again
+        else:
+            session.add(card)
+    session.delete(last)
+    session.commit()
+    return last

@@ -1,0 +1,163 @@
+"""JSON API for practising: items, answers, progress. The session cookie identifies the caller."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
+
+from app.auth import ActingUser, OptionalUser
+from app.content.schema import ChoiceItem, NumericItem
+from app.db import SessionDep, WriteSessionDep
+from app.deps import BankDep
+from app.models.common import utcnow
+from app.practice import answer_item
+from app.progress import by_question, streak
+from app.quiz.generators import fresh_seed
+from app.quiz.grading import AnswerError, present
+from app.repos import reviews
+
+
+def require_json(request: Request) -> None:
+    """JSON bodies only: a cross-site form cannot send one without the browser asking first."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise HTTPException(status_code=415, detail="Send the body as application/json.")
+
+
+router = APIRouter(prefix="/api", tags=["practice"])
+
+
+class ItemOut(BaseModel):
+    id: str
+    question: str
+    kind: str
+    prompt: str = Field(description="Markdown")
+    choices: list[str] | None = None
+    seed: int | None = Field(default=None, description="Send it back with the answer")
+
+
+class AnswerIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item_id: str = Field(max_length=80)
+    answer: StrictInt | StrictFloat | StrictStr = Field(
+        description="choice: option index; numeric: a number; recall: again|hard|good|easy"
+    )
+    seed: StrictInt | None = Field(default=None, description="The seed of a parametric item")
+    hints_used: int = Field(default=0, ge=0, le=10)
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=100, description="Repeat it to submit only once"
+    )
+
+
+class AnswerOut(BaseModel):
+    correct: bool | None
+    expected: str
+    explanation: str
+    due: datetime
+    review_id: str
+
+
+class QuestionProgressOut(BaseModel):
+    slug: str
+    reviews: int
+    correct: int
+    due: int
+    mastery: float
+
+
+class ProgressOut(BaseModel):
+    questions: list[QuestionProgressOut]
+    due_now: int
+    streak: int
+
+
+@router.get("/quiz/items", response_model=list[ItemOut])
+def list_items(
+    bank: BankDep, question: Annotated[str | None, Query(max_length=60)] = None
+) -> list[ItemOut]:
+    """The quiz items of one question (or all); a parametric item comes with a fresh seed."""
+    if question is not None and bank.get(question) is None:
+        raise HTTPException(status_code=422, detail=f"question: no question is called '{question}'")
+    out = []
+    for q in [bank.get(question)] if question else list(bank):
+        assert q is not None
+        for item in q.meta.quiz:
+            seed = fresh_seed() if isinstance(item, NumericItem) and item.generator else None
+            shown = present(item, seed)
+            choices = [c.text for c in item.choices] if isinstance(item, ChoiceItem) else None
+            out.append(
+                ItemOut(
+                    id=item.id,
+                    question=q.slug,
+                    kind=item.kind,
+                    prompt=shown.prompt,
+                    choices=choices,
+                    seed=seed,
+                )
+            )
+    return out
+
+
+@router.post(
+    "/quiz/answers",
+    response_model=AnswerOut,
+    dependencies=[Depends(require_json)],
+    responses={422: {"description": "The answer cannot be graded; nothing was recorded"}},
+)
+def submit_answer(
+    body: AnswerIn, request: Request, bank: BankDep, session: WriteSessionDep, user: ActingUser
+) -> AnswerOut:
+    """Grade an answer and record it as a review; the same idempotency_key records once."""
+    key = body.idempotency_key or request.headers.get("Idempotency-Key")
+    try:
+        recorded = answer_item(
+            session,
+            bank,
+            user=user,
+            item_id=body.item_id,
+            answer=body.answer,
+            seed=body.seed,
+            hints_used=body.hints_used,
+            mode="api",
+            idempotency_key=key,
+        )
+    except AnswerError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    return AnswerOut(
+        correct=recorded.review.correct,
+        expected=recorded.outcome.expected,
+        explanation=recorded.outcome.explanation,
+        due=recorded.card.due,
+        review_id=recorded.review.uid,
+    )
+
+
+@router.get("/progress", response_model=ProgressOut)
+def read_progress(bank: BankDep, session: SessionDep, user: OptionalUser) -> ProgressOut:
+    """Per-question reviews, accuracy, due count and mastery; cards due now; the streak."""
+    now = utcnow()
+    cards = (
+        {c.item_id: c for c in reviews.cards_of(session, user_id=user.id)}
+        if user and user.id
+        else {}
+    )
+    history = reviews.reviews_of(session, user_id=user.id) if user and user.id else []
+    rows = by_question(bank, cards, history, now)
+    return ProgressOut(
+        questions=[
+            QuestionProgressOut(
+                slug=r.slug,
+                reviews=r.reviews,
+                correct=r.correct,
+                due=r.due,
+                mastery=round(r.mastery, 4),
+            )
+            for r in rows
+        ],
+        due_now=sum(r.due for r in rows),
+        streak=streak(history, now.date()),
+    )

@@ -1,0 +1,36 @@
+"""Saving a learner's draft answer to a question."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.auth import ActingUser, CsrfChecked
+from app.db import WriteSessionDep
+from app.deps import BankDep
+from app.repos.drafts import save_draft
+from app.views.questions import question_or_404
+from app.web import is_fragment_request, templates
+
+router = APIRouter(tags=["drafts"], include_in_schema=False)
+
+DRAFT_MAX = 20_000
+
+
+@router.post("/questions/{slug}/draft", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def save(
+    request: Request,
+    slug: str,
+    bank: BankDep,
+    session: WriteSessionDep,
+    user: ActingUser,
+    draft: Annotated[str, Form(max_length=DRAFT_MAX)] = "",
+) -> Response:
+    question = question_or_404(bank, slug)
+    assert user.id is not None
+    saved = save_draft(session, user_id=user.id, question_slug=question.slug, text=draft)
+    if is_fragment_request(request):
+        return templates.TemplateResponse(request, "partials/_draft_status.html", {"draft": saved})
+    return RedirectResponse(f"/questions/{question.slug}#draft", status_code=303)

@@ -1,0 +1,93 @@
+"""The progress dashboard, and export / import of one's own data."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Request, UploadFile
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.charts import column_bars, heatmap_cells
+from app.db import SessionDep, WriteSessionDep
+from app.deps import BankDep, SettingsDep
+from app.models.common import utcnow
+from app.progress import by_question, by_tag, due_forecast, heatmap, streak, true_retention
+from app.repos import reviews
+from app.transfer import Export, export_user, import_user
+from app.web import render
+
+router = APIRouter(prefix="/progress", tags=["progress"], include_in_schema=False)
+
+
+@router.get("", response_class=HTMLResponse)
+def progress_page(
+    request: Request, bank: BankDep, session: SessionDep, user: OptionalUser
+) -> HTMLResponse:
+    now = utcnow()
+    today = now.date()
+    has_data = user is not None and user.id is not None
+    card_list = reviews.cards_of(session, user_id=user.id) if has_data else []
+    history = reviews.reviews_of(session, user_id=user.id) if has_data else []
+    passed, tested = true_retention(history)
+    forecast = due_forecast(card_list, today)
+    context = {
+        "user": user,
+        "questions": by_question(bank, {c.item_id: c for c in card_list}, history, now),
+        "tags": [t for t in by_tag(bank, history) if t.graded],
+        "forecast": column_bars(forecast),
+        "forecast_total": sum(d.count for d in forecast),
+        "heatmap": heatmap_cells(heatmap(history, today)),
+        "streak": streak(history, today),
+        "retention": (passed / tested) if tested else None,
+        "retention_counts": (passed, tested),
+        "review_total": len(history),
+        "imported": request.query_params.get("imported"),
+    }
+    return render(request, "pages/progress.html", context)
+
+
+@router.get("/export.json")
+def export_progress(session: SessionDep, user: OptionalUser) -> Response:
+    """Everything this user has stored, as one JSON file."""
+    if user is None or user.id is None:
+        raise HTTPException(
+            status_code=404, detail="Nothing to export yet: answer a quiz item first."
+        )
+    data = export_user(session, user=user)
+    stamp = data.exported_at.strftime("%Y%m%d")
+    return JSONResponse(
+        json.loads(data.model_dump_json()),
+        headers={"Content-Disposition": f'attachment; filename="cvprep-progress-{stamp}.json"'},
+    )
+
+
+@router.post("/import", response_class=HTMLResponse, dependencies=[CsrfChecked])
+def import_progress(
+    request: Request,
+    settings: SettingsDep,
+    session: WriteSessionDep,
+    user: ActingUser,
+    file: Annotated[UploadFile, File(description="A file from Export")],
+) -> Response:
+    """Merge an exported file into this user's data; a bad file changes nothing."""
+    raw = file.file.read(settings.upload_max_bytes + 1)
+    if len(raw) > settings.upload_max_bytes:
+        return _import_error(request, f"file: larger than {settings.upload_max_bytes:,} bytes")
+    try:
+        data = Export.model_validate_json(raw)
+    except ValidationError as invalid:
+        first = invalid.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "file"
+        return _import_error(request, f"file: not a cvprep export ({where}: {first['msg']})")
+    counts = import_user(session, user=user, data=data)
+    summary = f"{counts['reviews']} reviews, {counts['cards']} cards, {counts['drafts']} drafts"
+    return RedirectResponse(f"/progress?imported={summary}", status_code=303)
+
+
+def _import_error(request: Request, message: str) -> HTMLResponse:
+    return render(
+        request, "pages/error.html", {"status_code": 422, "messages": [message]}, status_code=422
+    )
