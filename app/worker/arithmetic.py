@@ -1,17 +1,67 @@
-"""Closed-form layer arithmetic: output sizes, parameter and MAC counts.
+"""Closed-form layer arithmetic: output sizes, parameter and MAC counts, receptive fields.
 
-These are the formulas the answers teach; the tests hold them to `torch.nn` exactly.
+These are the formulas the answers teach and the parametric quiz items draw on; the tests hold
+them to `torch.nn` exactly. Sizes are along one axis unless a pair is asked for; a MAC is one
+multiply-accumulate (bias additions are not counted, as in torchvision's GFLOPS figures).
 """
 
 from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+def effective_kernel(kernel: int, dilation: int = 1) -> int:
+    """Span of a dilated kernel: `d·(k − 1) + 1` input positions."""
+    return dilation * (kernel - 1) + 1
 
 
 def conv_output_size(
     size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1
 ) -> int:
     """Output length along one axis of a convolution or pooling window (floor division)."""
-    effective_kernel = dilation * (kernel - 1) + 1
-    return (size + 2 * padding - effective_kernel) // stride + 1
+    effective = effective_kernel(kernel, dilation)
+    return (size + 2 * padding - effective) // stride + 1
+
+
+def same_padding(kernel: int, dilation: int = 1) -> tuple[int, int]:
+    """(before, after) padding that `padding="same"` uses at stride 1; odd totals pad more after."""
+    total = dilation * (kernel - 1)
+    return total // 2, total - total // 2
+
+
+def pool_output_size(
+    size: int,
+    kernel: int,
+    stride: int | None = None,
+    padding: int = 0,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
+    """Output length of MaxPool2d/AvgPool2d along one axis; `stride` defaults to the kernel.
+
+    With `ceil_mode` the division rounds up, but a window that would start entirely in the right
+    padding is dropped, exactly as PyTorch does.
+    """
+    step = kernel if stride is None else stride
+    span = size + 2 * padding - effective_kernel(kernel, dilation)
+    out = (span + (step - 1 if ceil_mode else 0)) // step + 1
+    if ceil_mode and (out - 1) * step >= size + padding:
+        out -= 1
+    return out
+
+
+def conv_transpose_output_size(
+    size: int,
+    kernel: int,
+    stride: int = 1,
+    padding: int = 0,
+    output_padding: int = 0,
+    dilation: int = 1,
+) -> int:
+    """Output length of ConvTranspose2d: `(n − 1)·s − 2p + d·(k − 1) + output_padding + 1`."""
+    return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
 
 
 def conv_params(
@@ -35,36 +85,132 @@ def conv_macs(
     )
 
 
-def pool_output_size(
-    size: int,
-    kernel: int,
-    stride: int,
-    padding: int = 0,
-    dilation: int = 1,
-    ceil_mode: bool = False,
+def conv_transpose_params(
+    in_channels: int, out_channels: int, kernel: tuple[int, int], groups: int = 1, bias: bool = True
 ) -> int:
-    """Output length of MaxPool/AvgPool along one axis, including PyTorch's ceil_mode rule.
+    """ConvTranspose2d weights (in × out/groups × kh × kw) plus one bias per output channel."""
+    weights = in_channels * (out_channels // groups) * kernel[0] * kernel[1]
+    return weights + (out_channels if bias else 0)
 
-    With ceil_mode the last window may hang over the edge, but it must start inside the
-    input or the left padding; PyTorch drops a window that would start in the right padding.
+
+def conv_transpose_macs(
+    in_channels: int,
+    out_channels: int,
+    kernel: tuple[int, int],
+    in_size: tuple[int, int],
+    groups: int = 1,
+) -> int:
+    """A transposed conv scatters every input position through its weights: one MAC per weight
+    per *input* position."""
+    return in_size[0] * in_size[1] * in_channels * (out_channels // groups) * kernel[0] * kernel[1]
+
+
+def linear_params(in_features: int, out_features: int, bias: bool = True) -> int:
+    """`in × out` weights plus `out` biases."""
+    return in_features * out_features + (out_features if bias else 0)
+
+
+def linear_macs(in_features: int, out_features: int, rows: int = 1) -> int:
+    """One MAC per weight per input row (a row is one vector the layer is applied to)."""
+    return rows * in_features * out_features
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Parameters and MACs of one layer or block, for one input image."""
+
+    params: int
+    macs: int
+
+    def __add__(self, other: Cost) -> Cost:
+        return Cost(self.params + other.params, self.macs + other.macs)
+
+
+@dataclass(frozen=True)
+class SeparableCost:
+    """A standard conv beside the depthwise-separable pair that replaces it."""
+
+    standard: Cost
+    depthwise: Cost
+    pointwise: Cost
+
+    @property
+    def separable(self) -> Cost:
+        return self.depthwise + self.pointwise
+
+    @property
+    def param_ratio(self) -> float:
+        """How many times fewer parameters the separable pair has (standard / separable)."""
+        return self.standard.params / self.separable.params
+
+    @property
+    def mac_ratio(self) -> float:
+        """How many times fewer MACs the separable pair needs (standard / separable)."""
+        return self.standard.macs / self.separable.macs
+
+
+def depthwise_separable_cost(
+    in_channels: int,
+    out_channels: int,
+    kernel: tuple[int, int],
+    out_size: tuple[int, int],
+    bias: bool = True,
+) -> SeparableCost:
+    """Standard k×k conv (in → out) against depthwise k×k (groups = in) + pointwise 1×1 (in → out).
+
+    Both produce `out × out_size`; the MAC ratio is `1 / (1/out + 1/(kh·kw))` for square maps.
     """
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if not ceil_mode:
-        return span // stride + 1
-    out = -(-span // stride) + 1
-    if (out - 1) * stride >= size + padding:
-        out -= 1
-    return out
+    standard = Cost(
+        conv_params(in_channels, out_channels, kernel, 1, bias),
+        conv_macs(in_channels, out_channels, kernel, out_size, 1),
+    )
+    depthwise = Cost(
+        conv_params(in_channels, in_channels, kernel, in_channels, bias),
+        conv_macs(in_channels, in_channels, kernel, out_size, in_channels),
+    )
+    pointwise = Cost(
+        conv_params(in_channels, out_channels, (1, 1), 1, bias),
+        conv_macs(in_channels, out_channels, (1, 1), out_size, 1),
+    )
+    return SeparableCost(standard, depthwise, pointwise)
 
 
-def receptive_field(layers: list[tuple[int, int, int]]) -> int:
-    """Receptive field of a stack of (kernel, stride, dilation) layers, on one axis.
+def pointwise_vs_fc_params(
+    in_channels: int, out_channels: int, height: int, width: int, bias: bool = True
+) -> tuple[int, int]:
+    """(1×1 conv, fully connected) parameters for the same map `C×H×W → C_out×H×W`.
 
-    Each layer widens the field by (k − 1)·d input steps of the layer below, and one step
-    there spans the product of all earlier strides in input pixels.
+    The 1×1 conv shares one `C → C_out` matrix across all H·W positions; the FC layer connects
+    every input value to every output value: `(C·H·W) × (C_out·H·W)` weights.
+    """
+    pointwise = conv_params(in_channels, out_channels, (1, 1), 1, bias)
+    positions = height * width
+    fc = linear_params(in_channels * positions, out_channels * positions, bias)
+    return pointwise, fc
+
+
+def conv_transpose_receptive_field(kernel: int, stride: int = 1, dilation: int = 1) -> int:
+    """Input positions one ConvTranspose2d output reads at most, along one axis.
+
+    Output `o` takes input `i` when `o + p = i·s + d·t` for a tap `t < k`; the taps that land on
+    one output step by `s / gcd(d, s)`, so at most `⌈k·g/s⌉` of them, `d/g` inputs apart.
+    """
+    g = math.gcd(dilation, stride)
+    taps = -(-kernel * g // stride)
+    return (taps - 1) * dilation // g + 1
+
+
+def receptive_field(layers: Sequence[tuple[int, ...]]) -> int:
+    """Receptive field, in input positions along one axis, of a chain of conv/pool layers.
+
+    Each layer is `(kernel, stride)` or `(kernel, stride, dilation)`. Going up the stack,
+    `r ← r + d·(k − 1)·j` and `j ← j·s`, where `j` is the jump: input positions between
+    neighbouring outputs of the layer so far. Padding moves the field but never widens it.
     """
     field, jump = 1, 1
-    for kernel, stride, dilation in layers:
-        field += (kernel - 1) * dilation * jump
+    for layer in layers:
+        kernel, stride = layer[0], layer[1]
+        dilation = layer[2] if len(layer) > 2 else 1
+        field += (effective_kernel(kernel, dilation) - 1) * jump
         jump *= stride
     return field
