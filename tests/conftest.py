@@ -13,13 +13,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy
 from fastapi.testclient import TestClient
+from sqlmodel import SQLModel
 
 from app.content import QuestionBank, load_questions
+import app.models  # noqa: F401  (every table on SQLModel.metadata)
 from app.main import create_app
+from app.migrate import upgrade
 from app.settings import ROOT, Settings
 
 QUESTIONS_DIR = ROOT / "questions"
+# A PostgreSQL server the tests may create databases on; "none" skips those tests (never in CI).
+POSTGRES_ADMIN_URL = os.environ.get(
+    "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -84,3 +92,59 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield base_url
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to the latest revision."""
+    if POSTGRES_ADMIN_URL.lower() in ("", "none"):
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the PostgreSQL tests: TEST_POSTGRES_URL is unset")
+        pytest.skip("TEST_POSTGRES_URL=none: PostgreSQL tests skipped")
+    name = f"cvprep_test_{os.getpid()}_{int(time.time())}"
+    admin = sqlalchemy.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _truncate(url: str) -> None:
+    engine = sqlalchemy.create_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each database test runs twice: on a fresh SQLite file and on a clean PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'cvprep.sqlite3'}"
+    url = request.getfixturevalue("postgres_url")
+    _truncate(url)
+    return url
+
+
+@pytest.fixture
+def db_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="test-secret-key")
+
+
+@pytest.fixture
+def db_client(db_settings: Settings) -> Iterator[TestClient]:
+    """A client (one browser: one cookie jar) against the app on SQLite or PostgreSQL."""
+    with TestClient(create_app(db_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def other_client(db_client: TestClient) -> Iterator[TestClient]:
+    """A second browser against the same app and database: another user."""
+    with TestClient(db_client.app) as test_client:
+        yield test_client

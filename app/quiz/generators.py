@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.content.schema import GENERATOR_NAMES
 from app.worker.arithmetic import (
@@ -36,6 +36,7 @@ class Variant:
     working: str  # Markdown: how the answer follows
     hint: str
     unit: str = ""
+    params: dict[str, object] = field(default_factory=dict)  # the drawn numbers, for checking
 
 
 Generator = Callable[[random.Random], Variant]
@@ -82,7 +83,21 @@ def _conv_output_size(rng: random.Random) -> Variant:
         f"⌊{size + 2 * padding - dilation * (kernel - 1) - 1} / {stride}⌋ + 1 = **{out}**"
     )
     hint = "⌊(H + 2p − d·(k − 1) − 1) / s⌋ + 1; the division floors."
-    return Variant(prompt, out, 0, working, hint, "px")
+    return Variant(
+        prompt,
+        out,
+        0,
+        working,
+        hint,
+        "px",
+        {
+            "size": size,
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "dilation": dilation,
+        },
+    )
 
 
 @generator("conv-params")
@@ -103,7 +118,15 @@ def _conv_params(rng: random.Random) -> Variant:
     hint = (
         "out_channels · (in_channels / groups) · k_h · k_w, plus out_channels if there is a bias."
     )
-    return Variant(prompt, params, 0, working, hint)
+    return Variant(
+        prompt,
+        params,
+        0,
+        working,
+        hint,
+        "",
+        {"c_in": c_in, "c_out": c_out, "kernel": kernel, "groups": groups, "bias": bias},
+    )
 
 
 @generator("conv-macs")
@@ -127,7 +150,22 @@ def _conv_macs(rng: random.Random) -> Variant:
         f"{conv_macs(c_in, c_out, (kernel, kernel), (out, out)):,} ≈ **{answer} M**"
     )
     hint = "MACs = H_out · W_out · C_out · (C_in / groups) · k_h · k_w."
-    return Variant(prompt, answer, 0.01, working, hint, "M")
+    return Variant(
+        prompt,
+        answer,
+        0.01,
+        working,
+        hint,
+        "M",
+        {
+            "size": size,
+            "c_in": c_in,
+            "c_out": c_out,
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+        },
+    )
 
 
 @generator("pool-output-size")
@@ -149,7 +187,21 @@ def _pool_output_size(rng: random.Random) -> Variant:
         + (" (a window may not start in the right padding)" if ceil_mode else "")
     )
     hint = "Same formula as a convolution; ceil_mode rounds up instead of down."
-    return Variant(prompt, out, 0, working, hint, "px")
+    return Variant(
+        prompt,
+        out,
+        0,
+        working,
+        hint,
+        "px",
+        {
+            "size": size,
+            "kernel": kernel,
+            "stride": stride,
+            "padding": padding,
+            "ceil_mode": ceil_mode,
+        },
+    )
 
 
 @generator("depthwise-savings")
@@ -173,7 +225,15 @@ def _depthwise_savings(rng: random.Random) -> Variant:
         f"(= 1 / (1/{c_out} + 1/{kernel * kernel}))"
     )
     hint = "The separable cost over the standard cost is 1/C_out + 1/k²."
-    return Variant(prompt, ratio, 0.01, working, hint, "×")
+    return Variant(
+        prompt,
+        ratio,
+        0.01,
+        working,
+        hint,
+        "×",
+        {"c_in": c_in, "c_out": c_out, "kernel": kernel, "size": size},
+    )
 
 
 @generator("pointwise-vs-fc-params")
@@ -193,7 +253,9 @@ def _pointwise_vs_fc(rng: random.Random) -> Variant:
         f"= **{fc:,}**, which is {fc / pointwise:.0f}× the 1×1 conv's {pointwise:,}"
     )
     hint = "A fully connected layer has one weight per (input, output) pair: C·H·W·N + N."
-    return Variant(prompt, fc, 0, working, hint)
+    return Variant(
+        prompt, fc, 0, working, hint, "", {"channels": channels, "size": size, "outputs": outputs}
+    )
 
 
 @generator("receptive-field")
@@ -211,14 +273,13 @@ def _receptive_field(rng: random.Random) -> Variant:
         f"Convolutions in sequence: {described}. How many input pixels wide is the receptive "
         "field of one output unit of the last layer?"
     )
-    steps, jump, total = [], 1, 1
+    steps, jump = [], 1
     for k, s, d in layers:
-        total += (k - 1) * d * jump
         steps.append(f"+({k}−1)·{d}·{jump}")
         jump *= s
     working = f"1 {' '.join(steps)} = **{field}** (each step is scaled by the strides before it)"
     hint = "r = 1 + Σ (k_i − 1)·d_i · (product of the strides of the layers before i)."
-    return Variant(prompt, field, 0, working, hint, "px")
+    return Variant(prompt, field, 0, working, hint, "px", {"layers": layers})
 
 
 @generator("precision-recall-f1")
@@ -251,7 +312,15 @@ def _precision_recall_f1(rng: random.Random) -> Variant:
         f"{scores.recall:.3f}, F1 {scores.f1:.3f} → **{value:.3f}**"
     )
     hint = "Precision divides by the column (predicted), recall by the row (true)."
-    return Variant(prompt, round(value, 3), 0.0015, working, hint)
+    return Variant(
+        prompt,
+        round(value, 3),
+        0.0015,
+        working,
+        hint,
+        "",
+        {"matrix": matrix, "target": target, "metric": metric},
+    )
 
 
 @generator("class-weights")
@@ -275,7 +344,7 @@ def _class_weights(rng: random.Random) -> Variant:
     total = sum(counts)
     working = f"N = {total}, K = {classes}: {total} / ({classes} · {counts[-1]}) = **{answer}**"
     hint = "N is the total number of samples, K the number of classes."
-    return Variant(prompt, answer, 0.01, working, hint)
+    return Variant(prompt, answer, 0.01, working, hint, "", {"counts": counts})
 
 
 @generator("ece-from-bins")
@@ -302,7 +371,15 @@ def _ece_from_bins(rng: random.Random) -> Variant:
     terms = " + ".join(f"{counts[i]}·{abs(accuracy[i] - confidence[i]):.2f}" for i in range(bins))
     working = f"ECE = ({terms}) / {total} = **{ece:.3f}**"
     hint = "ECE = Σ (n_b / N) · |accuracy_b − confidence_b|."
-    return Variant(prompt, round(ece, 3), 0.0015, working, hint)
+    return Variant(
+        prompt,
+        round(ece, 3),
+        0.0015,
+        working,
+        hint,
+        "",
+        {"counts": counts, "accuracy": accuracy, "confidence": confidence},
+    )
 
 
 missing = set(GENERATOR_NAMES) ^ set(GENERATORS)

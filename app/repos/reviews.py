@@ -33,6 +33,12 @@ def reviews_of(
     return session.exec(statement.order_by(col(ReviewLog.reviewed_at), col(ReviewLog.id))).all()
 
 
+def review_of(session: Session, *, user_id: int, uid: str) -> ReviewLog | None:
+    return session.exec(
+        select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.uid == uid)
+    ).first()
+
+
 def latest_review(session: Session, *, user_id: int) -> ReviewLog | None:
     return session.exec(
         select(ReviewLog)

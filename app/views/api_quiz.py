@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from app.auth import ActingUser, OptionalUser
@@ -59,6 +59,17 @@ class AnswerOut(BaseModel):
     explanation: str
     due: datetime
     review_id: str
+
+
+class ReviewOut(BaseModel):
+    review_id: str
+    item_id: str
+    question: str
+    rating: int = Field(description="1 again, 2 hard, 3 good, 4 easy")
+    correct: bool | None
+    answer: str
+    seed: int | None
+    reviewed_at: datetime
 
 
 class QuestionProgressOut(BaseModel):
@@ -134,6 +145,48 @@ def submit_answer(
         due=recorded.card.due,
         review_id=recorded.review.uid,
     )
+
+
+def _review_out(review) -> ReviewOut:
+    return ReviewOut(
+        review_id=review.uid,
+        item_id=review.item_id,
+        question=review.question_slug,
+        rating=review.rating,
+        correct=review.correct,
+        answer=review.answer,
+        seed=review.seed,
+        reviewed_at=review.reviewed_at,
+    )
+
+
+@router.get(
+    "/quiz/reviews/{review_id}",
+    response_model=ReviewOut,
+    responses={404: {"description": "Not yours, or no such review"}},
+)
+def read_review(
+    review_id: Annotated[str, Path(max_length=32)], session: SessionDep, user: OptionalUser
+) -> ReviewOut:
+    """One of the caller's own reviews; anyone else's is reported as not found."""
+    found = reviews.review_of(session, user_id=user.id, uid=review_id) if user and user.id else None
+    if found is None:
+        raise HTTPException(status_code=404, detail="No such review.")
+    return _review_out(found)
+
+
+@router.post(
+    "/quiz/undo",
+    response_model=ReviewOut,
+    dependencies=[Depends(require_json)],
+    responses={404: {"description": "Nothing to undo"}},
+)
+def undo_last(session: WriteSessionDep, user: OptionalUser) -> ReviewOut:
+    """Remove the caller's latest review and restore its card to how it was before."""
+    removed = reviews.undo_last(session, user_id=user.id) if user and user.id else None
+    if removed is None:
+        raise HTTPException(status_code=404, detail="Nothing to undo.")
+    return _review_out(removed)
 
 
 @router.get("/progress", response_model=ProgressOut)

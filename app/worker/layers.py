@@ -1,0 +1,492 @@
+"""One layer on a C×H×W input: output shape, parameters, MACs, receptive field and its code.
+
+Everything here is closed-form (microseconds, no tensors); the tests hold every number to the
+`torch.nn` module built from the same settings. `LayerSpec.validate` rejects, with the field's
+name, exactly the settings PyTorch rejects, plus non-positive sizes and the size limits below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal, get_args
+
+from app.worker import arithmetic as ar
+from app.worker.errors import InvalidInput
+
+LayerKind = Literal["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "linear"]
+LAYER_KINDS: tuple[str, ...] = get_args(LayerKind)
+
+# Sizes beyond these are typos, not layers; every count stays exact (Python ints) below them.
+MAX_CHANNELS = 65_536
+MAX_SIZE = 16_384
+
+Pair = tuple[int, int]
+PairInput = int | Sequence[int]
+PaddingInput = int | Sequence[int] | str
+
+MODULE_NAMES: dict[str, str] = {
+    "conv2d": "nn.Conv2d",
+    "conv_transpose2d": "nn.ConvTranspose2d",
+    "max_pool2d": "nn.MaxPool2d",
+    "avg_pool2d": "nn.AvgPool2d",
+    "linear": "nn.Linear",
+}
+
+
+def check_count(field: str, value: object, low: int, high: int) -> int:
+    """An integer in [low, high], or InvalidInput naming `field`."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(field, f"must be a whole number (got {value!r})")
+    if not low <= value <= high:
+        raise InvalidInput(field, f"must be between {low:,} and {high:,} (got {value:,})")
+    return value
+
+
+def check_pair(field: str, value: object, low: int, high: int) -> Pair:
+    """An int (used for both axes) or a pair `[h, w]`, each in [low, high]."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = check_count(field, value, low, high)
+        return number, number
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2:
+        return check_count(field, value[0], low, high), check_count(field, value[1], low, high)
+    raise InvalidInput(field, f"must be a whole number or a pair [height, width] (got {value!r})")
+
+
+def _fmt(pair: Pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"({pair[0]}, {pair[1]})"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """One layer applied to one C×H×W image. Fields a kind does not use are ignored.
+
+    `out_channels` is the Linear layer's `out_features`; a Linear layer here sees the input
+    flattened (`in_features = C·H·W`), as after `nn.Flatten()`.
+    """
+
+    kind: LayerKind = "conv2d"
+    in_channels: int = 3
+    height: int = 224
+    width: int = 224
+    out_channels: int = 64
+    kernel_size: PairInput = 3
+    stride: PairInput | None = None  # None: 1 for convolutions, the kernel for pooling
+    padding: PaddingInput = 0  # conv2d also takes "same" or "valid"
+    dilation: PairInput = 1
+    groups: int = 1
+    bias: bool = True
+    ceil_mode: bool = False  # pooling: round the output size up
+    output_padding: PairInput = 0  # conv_transpose2d only
+
+    def validate(self) -> ValidLayer:
+        """Check every field; the first problem raises InvalidInput naming its field."""
+        if self.kind not in LAYER_KINDS:
+            raise InvalidInput(
+                "kind", f"must be one of {', '.join(LAYER_KINDS)} (got {self.kind!r})"
+            )
+        channels = check_count("in_channels", self.in_channels, 1, MAX_CHANNELS)
+        height = check_count("height", self.height, 1, MAX_SIZE)
+        width = check_count("width", self.width, 1, MAX_SIZE)
+        if self.kind == "linear":
+            out = check_count("out_channels", self.out_channels, 1, MAX_CHANNELS)
+            return ValidLayer(self.kind, channels, height, width, out, bias=bool(self.bias))
+        kernel = check_pair("kernel_size", self.kernel_size, 1, MAX_SIZE)
+        pooling = self.kind in ("max_pool2d", "avg_pool2d")
+        default_stride = kernel if pooling else (1, 1)
+        stride = (
+            default_stride
+            if self.stride is None
+            else check_pair("stride", self.stride, 1, MAX_SIZE)
+        )
+        dilation = check_pair("dilation", self.dilation, 1, MAX_SIZE)
+        if self.kind == "avg_pool2d" and dilation != (1, 1):
+            raise InvalidInput("dilation", "AvgPool2d has no dilation; leave it at 1")
+        valid = ValidLayer(
+            self.kind, channels, height, width, channels, kernel, stride, ((0, 0), (0, 0)),
+            dilation, bias=bool(self.bias), ceil_mode=bool(self.ceil_mode),
+        )  # fmt: skip
+        if pooling:
+            return _validate_pool(valid, self.padding)
+        out = check_count("out_channels", self.out_channels, 1, MAX_CHANNELS)
+        groups = check_count("groups", self.groups, 1, MAX_CHANNELS)
+        if channels % groups:
+            raise InvalidInput("groups", f"must divide in_channels ({channels}); got {groups}")
+        if out % groups:
+            raise InvalidInput("groups", f"must divide out_channels ({out}); got {groups}")
+        valid = replace(valid, out_channels=out, groups=groups)
+        if self.kind == "conv_transpose2d":
+            return _validate_conv_transpose(valid, self.padding, self.output_padding)
+        return _validate_conv(valid, self.padding)
+
+
+@dataclass(frozen=True)
+class ValidLayer:
+    """A LayerSpec after validation: pairs resolved, padding as ((top, bottom), (left, right))."""
+
+    kind: LayerKind
+    in_channels: int
+    height: int
+    width: int
+    out_channels: int
+    kernel: Pair = (1, 1)
+    stride: Pair = (1, 1)
+    padding: tuple[Pair, Pair] = ((0, 0), (0, 0))
+    dilation: Pair = (1, 1)
+    groups: int = 1
+    bias: bool = True
+    ceil_mode: bool = False
+    output_padding: Pair = (0, 0)
+    padding_mode: str = ""  # "same" or "valid" when given as a word
+
+    @property
+    def symmetric_padding(self) -> Pair:
+        return self.padding[0][0], self.padding[1][0]
+
+
+def _padding_pair(value: PaddingInput) -> Pair:
+    return check_pair("padding", value, 0, MAX_SIZE)
+
+
+def _too_small(field: str, axis: str, span: int, padded: int) -> InvalidInput:
+    return InvalidInput(
+        field,
+        f"the window spans {span} {axis} but the padded input has only {padded}; "
+        "the output would be empty",
+    )
+
+
+def _validate_conv(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise InvalidInput(
+                "padding", f"must be a number, a pair, 'same' or 'valid' (got {padding!r})"
+            )
+        if padding == "same" and layer.stride != (1, 1):
+            raise InvalidInput(
+                "stride",
+                f"must be 1 when padding is 'same' (got {_fmt(layer.stride)}); "
+                "PyTorch has no strided 'same' convolution",
+            )
+        if padding == "same":
+            pads = (
+                ar.same_padding(layer.kernel[0], layer.dilation[0]),
+                ar.same_padding(layer.kernel[1], layer.dilation[1]),
+            )
+        else:
+            pads = ((0, 0), (0, 0))
+        layer = replace(layer, padding=pads, padding_mode=padding)
+    else:
+        ph, pw = _padding_pair(padding)
+        layer = replace(layer, padding=((ph, ph), (pw, pw)))
+    for axis, size, kernel, dilation, pads in (
+        ("rows", layer.height, layer.kernel[0], layer.dilation[0], layer.padding[0]),
+        ("columns", layer.width, layer.kernel[1], layer.dilation[1], layer.padding[1]),
+    ):
+        span = ar.effective_kernel(kernel, dilation)
+        if size + sum(pads) < span:
+            raise _too_small("kernel_size", axis, span, size + sum(pads))
+    return layer
+
+
+def _validate_conv_transpose(
+    layer: ValidLayer, padding: PaddingInput, output_padding: PairInput
+) -> ValidLayer:
+    if isinstance(padding, str):
+        raise InvalidInput("padding", "ConvTranspose2d takes a number or a pair, not a word")
+    ph, pw = _padding_pair(padding)
+    extra = check_pair("output_padding", output_padding, 0, MAX_SIZE)
+    for index in (0, 1):
+        if extra[index] >= max(layer.stride[index], layer.dilation[index]):
+            raise InvalidInput(
+                "output_padding",
+                f"must be smaller than the stride or the dilation (got {_fmt(extra)} with "
+                f"stride {_fmt(layer.stride)} and dilation {_fmt(layer.dilation)})",
+            )
+    layer = replace(layer, padding=((ph, ph), (pw, pw)), output_padding=extra)
+    out = _conv_transpose_size(layer)
+    if min(out) < 1:
+        raise InvalidInput(
+            "padding", f"is too large: the output would be {out[0]}×{out[1]}, which is empty"
+        )
+    return layer
+
+
+def _validate_pool(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
+    if isinstance(padding, str):
+        raise InvalidInput("padding", "pooling takes a number or a pair, not a word")
+    pads = _padding_pair(padding)
+    for index in (0, 1):
+        if layer.kind == "max_pool2d":
+            limit = ar.effective_kernel(layer.kernel[index], layer.dilation[index]) // 2
+        else:
+            limit = layer.kernel[index] // 2
+        if pads[index] > limit:
+            raise InvalidInput(
+                "padding",
+                f"must be at most half the window ({limit}) for pooling (got {_fmt(pads)})",
+            )
+    layer = replace(layer, padding=((pads[0], pads[0]), (pads[1], pads[1])))
+    out = _pool_size(layer)
+    if min(out) < 1:
+        axis, size, index = ("rows", layer.height, 0) if out[0] < 1 else ("columns", layer.width, 1)
+        span = ar.effective_kernel(layer.kernel[index], layer.dilation[index])
+        raise _too_small("kernel_size", axis, span, size + 2 * pads[index])
+    return layer
+
+
+def _conv_size(layer: ValidLayer) -> Pair:
+    (top, bottom), (left, right) = layer.padding
+    # Asymmetric "same" padding: the formula with the total padding, written as 2p.
+    height = (
+        layer.height + top + bottom - ar.effective_kernel(layer.kernel[0], layer.dilation[0])
+    ) // layer.stride[0] + 1
+    width = (
+        layer.width + left + right - ar.effective_kernel(layer.kernel[1], layer.dilation[1])
+    ) // layer.stride[1] + 1
+    return height, width
+
+
+def _conv_transpose_size(layer: ValidLayer) -> Pair:
+    ph, pw = layer.symmetric_padding
+    return (
+        ar.conv_transpose_output_size(
+            layer.height, layer.kernel[0], layer.stride[0], ph, layer.output_padding[0], layer.dilation[0]
+        ),
+        ar.conv_transpose_output_size(
+            layer.width, layer.kernel[1], layer.stride[1], pw, layer.output_padding[1], layer.dilation[1]
+        ),
+    )  # fmt: skip
+
+
+def _pool_size(layer: ValidLayer) -> Pair:
+    ph, pw = layer.symmetric_padding
+    return (
+        ar.pool_output_size(
+            layer.height, layer.kernel[0], layer.stride[0], ph, layer.dilation[0], layer.ceil_mode
+        ),
+        ar.pool_output_size(
+            layer.width, layer.kernel[1], layer.stride[1], pw, layer.dilation[1], layer.ceil_mode
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class LayerResult:
+    """What one layer does to one image. Shapes leave out the batch axis."""
+
+    layer: ValidLayer
+    input_shape: tuple[int, ...]
+    output_shape: tuple[int, ...]
+    params: int
+    macs: int
+    receptive_field: Pair  # input rows × columns that one output value depends on
+    whole_input: bool  # a Linear layer reads every input value
+    weight_shape: tuple[int, ...] | None
+    module: str  # the constructor call, e.g. "nn.Conv2d(3, 64, kernel_size=7, ...)"
+    code: str  # a runnable snippet that builds the layer and prints the same numbers
+
+    @property
+    def kind(self) -> str:
+        return self.layer.kind
+
+
+def module_call(layer: ValidLayer) -> str:
+    """The PyTorch constructor for `layer`, with only the arguments that differ from defaults."""
+    name = MODULE_NAMES[layer.kind]
+    if layer.kind == "linear":
+        features = layer.in_channels * layer.height * layer.width
+        bias = "" if layer.bias else ", bias=False"
+        return f"{name}({features}, {layer.out_channels}{bias})"
+    args: list[str] = []
+    if layer.kind in ("conv2d", "conv_transpose2d"):
+        args += [str(layer.in_channels), str(layer.out_channels)]
+    args.append(f"kernel_size={_fmt(layer.kernel)}")
+    pooling = layer.kind in ("max_pool2d", "avg_pool2d")
+    if (pooling and layer.stride != layer.kernel) or (not pooling and layer.stride != (1, 1)):
+        args.append(f"stride={_fmt(layer.stride)}")
+    if layer.padding_mode:
+        args.append(f'padding="{layer.padding_mode}"')
+    elif layer.symmetric_padding != (0, 0):
+        args.append(f"padding={_fmt(layer.symmetric_padding)}")
+    if layer.kind == "conv_transpose2d" and layer.output_padding != (0, 0):
+        args.append(f"output_padding={_fmt(layer.output_padding)}")
+    if layer.dilation != (1, 1):
+        args.append(f"dilation={_fmt(layer.dilation)}")
+    if layer.groups != 1:
+        args.append(f"groups={layer.groups}")
+    if not pooling and not layer.bias:
+        args.append("bias=False")
+    if pooling and layer.ceil_mode:
+        args.append("ceil_mode=True")
+    return f"{name}({', '.join(args)})"
+
+
+def _snippet(layer: ValidLayer, module: str, output_shape: tuple[int, ...], params: int) -> str:
+    shape = ", ".join(str(n) for n in (1, *output_shape))
+    lines = [
+        "import torch",
+        "from torch import nn",
+        "",
+        f"layer = {module}",
+        f"x = torch.randn(1, {layer.in_channels}, {layer.height}, {layer.width})",
+    ]
+    if layer.kind == "linear":
+        lines.append("y = layer(x.flatten(1))")
+    else:
+        lines.append("y = layer(x)")
+    lines.append(f"print(y.shape)  # torch.Size([{shape}])")
+    if layer.kind not in ("max_pool2d", "avg_pool2d"):
+        lines.append(f"print(sum(p.numel() for p in layer.parameters()))  # {params}")
+    return "\n".join(lines) + "\n"
+
+
+def compute_layer(spec: LayerSpec) -> LayerResult:
+    """Validate `spec` and compute everything the shape calculator shows for it."""
+    layer = spec.validate()
+    c, h, w = layer.in_channels, layer.height, layer.width
+    weight_shape: tuple[int, ...] | None
+    if layer.kind == "linear":
+        features = c * h * w
+        out_shape: tuple[int, ...] = (layer.out_channels,)
+        params = ar.linear_params(features, layer.out_channels, layer.bias)
+        macs = ar.linear_macs(features, layer.out_channels)
+        field, whole, weight_shape = (h, w), True, (layer.out_channels, features)
+    elif layer.kind == "conv2d":
+        oh, ow = _conv_size(layer)
+        out_shape = (layer.out_channels, oh, ow)
+        params = ar.conv_params(c, layer.out_channels, layer.kernel, layer.groups, layer.bias)
+        macs = ar.conv_macs(c, layer.out_channels, layer.kernel, (oh, ow), layer.groups)
+        field = (
+            ar.effective_kernel(layer.kernel[0], layer.dilation[0]),
+            ar.effective_kernel(layer.kernel[1], layer.dilation[1]),
+        )
+        whole = False
+        weight_shape = (layer.out_channels, c // layer.groups, *layer.kernel)
+    elif layer.kind == "conv_transpose2d":
+        oh, ow = _conv_transpose_size(layer)
+        out_shape = (layer.out_channels, oh, ow)
+        params = ar.conv_transpose_params(
+            c, layer.out_channels, layer.kernel, layer.groups, layer.bias
+        )
+        macs = ar.conv_transpose_macs(c, layer.out_channels, layer.kernel, (h, w), layer.groups)
+        field = (
+            ar.conv_transpose_receptive_field(layer.kernel[0], layer.stride[0], layer.dilation[0]),
+            ar.conv_transpose_receptive_field(layer.kernel[1], layer.stride[1], layer.dilation[1]),
+        )
+        whole = False
+        weight_shape = (c, layer.out_channels // layer.groups, *layer.kernel)
+    else:
+        oh, ow = _pool_size(layer)
+        out_shape = (c, oh, ow)
+        params, macs = 0, 0  # comparisons and additions, not multiply-accumulates
+        field = (
+            ar.effective_kernel(layer.kernel[0], layer.dilation[0]),
+            ar.effective_kernel(layer.kernel[1], layer.dilation[1]),
+        )
+        whole, weight_shape = False, None
+    module = module_call(layer)
+    return LayerResult(
+        layer=layer,
+        input_shape=(c, h, w),
+        output_shape=out_shape,
+        params=params,
+        macs=macs,
+        receptive_field=field,
+        whole_input=whole,
+        weight_shape=weight_shape,
+        module=module,
+        code=_snippet(layer, module, out_shape, params),
+    )
+
+
+@dataclass(frozen=True)
+class SeparableComparison:
+    """The conv as set beside a depthwise k×k + pointwise 1×1 pair with the same output."""
+
+    cost: ar.SeparableCost
+    standard_module: str
+    depthwise_module: str
+    pointwise_module: str
+    code: str
+
+
+def separable_comparison(result: LayerResult) -> SeparableComparison:
+    """Standard vs depthwise-separable for a conv2d result (groups=1 on the standard side)."""
+    layer = result.layer
+    out_size = (result.output_shape[1], result.output_shape[2])
+    cost = ar.depthwise_separable_cost(
+        layer.in_channels, layer.out_channels, layer.kernel, out_size, layer.bias
+    )
+    standard = module_call(replace(layer, groups=1))
+    depthwise = module_call(
+        replace(layer, out_channels=layer.in_channels, groups=layer.in_channels)
+    )
+    pointwise = module_call(
+        replace(
+            layer, kernel=(1, 1), stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
+            groups=1, padding_mode="",
+        )
+    )  # fmt: skip
+    code = "\n".join(
+        [
+            "from torch import nn",
+            "",
+            f"standard = {standard}",
+            "separable = nn.Sequential(",
+            f"    {depthwise},  # depthwise: one k×k filter per channel",
+            f"    {pointwise},  # pointwise: mixes the channels",
+            ")",
+            "",
+        ]
+    )
+    return SeparableComparison(cost, standard, depthwise, pointwise, code)
+
+
+@dataclass(frozen=True)
+class PointwiseVsFc:
+    """A 1×1 conv beside a fully connected layer on the same feature map, same output size."""
+
+    in_shape: tuple[int, int, int]
+    out_shape: tuple[int, int, int]
+    pointwise: ar.Cost
+    fc: ar.Cost
+    pointwise_module: str
+    fc_module: str
+    code: str
+
+    @property
+    def param_ratio(self) -> float:
+        return self.fc.params / self.pointwise.params
+
+
+# Above this the snippet says not to build the FC layer: it would not fit in memory.
+BUILDABLE_PARAMS = 200_000_000
+
+
+def pointwise_vs_fc(result: LayerResult) -> PointwiseVsFc:
+    """The input C×H×W mapped to C_out×H×W by a 1×1 conv and by a Linear layer on the flat map."""
+    layer = result.layer
+    c, h, w, out = layer.in_channels, layer.height, layer.width, layer.out_channels
+    point_params, fc_params = ar.pointwise_vs_fc_params(c, out, h, w, layer.bias)
+    pointwise = ar.Cost(point_params, ar.conv_macs(c, out, (1, 1), (h, w)))
+    fc = ar.Cost(fc_params, ar.linear_macs(c * h * w, out * h * w))
+    bias = "" if layer.bias else ", bias=False"
+    point_module = f"nn.Conv2d({c}, {out}, kernel_size=1{bias})"
+    fc_module = f"nn.Linear({c} * {h} * {w}, {out} * {h} * {w}{bias})"
+    fc_line = f"fc = {fc_module}"
+    if fc_params > BUILDABLE_PARAMS:
+        fc_line = f"# fc = {fc_module}  # {fc_params:,} parameters: too big to build"
+    code = "\n".join(
+        [
+            "import torch",
+            "from torch import nn",
+            "",
+            f"pointwise = {point_module}  # the same {c}→{out} matrix at every position",
+            fc_line,
+            f"x = torch.randn(1, {c}, {h}, {w})",
+            f"print(pointwise(x).shape)  # torch.Size([1, {out}, {h}, {w}])",
+            "",
+        ]
+    )
+    return PointwiseVsFc((c, h, w), (out, h, w), pointwise, fc, point_module, fc_module, code)
