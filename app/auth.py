@@ -63,6 +63,11 @@ def optional_user(request: Request, session: SessionDep) -> User | None:
     return _session_user(request, session)
 
 
+def optional_user_to_change(request: Request, session: WriteSessionDep) -> User | None:
+    """Like optional_user, but attached to the request's write session (to modify the user)."""
+    return _session_user(request, session)
+
+
 def acting_user(request: Request, session: WriteSessionDep) -> User:
     """The caller's user, creating the guest account on their first saved action."""
     user = _session_user(request, session)
@@ -103,5 +108,6 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 
 
 OptionalUser = Annotated[User | None, Depends(optional_user)]
+OptionalUserToChange = Annotated[User | None, Depends(optional_user_to_change)]
 ActingUser = Annotated[User, Depends(acting_user)]
 RegisteredUser = Annotated[User, Depends(registered_user)]

@@ -9,7 +9,14 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.auth import CsrfChecked, OptionalUser, hash_password, log_in, log_out, verify_password
+from app.auth import (
+    CsrfChecked,
+    OptionalUserToChange,
+    hash_password,
+    log_in,
+    log_out,
+    verify_password,
+)
 from app.db import WriteSessionDep
 from app.deps import SettingsDep
 from app.repos import users
@@ -39,7 +46,7 @@ def register_form(request: Request) -> HTMLResponse:
 def register(
     request: Request,
     session: WriteSessionDep,
-    user: OptionalUser,
+    user: OptionalUserToChange,
     username: Text = "",
     password: Text = "",
 ) -> Response:
@@ -73,7 +80,7 @@ def login(
     request: Request,
     session: WriteSessionDep,
     settings: SettingsDep,
-    current: OptionalUser,
+    current: OptionalUserToChange,
     username: Text = "",
     password: Text = "",
 ) -> Response:

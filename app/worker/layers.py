@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, get_args
 
+from torch import nn
+
 from app.worker import arithmetic as ar
 from app.worker.errors import InvalidInput
 
@@ -490,3 +492,27 @@ def pointwise_vs_fc(result: LayerResult) -> PointwiseVsFc:
         ]
     )
     return PointwiseVsFc((c, h, w), (out, h, w), pointwise, fc, point_module, fc_module, code)
+
+
+def build_module(layer: ValidLayer) -> nn.Module:
+    """The `torch.nn` module for a validated layer, on whatever device is current."""
+    if layer.kind == "linear":
+        features = layer.in_channels * layer.height * layer.width
+        return nn.Linear(features, layer.out_channels, bias=layer.bias)
+    padding: str | Pair = layer.padding_mode or layer.symmetric_padding
+    if layer.kind == "conv2d":
+        return nn.Conv2d(
+            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, padding,
+            layer.dilation, layer.groups, layer.bias,
+        )  # fmt: skip
+    if layer.kind == "conv_transpose2d":
+        return nn.ConvTranspose2d(
+            layer.in_channels, layer.out_channels, layer.kernel, layer.stride,
+            layer.symmetric_padding, layer.output_padding, layer.groups, layer.bias, layer.dilation,
+        )  # fmt: skip
+    if layer.kind == "max_pool2d":
+        return nn.MaxPool2d(
+            layer.kernel, layer.stride, layer.symmetric_padding, layer.dilation,
+            ceil_mode=layer.ceil_mode,
+        )  # fmt: skip
+    return nn.AvgPool2d(layer.kernel, layer.stride, layer.symmetric_padding, layer.ceil_mode)

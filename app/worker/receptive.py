@@ -43,14 +43,25 @@ class Field:
     (a 1×1 map squeezed away), `None` when the layout cannot be followed.
     """
 
-    size: tuple[Fraction, Fraction]
-    jump: tuple[Fraction, Fraction]
+    size: tuple[Fraction, Fraction] | None  # None: unknown
+    jump: tuple[Fraction, Fraction] | None
     dims: Dims
     whole: bool = False
 
     @property
-    def pixels(self) -> tuple[int, int]:
+    def known(self) -> bool:
+        return self.whole or self.size is not None
+
+    @property
+    def pixels(self) -> tuple[int, int] | None:
+        """The field rounded up to whole pixels; None when unknown or the whole input."""
+        if self.whole or self.size is None:
+            return None
         return math.ceil(self.size[0]), math.ceil(self.size[1])
+
+
+UNKNOWN = Field(None, None, None)
+WHOLE = Field(None, None, None, whole=True)
 
 
 def input_field() -> Field:
@@ -68,7 +79,16 @@ _ADAPTIVE = {
     "_adaptive_max_pool2d",
 }  # fmt: skip
 _CONCAT = {"cat", "concat", "concatenate"}
-_RESHAPES = {"view", "reshape", "flatten", "unflatten", "squeeze", "unsqueeze", "view_as", "reshape_as"}
+_RESHAPES = {
+    "view",
+    "reshape",
+    "flatten",
+    "unflatten",
+    "squeeze",
+    "unsqueeze",
+    "view_as",
+    "reshape_as",
+}
 _TRANSPOSES = {"transpose", "swapaxes", "swapdims"}
 
 
@@ -97,7 +117,9 @@ def _argument(args: tuple, kwargs: dict, index: int, name: str, default: Any = N
     return args[index] if len(args) > index else default
 
 
-def _reshape_groups(before: Sequence[int], after: Sequence[int]) -> list[tuple[list[int], list[int]]] | None:
+def _reshape_groups(
+    before: Sequence[int], after: Sequence[int]
+) -> list[tuple[list[int], list[int]]] | None:
     """Match axes of a reshape: groups of input axes and output axes with the same product."""
     if 0 in before or 0 in after:
         return None
@@ -158,9 +180,13 @@ def _reshaped_dims(field: Field, before: Sequence[int], after: Sequence[int]) ->
 
 def _union(fields: Sequence[Field], dims: Dims) -> Field:
     if any(field.whole for field in fields):
-        return replace(fields[0], whole=True, dims=dims)
-    size = (max(f.size[0] for f in fields), max(f.size[1] for f in fields))
-    jump = (max(f.jump[0] for f in fields), max(f.jump[1] for f in fields))
+        return WHOLE
+    sizes = [f.size for f in fields if f.size is not None]
+    jumps = [f.jump for f in fields if f.jump is not None]
+    if len(sizes) < len(fields):
+        return UNKNOWN
+    size = (max(s[0] for s in sizes), max(s[1] for s in sizes))
+    jump = (max(j[0] for j in jumps), max(j[1] for j in jumps))
     return Field(size, jump, dims)
 
 
@@ -184,10 +210,7 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         return entry[1] if entry is not None and entry[0] is tensor else None
 
     def _set(self, tensor: torch.Tensor, field: Field | None) -> None:
-        if field is None:
-            self._fields.pop(id(tensor), None)
-        else:
-            self._fields[id(tensor)] = (tensor, field)
+        self._fields[id(tensor)] = (tensor, UNKNOWN if field is None else field)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
@@ -218,22 +241,29 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         tracked: list[tuple[torch.Tensor, Field]],
         outputs: list[torch.Tensor],
     ) -> None:
-        if any(field.whole for _, field in tracked):
-            first = tracked[0][1]
-            for tensor in outputs:
-                self._set(tensor, replace(first, whole=True, dims=None))
-            return
         source, field = tracked[0]
         result = outputs[0]
         new: Field | None
-        if name in ("conv2d", "conv_transpose2d") or name in _POOLS:
+        if any(field.whole for _, field in tracked) or self._covers_everything(
+            name, args, kwargs, source
+        ):
+            for tensor in outputs:
+                self._set(tensor, WHOLE)
+            return
+        if any(field.size is None for _, field in tracked):
+            new = None  # an unknown input makes the output unknown
+        elif name in ("conv2d", "conv_transpose2d") or name in _POOLS:
             new = self._window(name, args, kwargs, source, field)
         elif name in _ADAPTIVE:
             new = self._adaptive(args, kwargs, source, field)
         elif name in _RESHAPES:
             new = replace(field, dims=_reshaped_dims(field, source.shape, result.shape))
         elif name == "permute":
-            order = args[1:] if len(args) > 1 and isinstance(args[1], int) else _argument(args, kwargs, 1, "dims")
+            order = (
+                args[1:]
+                if len(args) > 1 and isinstance(args[1], int)
+                else _argument(args, kwargs, 1, "dims")
+            )
             new = self._moved(field, [_normalise(int(a), source.ndim) for a in order])
         elif name in _TRANSPOSES:
             first, second = (_normalise(int(a), source.ndim) for a in (args[1], args[2]))
@@ -255,7 +285,7 @@ class ReceptiveFieldTracker(TorchFunctionMode):
             axes = list(range(source.ndim - count, source.ndim))
             new = self._mixing(field, source.ndim, axes, result)
         elif name in _GLOBAL_STATS:
-            new = replace(field, whole=True, dims=None)
+            new = WHOLE
         elif name == "scaled_dot_product_attention":
             key = _argument(args, kwargs, 1, "key")
             key_field = self.field_of(key) if isinstance(key, torch.Tensor) else None
@@ -271,12 +301,30 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         elif name in _REDUCTIONS or name in ("max", "min"):
             new = self._reduction(name, args, kwargs, source, field, result)
         elif name in _CONCAT:
-            new = self._elementwise([f for _, f in tracked], source, result)
+            # Joining along any axis keeps the layout (ViT prepends its class token this way).
+            new = _union(
+                [f for _, f in tracked], field.dims if source.ndim == result.ndim else None
+            )
         else:
             new = self._elementwise([f for _, f in tracked], source, result)
         for tensor in outputs:
             same_layout = tensor.ndim == result.ndim
-            self._set(tensor, new if same_layout or new is None or new.whole else replace(new, dims=None))
+            self._set(
+                tensor, new if same_layout or new is None or new.whole else replace(new, dims=None)
+            )
+
+    @staticmethod
+    def _covers_everything(name: str, args: tuple, kwargs: dict, source: torch.Tensor) -> bool:
+        """Global pooling, or a reduction over every axis: every output reads every position."""
+        if name in _ADAPTIVE:
+            requested = _argument(args, kwargs, 1, "output_size")
+            wanted = requested if isinstance(requested, list | tuple) else (requested, requested)
+            return all(size == 1 for size in wanted)
+        if name in _REDUCTIONS or name in ("max", "min"):
+            return _argument(args, kwargs, 1, "dim") is None and not (
+                len(args) > 1 and isinstance(args[1], torch.Tensor)
+            )
+        return False
 
     def _window(
         self, name: str, args: tuple, kwargs: dict, source: torch.Tensor, field: Field
@@ -305,13 +353,13 @@ class ReceptiveFieldTracker(TorchFunctionMode):
                 jump[axis] *= stride[axis]
         return Field((size[0], size[1]), (jump[0], jump[1]), field.dims)
 
-    def _adaptive(self, args: tuple, kwargs: dict, source: torch.Tensor, field: Field) -> Field | None:
+    def _adaptive(
+        self, args: tuple, kwargs: dict, source: torch.Tensor, field: Field
+    ) -> Field | None:
         requested = _argument(args, kwargs, 1, "output_size")
         sizes = (int(source.shape[-2]), int(source.shape[-1]))
         wanted = requested if isinstance(requested, list | tuple) else (requested, requested)
         out = tuple(sizes[i] if wanted[i] is None else int(wanted[i]) for i in (0, 1))
-        if out == (1, 1):  # global pooling over the last two axes of a feature map
-            return replace(field, whole=True, dims=None)
         if field.dims != (source.ndim - 2, source.ndim - 1):
             return None
         size, jump = list(field.size), list(field.jump)
@@ -335,7 +383,7 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         if field.dims is None:
             return None
         if field.dims and set(field.dims) & set(axes):
-            return replace(field, whole=True, dims=None)
+            return WHOLE
         dims = field.dims if result.ndim == ndim else None
         return replace(field, dims=dims)
 
@@ -344,14 +392,17 @@ class ReceptiveFieldTracker(TorchFunctionMode):
     ) -> Field | None:
         left, right = args[0], args[1]
         fields = []
-        for tensor, axis in ((left, left.ndim - 1), (right, right.ndim - 2 if right.ndim > 1 else 0)):
+        for tensor, axis in (
+            (left, left.ndim - 1),
+            (right, right.ndim - 2 if right.ndim > 1 else 0),
+        ):
             field = self.field_of(tensor)
             if field is None:
                 continue
             if field.dims is None:
                 return None
             if field.dims and axis in field.dims:
-                return replace(field, whole=True, dims=None)
+                return WHOLE
             fields.append(field)
         left_field = self.field_of(left)
         dims: Dims = None
@@ -360,26 +411,32 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         return _union(fields, dims) if fields else None
 
     def _reduction(
-        self, name: str, args: tuple, kwargs: dict, source: torch.Tensor, field: Field, result: torch.Tensor
+        self,
+        name: str,
+        args: tuple,
+        kwargs: dict,
+        source: torch.Tensor,
+        field: Field,
+        result: torch.Tensor,
     ) -> Field | None:
         axes = _argument(args, kwargs, 1, "dim")
         if name in ("max", "min") and isinstance(axes, torch.Tensor):
             return self._elementwise([field], source, result)  # the binary max/min
-        if axes is None:
-            return replace(field, whole=True, dims=None)
         axes = [axes] if isinstance(axes, int) else list(axes)
         axes = [_normalise(int(a), source.ndim) for a in axes]
         if field.dims is None:
             return None
         if field.dims and set(field.dims) & set(axes):
-            return replace(field, whole=True, dims=None)
+            return WHOLE
         if result.ndim == source.ndim or not field.dims:
             return field
         rows, cols = field.dims  # type: ignore[misc]
         shift = lambda axis: axis - sum(1 for a in axes if a < axis)  # noqa: E731
         return replace(field, dims=(shift(rows), shift(cols)))
 
-    def _elementwise(self, fields: list[Field], source: torch.Tensor, result: torch.Tensor) -> Field | None:
+    def _elementwise(
+        self, fields: list[Field], source: torch.Tensor, result: torch.Tensor
+    ) -> Field | None:
         """Same-shape or broadcasting ops: the widest input field, positions where they were."""
         if source.ndim > result.ndim:
             return None

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import torch
@@ -310,7 +310,9 @@ def check_input_size(field_name: str, value: object) -> int:
     return value
 
 
-def _model_code(arch: str, height: int, width: int, summary: ModelSummary, trainable: Trainable) -> str:
+def _model_code(
+    arch: str, height: int, width: int, summary: ModelSummary, trainable: Trainable
+) -> str:
     kwargs = "".join(f", {key}={value!r}" for key, value in BUILD_KWARGS.get(arch, {}).items())
     shape = ", ".join(str(n) for n in (1, *summary.output_shape))
     lines = [
@@ -344,4 +346,4 @@ def summarize_architecture(
     model = build_meta_model(arch)
     summary = summarize(model, (3, height, width), label=arch, trainable=trainable)
     code = _model_code(arch, height, width, summary, trainable)
-    return ModelSummary(**{**summary.__dict__, "code": code})
+    return replace(summary, code=code)

@@ -1,0 +1,140 @@
+"""Images in and out: the bundled sample photos, checked uploads, PNG/JPEG data URIs.
+
+Sample photos are the ones scikit-image and scikit-learn ship inside their packages; they are
+read as files (found without importing either package, which would cost seconds) and cached.
+Uploads are decoded only after the checks: size, format, pixel count (Pillow's
+decompression-bomb guard, with a tighter limit of our own), then the first frame is
+downscaled to at most 512 px and kept in memory for the one request.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import io
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.worker.errors import InvalidInput
+
+MAX_SIDE = 512
+# Decoding a 40-megapixel image takes ~160 MB; anything larger is refused before decoding.
+MAX_PIXELS = 40_000_000
+FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "GIF": "GIF"}
+
+
+@dataclass(frozen=True)
+class SamplePhoto:
+    name: str
+    title: str
+    package: str
+    path: str  # inside the package
+
+
+SAMPLE_PHOTOS: dict[str, SamplePhoto] = {
+    photo.name: photo
+    for photo in (
+        SamplePhoto("astronaut", "Astronaut (scikit-image)", "skimage", "data/astronaut.png"),
+        SamplePhoto("coffee", "Cup of coffee (scikit-image)", "skimage", "data/coffee.png"),
+        SamplePhoto("chelsea", "Chelsea the cat (scikit-image)", "skimage", "data/chelsea.png"),
+        SamplePhoto("rocket", "Rocket launch (scikit-image)", "skimage", "data/rocket.jpg"),
+        SamplePhoto("china", "Summer Palace, China (scikit-learn)", "sklearn", "datasets/images/china.jpg"),
+        SamplePhoto("flower", "Flower (scikit-learn)", "sklearn", "datasets/images/flower.jpg"),
+    )
+}  # fmt: skip
+PHOTO_NAMES: tuple[str, ...] = tuple(SAMPLE_PHOTOS)
+
+
+def _package_file(package: str, relative: str) -> Path:
+    spec = importlib.util.find_spec(package)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"package {package} is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / relative
+
+
+def check_photo(name: str, field: str = "photo") -> str:
+    if name not in SAMPLE_PHOTOS:
+        raise InvalidInput(field, f"unknown photo {name!r}; choose one of {', '.join(PHOTO_NAMES)}")
+    return name
+
+
+@cache
+def _sample(name: str) -> Image.Image:
+    photo = SAMPLE_PHOTOS[name]
+    with Image.open(_package_file(photo.package, photo.path)) as image:
+        return _fit(image.convert("RGB"), MAX_SIDE)
+
+
+def sample_photo(name: str) -> Image.Image:
+    """A bundled photo as RGB, longest side at most 512 px (a fresh copy each call)."""
+    return _sample(check_photo(name)).copy()
+
+
+def _fit(image: Image.Image, side: int) -> Image.Image:
+    if max(image.size) > side:
+        image = image.copy()
+        image.thumbnail((side, side), Image.Resampling.LANCZOS)
+    return image
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB"
+
+
+def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
+    """A checked upload as RGB, longest side at most 512 px. Raises InvalidInput("image", …)."""
+    if not data:
+        raise InvalidInput("image", "the file is empty")
+    if len(data) > max_bytes:
+        raise InvalidInput(
+            "image", f"the file is {_megabytes(len(data))}, over the {_megabytes(max_bytes)} limit"
+        )
+    try:
+        image = Image.open(io.BytesIO(data), formats=list(FORMATS))
+    except Image.DecompressionBombError:
+        raise InvalidInput("image", "the image has too many pixels to decode safely") from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        allowed = ", ".join(FORMATS.values())
+        raise InvalidInput("image", f"not a readable image; upload a {allowed} file") from None
+    with image:
+        width, height = image.size
+        if width * height > MAX_PIXELS:
+            raise InvalidInput(
+                "image",
+                f"{width}×{height} is {width * height / 1e6:.0f} megapixels; "
+                f"the limit is {MAX_PIXELS // 1_000_000}",
+            )
+        try:
+            image.seek(0)  # the first frame of an animated GIF or WebP
+            image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a reduced scale: faster
+            image.load()
+            upright = ImageOps.exif_transpose(image)
+            rgb = _flatten_alpha(upright)
+        except (OSError, ValueError, SyntaxError, EOFError):
+            raise InvalidInput("image", "the file is damaged or cut short; it cannot be decoded") from None
+    return _fit(rgb, MAX_SIDE)
+
+
+def _flatten_alpha(image: Image.Image) -> Image.Image:
+    """RGB on a white background (transparent pixels would otherwise turn black)."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    return image.convert("RGB")
+
+
+def data_uri(image: Image.Image, *, format: str = "PNG", quality: int = 85) -> str:
+    """`data:image/...;base64,...` for an <img src> (the CSP allows data: images)."""
+    buffer = io.BytesIO()
+    if format == "JPEG":
+        image.convert("RGB").save(buffer, format="JPEG", quality=quality)
+        mime = "image/jpeg"
+    else:
+        image.save(buffer, format="PNG", optimize=False)
+        mime = "image/png"
+    return f"data:{mime};base64,{base64.b64encode(buffer.getvalue()).decode('ascii')}"
