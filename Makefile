@@ -28,7 +28,7 @@ static/vendor/.installed: node_modules/.package-lock.json
 
 ## run: set up, migrate, serve on http://$(HOST):$(PORT)
 run: setup
-	@mkdir -p "$${DATA_DIR:-var}"
+	$(BIN)/cvprep db upgrade
 	$(BIN)/cvprep serve --host $(HOST) --port $(PORT)
 
 ## browser: Debian's Chromium for the browser tests (installed once, when missing)

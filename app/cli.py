@@ -1,4 +1,4 @@
-"""`cvprep` command line: serve, check-content."""
+"""`cvprep` command line: serve, check-content, db upgrade."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def serve(args: argparse.Namespace) -> int:
         sys.stderr.write(f"{error}\n")
         return 1
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Migrate once here, before the worker starts (create_app would otherwise do it itself).
+    from app.migrate import upgrade
+
+    upgrade(settings.sqlalchemy_url)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -41,6 +45,23 @@ def serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         log_level=args.log_level,
     )
+    return 0
+
+
+def db_upgrade(_: argparse.Namespace) -> int:
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url)
+    sys.stdout.write("Database is at the latest revision.\n")
+    return 0
+
+
+def db_revision(args: argparse.Namespace) -> int:
+    from app.migrate import revision
+
+    revision(get_settings().sqlalchemy_url, args.message)
     return 0
 
 
@@ -61,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     check_parser = commands.add_parser("check-content", help="validate every question file")
     check_parser.set_defaults(handler=check_content)
+    db_parser = commands.add_parser("db", help="database migrations (Alembic)")
+    db_commands = db_parser.add_subparsers(dest="db_command", required=True)
+    db_commands.add_parser("upgrade", help="migrate to the latest revision").set_defaults(
+        handler=db_upgrade
+    )
+    revision_parser = db_commands.add_parser(
+        "revision", help="autogenerate a migration from app.models"
+    )
+    revision_parser.add_argument(
+        "-m", "--message", required=True, help="what the migration changes"
+    )
+    revision_parser.set_defaults(handler=db_revision)
     return parser
 
 

@@ -80,7 +80,10 @@ async def _run(base_url: str, path: str, concurrency: int, seconds: float) -> Lo
     start = time.perf_counter()
     deadline = start + seconds
     await asyncio.gather(
-        *(_client(url.host, url.port, request, deadline, latencies, counts) for _ in range(concurrency))
+        *(
+            _client(url.host, url.port, request, deadline, latencies, counts)
+            for _ in range(concurrency)
+        )
     )
     elapsed = time.perf_counter() - start
     return LoadResult(path, counts["ok"], counts["errors"], elapsed, tuple(latencies))

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -17,8 +18,8 @@ import sqlalchemy
 from fastapi.testclient import TestClient
 from sqlmodel import SQLModel
 
-from app.content import QuestionBank, load_questions
 import app.models  # noqa: F401  (every table on SQLModel.metadata)
+from app.content import QuestionBank, load_questions
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import ROOT, Settings
@@ -66,32 +67,40 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`cvprep serve` in its own process, as a user runs it."""
+@contextmanager
+def serving(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`cvprep serve` in its own process, as a user runs it; stopped (or killed) on exit."""
     port = _free_port()
-    env = {**os.environ, "DATA_DIR": str(tmp_path_factory.mktemp("live-data"))}
-    env.pop("DATABASE_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **env},
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("cvprep serve did not come up")
-        time.sleep(0.2)
-    yield base_url
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("cvprep serve did not come up")
+            time.sleep(0.2)
+        yield process, base_url
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server on a fresh SQLite database, shared by the browser tests."""
+    data_dir = tmp_path_factory.mktemp("live-data")
+    with serving({"DATA_DIR": str(data_dir), "DATABASE_URL": ""}) as (_, base_url):
+        yield base_url
 
 
 @pytest.fixture(scope="session")
@@ -133,7 +142,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def db_settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="test-secret-key")
+    return Settings(
+        DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="test-secret-key"
+    )
 
 
 @pytest.fixture

@@ -37,7 +37,9 @@ def reviews(client: TestClient) -> int:
 
 
 def answer(client: TestClient, item: str = "pool-max-gradient", value: object = 0) -> None:
-    assert client.post("/api/quiz/answers", json={"item_id": item, "answer": value}).status_code == 200
+    assert (
+        client.post("/api/quiz/answers", json={"item_id": item, "answer": value}).status_code == 200
+    )
 
 
 def test_session_cookie_is_signed_httponly_and_lax(db_client: TestClient) -> None:
@@ -57,7 +59,9 @@ def test_guest_progress_moves_into_the_new_account(db_client: TestClient) -> Non
     assert reviews(db_client) == 2
 
 
-def test_login_moves_guest_progress_into_the_existing_account(db_client: TestClient, other_client: TestClient) -> None:
+def test_login_moves_guest_progress_into_the_existing_account(
+    db_client: TestClient, other_client: TestClient
+) -> None:
     register(db_client, "grace")
     answer(db_client)
     answer(other_client, "pool-gap-card", "easy")
@@ -65,7 +69,9 @@ def test_login_moves_guest_progress_into_the_existing_account(db_client: TestCli
     assert reviews(other_client) == 2
 
 
-def test_wrong_password_and_unknown_user_get_the_same_answer(db_client: TestClient, other_client: TestClient) -> None:
+def test_wrong_password_and_unknown_user_get_the_same_answer(
+    db_client: TestClient, other_client: TestClient
+) -> None:
     register(db_client, "linus")
     wrong = login(other_client, "linus", "not the password")
     unknown = login(other_client, "nobody-here", "not the password")
@@ -74,7 +80,9 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(db_client: TestClie
     assert message(wrong) == message(unknown) == "Wrong username or password."
 
 
-def test_repeated_failed_logins_are_rate_limited(db_client: TestClient, other_client: TestClient) -> None:
+def test_repeated_failed_logins_are_rate_limited(
+    db_client: TestClient, other_client: TestClient
+) -> None:
     register(db_client, "target")
     for _ in range(5):
         assert login(other_client, "target", "guess-guess").status_code == 401
@@ -83,7 +91,9 @@ def test_repeated_failed_logins_are_rate_limited(db_client: TestClient, other_cl
     assert "Too many failed attempts" in limited.text
 
 
-def test_taken_username_and_weak_password_are_422(db_client: TestClient, other_client: TestClient) -> None:
+def test_taken_username_and_weak_password_are_422(
+    db_client: TestClient, other_client: TestClient
+) -> None:
     register(db_client, "taken")
     assert register(other_client, "taken").status_code == 422
     short = register(other_client, "fresh-name", "short")
@@ -112,7 +122,9 @@ def test_username_with_html_is_refused_and_echoed_escaped(db_client: TestClient)
         ("/practice/mock/submit", {}),
     ],
 )
-def test_state_changing_form_without_csrf_token_is_403(db_client: TestClient, path: str, data: dict) -> None:
+def test_state_changing_form_without_csrf_token_is_403(
+    db_client: TestClient, path: str, data: dict
+) -> None:
     db_client.get("/")  # a session exists, so the only thing missing is the token
     assert db_client.post(path, data=data).status_code == 403
     assert db_client.post(path, data={**data, "csrf_token": "forged"}).status_code == 403
@@ -122,16 +134,24 @@ def test_state_changing_form_without_csrf_token_is_403(db_client: TestClient, pa
 def test_csrf_token_in_the_htmx_header_is_accepted(db_client: TestClient) -> None:
     token = csrf(db_client, "/questions/pooling")
     response = db_client.post(
-        "/questions/pooling/draft", data={"draft": "max keeps the peak"}, headers={"X-CSRF-Token": token, "HX-Request": "true"}
+        "/questions/pooling/draft",
+        data={"draft": "max keeps the peak"},
+        headers={"X-CSRF-Token": token, "HX-Request": "true"},
     )
     assert response.status_code == 200
     assert "Draft saved" in response.text
 
 
-def test_draft_is_kept_per_user_and_shown_escaped_beside_the_answer(db_client: TestClient, other_client: TestClient) -> None:
+def test_draft_is_kept_per_user_and_shown_escaped_beside_the_answer(
+    db_client: TestClient, other_client: TestClient
+) -> None:
     token = csrf(db_client, "/questions/pooling")
     text = "<b>max</b> keeps the strongest activation"
-    saved = db_client.post("/questions/pooling/draft", data={"csrf_token": token, "draft": text}, follow_redirects=False)
+    saved = db_client.post(
+        "/questions/pooling/draft",
+        data={"csrf_token": token, "draft": text},
+        follow_redirects=False,
+    )
     assert saved.status_code == 303
     page = db_client.get("/questions/pooling", params={"reveal": "true"}).text
     assert "&lt;b&gt;max&lt;/b&gt;" in page and "<b>max</b>" not in page

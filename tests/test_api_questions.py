@@ -7,7 +7,9 @@ from fastapi.testclient import TestClient
 from app.content import QuestionBank
 
 
-def test_list_questions_in_order_with_summary_fields(client: TestClient, bank: QuestionBank) -> None:
+def test_list_questions_in_order_with_summary_fields(
+    client: TestClient, bank: QuestionBank
+) -> None:
     response = client.get("/api/questions")
     assert response.status_code == 200
     body = response.json()
@@ -16,7 +18,9 @@ def test_list_questions_in_order_with_summary_fields(client: TestClient, bank: Q
     assert body[0]["slug"] == bank.questions[0].slug
 
 
-def test_read_question_includes_prompt_and_answer_html(client: TestClient, bank: QuestionBank) -> None:
+def test_read_question_includes_prompt_and_answer_html(
+    client: TestClient, bank: QuestionBank
+) -> None:
     question = bank.questions[6]
     body = client.get(f"/api/questions/{question.slug}").json()
     assert body["title"] == question.title

@@ -30,7 +30,9 @@ def _reviews(client: TestClient) -> int:
     return sum(q["reviews"] for q in client.get("/api/progress").json()["questions"])
 
 
-def test_items_of_a_question_have_kind_prompt_and_choices(db_client: TestClient, bank: QuestionBank) -> None:
+def test_items_of_a_question_have_kind_prompt_and_choices(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
     items = _items(db_client, "convolutional-layers")
     question = bank.get("convolutional-layers")
     assert question is not None
@@ -46,13 +48,19 @@ def test_a_parametric_item_comes_with_a_fresh_seed_and_its_variant(db_client: Te
     drill = items["conv-drill-output-size"]
     assert isinstance(drill["seed"], int)
     assert drill["prompt"] == variant("conv-output-size", drill["seed"]).prompt
-    again = {i["id"]: i for i in _items(db_client, "convolutional-layers")}["conv-drill-output-size"]
+    again = {i["id"]: i for i in _items(db_client, "convolutional-layers")}[
+        "conv-drill-output-size"
+    ]
     assert again["seed"] != drill["seed"]
 
 
-def test_right_choice_is_correct_and_schedules_a_later_review(db_client: TestClient, bank: QuestionBank) -> None:
+def test_right_choice_is_correct_and_schedules_a_later_review(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
     _, item = _first(bank, ChoiceItem)
-    response = db_client.post("/api/quiz/answers", json={"item_id": item.id, "answer": item.answer_index})
+    response = db_client.post(
+        "/api/quiz/answers", json={"item_id": item.id, "answer": item.answer_index}
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["correct"] is True
@@ -61,7 +69,9 @@ def test_right_choice_is_correct_and_schedules_a_later_review(db_client: TestCli
     assert datetime.fromisoformat(body["due"]) > datetime.now(UTC)
 
 
-def test_wrong_choice_is_incorrect_and_explains_the_right_one(db_client: TestClient, bank: QuestionBank) -> None:
+def test_wrong_choice_is_incorrect_and_explains_the_right_one(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
     _, item = _first(bank, ChoiceItem)
     wrong = (item.answer_index + 1) % len(item.choices)
     body = db_client.post("/api/quiz/answers", json={"item_id": item.id, "answer": wrong}).json()
@@ -69,7 +79,9 @@ def test_wrong_choice_is_incorrect_and_explains_the_right_one(db_client: TestCli
     assert item.choices[item.answer_index].text in body["explanation"]
 
 
-def test_numeric_answer_within_tolerance_is_correct(db_client: TestClient, bank: QuestionBank) -> None:
+def test_numeric_answer_within_tolerance_is_correct(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
     _, item = _first(bank, NumericItem)
     assert item.answer is not None
     body = db_client.post(
@@ -90,23 +102,30 @@ def test_parametric_answer_is_graded_against_its_seed(db_client: TestClient) -> 
     ).json()
     assert body["correct"] is True
     wrong = db_client.post(
-        "/api/quiz/answers", json={"item_id": "conv-drill-params", "seed": seed, "answer": right + 1}
+        "/api/quiz/answers",
+        json={"item_id": "conv-drill-params", "seed": seed, "answer": right + 1},
     ).json()
     assert wrong["correct"] is False
 
 
 @pytest.mark.parametrize("grade", ["again", "hard", "good", "easy"])
-def test_recall_card_takes_a_self_grade(db_client: TestClient, bank: QuestionBank, grade: str) -> None:
+def test_recall_card_takes_a_self_grade(
+    db_client: TestClient, bank: QuestionBank, grade: str
+) -> None:
     _, item = _first(bank, RecallItem)
     body = db_client.post("/api/quiz/answers", json={"item_id": item.id, "answer": grade}).json()
     assert body["correct"] is None
     assert body["expected"] == item.answer
 
 
-def test_easy_schedules_later_than_again(db_client: TestClient, other_client: TestClient, bank: QuestionBank) -> None:
+def test_easy_schedules_later_than_again(
+    db_client: TestClient, other_client: TestClient, bank: QuestionBank
+) -> None:
     _, item = _first(bank, RecallItem)
     again = db_client.post("/api/quiz/answers", json={"item_id": item.id, "answer": "again"}).json()
-    easy = other_client.post("/api/quiz/answers", json={"item_id": item.id, "answer": "easy"}).json()
+    easy = other_client.post(
+        "/api/quiz/answers", json={"item_id": item.id, "answer": "easy"}
+    ).json()
     assert datetime.fromisoformat(easy["due"]) > datetime.fromisoformat(again["due"])
 
 
@@ -153,21 +172,27 @@ def test_same_idempotency_key_records_once(db_client: TestClient) -> None:
     assert first["review_id"] == second["review_id"]
     assert _reviews(db_client) == 1
     header = db_client.post(
-        "/api/quiz/answers", json={"item_id": "pool-max-gradient", "answer": 0}, headers={"Idempotency-Key": "attempt-1"}
+        "/api/quiz/answers",
+        json={"item_id": "pool-max-gradient", "answer": 0},
+        headers={"Idempotency-Key": "attempt-1"},
     ).json()
     assert header["review_id"] == first["review_id"]
     assert _reviews(db_client) == 1
 
 
 def test_another_users_review_is_404(db_client: TestClient, other_client: TestClient) -> None:
-    review_id = db_client.post("/api/quiz/answers", json={"item_id": "pool-max-gradient", "answer": 0}).json()["review_id"]
+    review_id = db_client.post(
+        "/api/quiz/answers", json={"item_id": "pool-max-gradient", "answer": 0}
+    ).json()["review_id"]
     assert db_client.get(f"/api/quiz/reviews/{review_id}").status_code == 200
     assert other_client.get(f"/api/quiz/reviews/{review_id}").status_code == 404
     assert _reviews(other_client) == 0
 
 
 def test_undo_removes_the_last_review_and_restores_the_card(db_client: TestClient) -> None:
-    first = db_client.post("/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "good"}).json()
+    first = db_client.post(
+        "/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "good"}
+    ).json()
     db_client.post("/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "easy"})
     undone = db_client.post("/api/quiz/undo", json={})
     assert undone.status_code == 200 and undone.json()["answer"] == "easy"
@@ -175,7 +200,9 @@ def test_undo_removes_the_last_review_and_restores_the_card(db_client: TestClien
     progress = {q["slug"]: q for q in db_client.get("/api/progress").json()["questions"]}
     assert progress["pooling"]["reviews"] == 1
     # The card is back where the first review left it: the same answer again lands on the same due.
-    redo = db_client.post("/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "easy"}).json()
+    redo = db_client.post(
+        "/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "easy"}
+    ).json()
     assert datetime.fromisoformat(redo["due"]) > datetime.fromisoformat(first["due"])
     assert db_client.post("/api/quiz/undo", json={}).status_code == 200
     assert db_client.post("/api/quiz/undo", json={}).status_code == 200

@@ -78,9 +78,7 @@ def test_broken_file_is_reported_with_file_field_and_reason(
     with pytest.raises(ContentError) as caught:
         load_questions(questions_copy)
     messages = [str(problem) for problem in caught.value.problems]
-    assert any(
-        m.startswith(f"{target.name}: {field}") and reason in m for m in messages
-    ), messages
+    assert any(m.startswith(f"{target.name}: {field}") and reason in m for m in messages), messages
 
 
 def test_invalid_yaml_is_reported(questions_copy: Path) -> None:
@@ -99,12 +97,16 @@ def test_two_correct_choices_are_rejected(questions_copy: Path) -> None:
         load_questions(questions_copy)
 
 
-def test_duplicate_quiz_ids_across_files_are_rejected(questions_copy: Path, bank: QuestionBank) -> None:
+def test_duplicate_quiz_ids_across_files_are_rejected(
+    questions_copy: Path, bank: QuestionBank
+) -> None:
     first_id = bank.questions[0].meta.quiz[0].id
     second = sorted(questions_copy.glob("02-*.md"))[0]
     second_id = bank.questions[1].meta.quiz[0].id
     _replace(second, f"id: {second_id}", f"id: {first_id}")
-    with pytest.raises(ContentError, match=rf"{second.name}: quiz\.0\.id: '{first_id}' is already used"):
+    with pytest.raises(
+        ContentError, match=rf"{second.name}: quiz\.0\.id: '{first_id}' is already used"
+    ):
         load_questions(questions_copy)
 
 
@@ -117,7 +119,7 @@ def test_python_block_that_does_not_compile_is_rejected(questions_copy: Path) ->
 
 def test_missing_file_in_the_sequence_is_rejected(questions_copy: Path) -> None:
     sorted(questions_copy.glob("05-*.md"))[0].unlink()
-    with pytest.raises(ContentError, match="numbered 1..N"):
+    with pytest.raises(ContentError, match=r"numbered 1\.\.N"):
         load_questions(questions_copy)
 
 

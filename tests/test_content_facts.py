@@ -72,7 +72,9 @@ def test_output_size_params_and_macs_match_conv2d(config) -> None:
     expected_h = conv_output_size(height, kernel[0], s[0], p[0], d[0])
     expected_w = conv_output_size(width, kernel[1], s[1], p[1], d[1])
     assert tuple(out.shape) == (1, c_out, expected_h, expected_w)
-    assert conv_params(c_in, c_out, kernel, groups, bias) == sum(t.numel() for t in layer.parameters())
+    assert conv_params(c_in, c_out, kernel, groups, bias) == sum(
+        t.numel() for t in layer.parameters()
+    )
     # A MAC per weight per output position: the weight tensor's size times the output area.
     assert conv_macs(c_in, c_out, kernel, (expected_h, expected_w), groups) == (
         layer.weight.numel() * expected_h * expected_w
@@ -82,8 +84,15 @@ def test_output_size_params_and_macs_match_conv2d(config) -> None:
 # --- Q1's worked-example table --------------------------------------------------------------
 
 Q1_HEADER = [
-    "input (c×h×w)", "out channels", "kernel", "stride", "padding", "dilation", "groups",
-    "output (c×h×w)", "params",
+    "input (c×h×w)",
+    "out channels",
+    "kernel",
+    "stride",
+    "padding",
+    "dilation",
+    "groups",
+    "output (c×h×w)",
+    "params",
 ]
 
 
@@ -117,8 +126,14 @@ def test_q1_worked_examples_match_conv2d(bank: QuestionBank) -> None:
 # --- Q4's architecture table against torchvision --------------------------------------------
 
 Q4_HEADER = [
-    "model", "year", "builder", "weights", "params (m)", "top-1 % (torchvision)",
-    "top-1 % (paper)", "key idea",
+    "model",
+    "year",
+    "builder",
+    "weights",
+    "params (m)",
+    "top-1 % (torchvision)",
+    "top-1 % (paper)",
+    "key idea",
 ]
 
 
@@ -137,8 +152,14 @@ def _code(cell: str) -> str:
 def test_q4_covers_the_classic_architectures(bank: QuestionBank) -> None:
     builders = {_code(row["builder"]) for row in _architecture_rows(bank)}
     assert {
-        "alexnet", "vgg16", "googlenet", "resnet50", "densenet121",
-        "mobilenet_v2", "efficientnet_b0", "convnext_tiny",
+        "alexnet",
+        "vgg16",
+        "googlenet",
+        "resnet50",
+        "densenet121",
+        "mobilenet_v2",
+        "efficientnet_b0",
+        "convnext_tiny",
     } <= builders
 
 

@@ -15,7 +15,9 @@ def soup(response) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")
 
 
-def test_home_lists_the_twelve_questions_with_tags_and_difficulty(client: TestClient, bank: QuestionBank) -> None:
+def test_home_lists_the_twelve_questions_with_tags_and_difficulty(
+    client: TestClient, bank: QuestionBank
+) -> None:
     response = client.get("/")
     assert response.status_code == 200
     page = soup(response)
@@ -27,7 +29,9 @@ def test_home_lists_the_twelve_questions_with_tags_and_difficulty(client: TestCl
     assert page.select_one("script[src='/static/vendor/htmx.min.js']") is not None
 
 
-def test_search_returns_the_list_fragment_for_htmx_and_the_page_otherwise(client: TestClient) -> None:
+def test_search_returns_the_list_fragment_for_htmx_and_the_page_otherwise(
+    client: TestClient,
+) -> None:
     fragment = client.get("/", params={"q": "pool"}, headers=HX)
     assert fragment.status_code == 200
     assert fragment.text.lstrip().startswith('<section id="question-list"')
@@ -76,7 +80,9 @@ def test_search_without_match_says_so(client: TestClient) -> None:
         ({"q": "x" * 201}, "q: String should have at most 200 characters"),
     ],
 )
-def test_invalid_query_is_a_422_page_not_a_500(client: TestClient, params: dict, message: str) -> None:
+def test_invalid_query_is_a_422_page_not_a_500(
+    client: TestClient, params: dict, message: str
+) -> None:
     response = client.get("/", params=params)
     assert response.status_code == 422
     assert message in soup(response).select_one("ul.errors").text
@@ -89,7 +95,9 @@ def test_search_text_is_escaped(client: TestClient) -> None:
     assert "&lt;script&gt;" in response.text
 
 
-def test_question_page_has_prompt_draft_reveal_link_and_pager(client: TestClient, bank: QuestionBank) -> None:
+def test_question_page_has_prompt_draft_reveal_link_and_pager(
+    client: TestClient, bank: QuestionBank
+) -> None:
     question = bank.questions[1]
     page = soup(client.get(f"/questions/{question.slug}"))
     assert page.h1.text == question.title
@@ -103,14 +111,18 @@ def test_question_page_has_prompt_draft_reveal_link_and_pager(client: TestClient
     assert page.select_one("a[rel=next]")["href"] == f"/questions/{bank.questions[2].slug}"
 
 
-def test_first_and_last_questions_have_one_neighbour(client: TestClient, bank: QuestionBank) -> None:
+def test_first_and_last_questions_have_one_neighbour(
+    client: TestClient, bank: QuestionBank
+) -> None:
     first = soup(client.get(f"/questions/{bank.questions[0].slug}"))
     last = soup(client.get(f"/questions/{bank.questions[-1].slug}"))
     assert first.select_one("a[rel=prev]") is None and first.select_one("a[rel=next]")
     assert last.select_one("a[rel=next]") is None and last.select_one("a[rel=prev]")
 
 
-def test_reveal_without_javascript_renders_the_whole_page_with_the_answer(client: TestClient, bank: QuestionBank) -> None:
+def test_reveal_without_javascript_renders_the_whole_page_with_the_answer(
+    client: TestClient, bank: QuestionBank
+) -> None:
     question = bank.questions[0]
     page = soup(client.get(f"/questions/{question.slug}", params={"reveal": "true"}))
     assert page.h1.text == question.title

@@ -23,7 +23,9 @@ def right_answer(bank: QuestionBank, form: BeautifulSoup) -> str:
         return str(item.answer_index)
     if isinstance(item, NumericItem):
         if item.generator:
-            return str(variant(item.generator, int(form.select_one("input[name=seed]")["value"])).answer)
+            return str(
+                variant(item.generator, int(form.select_one("input[name=seed]")["value"])).answer
+            )
         return str(item.answer)
     assert isinstance(item, RecallItem)
     return "good"
@@ -34,12 +36,16 @@ def submit(client: TestClient, form: BeautifulSoup, answer: str):
     return client.post("/practice/answer", data={**fields, "answer": answer})
 
 
-def test_a_round_of_one_question_goes_item_by_item_to_a_summary(db_client: TestClient, bank: QuestionBank) -> None:
+def test_a_round_of_one_question_goes_item_by_item_to_a_summary(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
     question = bank.get("pooling")
     assert question is not None
     count = len(question.meta.quiz)
     seen = []
-    response = db_client.get("/practice", params={"question": "pooling", "size": count, "new": "true"})
+    response = db_client.get(
+        "/practice", params={"question": "pooling", "size": count, "new": "true"}
+    )
     for _ in range(count):
         form = page(response).select_one("#practice-card form")
         assert form is not None, response.text[:500]
@@ -55,15 +61,28 @@ def test_a_round_of_one_question_goes_item_by_item_to_a_summary(db_client: TestC
     assert len(summary.select("table.summary tbody tr")) == count
 
 
-def test_new_items_come_in_syllabus_order_and_due_ones_first(db_client: TestClient, bank: QuestionBank) -> None:
-    first = page(db_client.get("/practice", params={"new": "true"})).select_one("input[name=item_id]")["value"]
+def test_new_items_come_in_syllabus_order_and_due_ones_first(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
+    first = page(db_client.get("/practice", params={"new": "true"})).select_one(
+        "input[name=item_id]"
+    )["value"]
     assert first == bank.questions[0].meta.quiz[0].id
     # An item answered wrongly is due again in minutes; once due it comes before new items.
-    assert db_client.post("/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "again"}).status_code == 200
+    assert (
+        db_client.post(
+            "/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "again"}
+        ).status_code
+        == 200
+    )
 
 
-def test_wrong_answer_shows_the_right_one_and_the_explanation(db_client: TestClient, bank: QuestionBank) -> None:
-    form = page(db_client.get("/practice", params={"question": "pooling", "new": "true"})).select_one("#practice-card form")
+def test_wrong_answer_shows_the_right_one_and_the_explanation(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
+    form = page(
+        db_client.get("/practice", params={"question": "pooling", "new": "true"})
+    ).select_one("#practice-card form")
     item = bank.item(form.select_one("input[name=item_id]")["value"])[1]
     wrong = "0" if isinstance(item, ChoiceItem) and item.answer_index != 0 else "1"
     if isinstance(item, NumericItem):
@@ -74,7 +93,9 @@ def test_wrong_answer_shows_the_right_one_and_the_explanation(db_client: TestCli
 
 
 def test_an_unusable_answer_is_shown_inline_with_422(db_client: TestClient) -> None:
-    form = page(db_client.get("/practice", params={"question": "convolutional-layers", "new": "true"})).select_one("#practice-card form")
+    form = page(
+        db_client.get("/practice", params={"question": "convolutional-layers", "new": "true"})
+    ).select_one("#practice-card form")
     assert form.select_one("input[name=item_id]")["value"] == "conv-output-floor"
     response = submit(db_client, form, "sixteen")
     assert response.status_code == 422
@@ -82,8 +103,12 @@ def test_an_unusable_answer_is_shown_inline_with_422(db_client: TestClient) -> N
     assert db_client.get("/api/progress").json()["questions"][0]["reviews"] == 0
 
 
-def test_undo_from_the_feedback_takes_the_grade_back(db_client: TestClient, bank: QuestionBank) -> None:
-    form = page(db_client.get("/practice", params={"question": "pooling", "new": "true"})).select_one("#practice-card form")
+def test_undo_from_the_feedback_takes_the_grade_back(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
+    form = page(
+        db_client.get("/practice", params={"question": "pooling", "new": "true"})
+    ).select_one("#practice-card form")
     feedback = page(submit(db_client, form, right_answer(bank, form)))
     undo = feedback.select_one("form[action='/practice/undo']")
     token = undo.select_one("input[name=csrf_token]")["value"]
@@ -98,7 +123,9 @@ def test_bad_practice_parameters_are_422(db_client: TestClient) -> None:
     assert db_client.get("/practice", params={"size": "many"}).status_code == 422
 
 
-def test_mock_interview_gives_feedback_only_at_the_end(db_client: TestClient, bank: QuestionBank) -> None:
+def test_mock_interview_gives_feedback_only_at_the_end(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
     start = page(db_client.get("/practice/mock"))
     token = start.select_one("input[name=csrf_token]")["value"]
     db_client.post("/practice/mock", data={"csrf_token": token, "items": "4", "minutes": "5"})

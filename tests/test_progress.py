@@ -16,7 +16,14 @@ from tests.test_accounts import csrf
 def _review(day: date, rating: int = 3, state_before: int | None = None) -> ReviewLog:
     before = json.dumps({"state": state_before}) if state_before else None
     at = datetime(day.year, day.month, day.day, 12, tzinfo=UTC)
-    return ReviewLog(user_id=1, item_id="x", question_slug="pooling", rating=rating, reviewed_at=at, card_before=before)
+    return ReviewLog(
+        user_id=1,
+        item_id="x",
+        question_slug="pooling",
+        rating=rating,
+        reviewed_at=at,
+        card_before=before,
+    )
 
 
 def test_streak_counts_consecutive_days_ending_today_or_yesterday() -> None:
@@ -38,7 +45,9 @@ def test_due_forecast_puts_overdue_cards_on_today() -> None:
     today = date(2026, 3, 10)
     at = lambda d: datetime(d.year, d.month, d.day, 9, tzinfo=UTC)  # noqa: E731
     cards = [
-        CardState(user_id=1, item_id=str(i), question_slug="q", state=2, due=at(today + timedelta(offset)))
+        CardState(
+            user_id=1, item_id=str(i), question_slug="q", state=2, due=at(today + timedelta(offset))
+        )
         for i, offset in enumerate([-5, 0, 1, 1, 20])
     ]
     forecast = due_forecast(cards, today, days=14)
@@ -54,7 +63,9 @@ def test_heatmap_covers_ninety_days_ending_today() -> None:
 
 
 def _answer(client: TestClient, item: str, value: object) -> None:
-    assert client.post("/api/quiz/answers", json={"item_id": item, "answer": value}).status_code == 200
+    assert (
+        client.post("/api/quiz/answers", json={"item_id": item, "answer": value}).status_code == 200
+    )
 
 
 def test_progress_page_draws_the_charts(db_client: TestClient) -> None:
@@ -102,7 +113,11 @@ def test_export_then_import_round_trips(db_client: TestClient, other_client: Tes
     token = csrf(db_client, "/questions/pooling")
     db_client.post("/questions/pooling/draft", data={"csrf_token": token, "draft": "my draft"})
     exported = _export(db_client)
-    assert len(exported["reviews"]) == 2 and len(exported["cards"]) == 2 and len(exported["drafts"]) == 1
+    assert (
+        len(exported["reviews"]) == 2
+        and len(exported["cards"]) == 2
+        and len(exported["drafts"]) == 1
+    )
 
     assert _import(other_client, json.dumps(exported).encode()).status_code == 303
     assert _comparable(_export(other_client)) == _comparable(exported)

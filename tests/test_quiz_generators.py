@@ -39,7 +39,9 @@ def test_conv_output_size_matches_conv2d() -> None:
     for seed in SEEDS:
         v = variant("conv-output-size", seed)
         p = v.params
-        assert v.answer == _conv_out(p["size"], p["kernel"], p["stride"], p["padding"], p["dilation"]), p
+        assert v.answer == _conv_out(
+            p["size"], p["kernel"], p["stride"], p["padding"], p["dilation"]
+        ), p
 
 
 def test_conv_params_matches_conv2d() -> None:

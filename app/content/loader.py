@@ -185,7 +185,7 @@ def load_question(path: Path, renderer: Renderer) -> Question:
     return Question(
         meta=meta,
         path=path,
-        prompt_html=renderer.render(meta.prompt),
+        prompt_html=renderer.render(meta.prompt, table_prefix="Question table"),
         answer_html=renderer.render(body, shift=1),
         answer_markdown=body,
         search_text=search_text.lower(),

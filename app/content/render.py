@@ -41,7 +41,8 @@ def _fence(
     code = token.content
     if lang == "formula":
         # Formulas are written in Unicode so they read the same with or without JavaScript.
-        return f'<div class="formula" role="math"><code>{escape(code.rstrip())}</code></div>\n'
+        # Focusable, so a keyboard can scroll a long formula on a narrow screen.
+        return f'<div class="formula" role="math" tabindex="0"><code>{escape(code.rstrip())}</code></div>\n'
     try:
         lexer = get_lexer_by_name(lang) if lang else None
     except ClassNotFound:
@@ -55,8 +56,13 @@ def _fence(
 def _table_open(
     renderer: object, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
 ) -> str:
-    # A focusable, labelled region lets keyboard users scroll wide tables on a phone.
-    return '<div class="table-wrap" role="region" tabindex="0" aria-label="Table"><table>\n'
+    # A focusable, labelled region lets keyboard users scroll wide tables on a phone; landmarks
+    # on one page need distinct names, so the label is numbered (and prefixed per document).
+    env["tables"] = env.get("tables", 0) + 1
+    label = f"{env.get('table_prefix', 'Table')} {env['tables']}"
+    return (
+        f'<div class="table-wrap" role="region" tabindex="0" aria-label="{escape(label)}"><table>\n'
+    )
 
 
 def _table_close(
@@ -83,13 +89,13 @@ class Renderer:
     def parse(self, text: str) -> list[Token]:
         return self._md.parse(text)
 
-    def render(self, text: str, *, shift: int = 0) -> str:
+    def render(self, text: str, *, shift: int = 0, table_prefix: str = "Table") -> str:
         tokens = self.parse(text)
         if shift:
             for token in tokens:
                 if token.type in ("heading_open", "heading_close"):
                     token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
-        return self._md.renderer.render(tokens, self._md.options, {})
+        return self._md.renderer.render(tokens, self._md.options, {"table_prefix": table_prefix})
 
 
 @lru_cache(maxsize=1024)
@@ -123,6 +129,7 @@ def plain_text(tokens: Sequence[Token]) -> str:
 
 
 def pygments_css() -> str:
-    light = HtmlFormatter(style="friendly").get_style_defs(".highlight")
-    dark = HtmlFormatter(style="monokai").get_style_defs(".highlight")
+    # WCAG-AA styles from accessible-pygments, so highlighted code passes the contrast check.
+    light = HtmlFormatter(style="a11y-light").get_style_defs(".highlight")
+    dark = HtmlFormatter(style="a11y-dark").get_style_defs(".highlight")
     return f"{light}\n@media (prefers-color-scheme: dark) {{\n{dark}\n}}\n"

@@ -114,7 +114,9 @@ def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
             upright = ImageOps.exif_transpose(image)
             rgb = _flatten_alpha(upright)
         except (OSError, ValueError, SyntaxError, EOFError):
-            raise InvalidInput("image", "the file is damaged or cut short; it cannot be decoded") from None
+            raise InvalidInput(
+                "image", "the file is damaged or cut short; it cannot be decoded"
+            ) from None
     return _fit(rgb, MAX_SIDE)
 
 

@@ -65,11 +65,13 @@ class PoolingSpec:
                 raise InvalidInput(name, f"must be between 1 and {MAX_KERNEL} (got {value})")
         if self.kernel > min(height, width):
             raise InvalidInput(
-                "kernel", f"must fit the input: at most {min(height, width)} here (got {self.kernel})"
+                "kernel",
+                f"must fit the input: at most {min(height, width)} here (got {self.kernel})",
             )
         if self.conv_weights not in CONV_WEIGHTS:
             raise InvalidInput(
-                "conv_weights", f"must be one of {', '.join(CONV_WEIGHTS)} (got {self.conv_weights!r})"
+                "conv_weights",
+                f"must be one of {', '.join(CONV_WEIGHTS)} (got {self.conv_weights!r})",
             )
 
 
@@ -137,7 +139,11 @@ def check_grid(rows: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]
         raise InvalidInput("grid", f"needs 2 to {MAX_GRID} columns (got {width})")
     for row in rows:
         for value in row:
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+            ):
                 raise InvalidInput("grid", f"every value must be a finite number (got {value!r})")
     return tuple(tuple(float(value) for value in row) for row in rows)
 
@@ -204,7 +210,7 @@ class PhotoMethod:
     output_uri: str
     output_size: tuple[int, int]
     gradient_uri: str
-    gradient_share: float  # fraction of input pixels that receive any gradient
+    gradient_share: float  # fraction of input values (pixels × channels) with any gradient
 
 
 @dataclass(frozen=True)
@@ -253,7 +259,27 @@ def pool_photo(image: Image.Image, spec: PoolingSpec) -> PhotoPooling:
                 data_uri(_to_image(shown)),
                 (int(output.shape[2]), int(output.shape[3])),
                 data_uri(_gradient_image(gradient)),
-                float((gradient.abs().sum(dim=0) > 0).float().mean()),
+                float((gradient != 0).float().mean()),
             )
         )
     return PhotoPooling(spec, data_uri(photo), (photo.height, photo.width), tuple(methods))
+
+
+@dataclass(frozen=True)
+class PoolingDemo:
+    """The whole pooling view: the photo panel and the grid panel, on one kernel and stride."""
+
+    photo: PhotoPooling
+    grid: GridPooling
+
+
+def pooling_demo(
+    image: Image.Image, grid: Sequence[Sequence[float]], spec: PoolingSpec
+) -> PoolingDemo:
+    grid_result = pool_grid(grid, spec)  # checked first: the cheaper of the two
+    return PoolingDemo(pool_photo(image, spec), grid_result)
+
+
+def grid_text(rows: Sequence[Sequence[float]]) -> str:
+    """Rows as the form's textarea shows them: `1 3 2` per line, integers without `.0`."""
+    return "\n".join(" ".join(f"{value:g}" for value in row) for row in rows)

@@ -1,0 +1,86 @@
+"""Demo form values: raw strings in, typed values out, errors naming the field.
+
+Forms submit by GET (the URL then holds the whole state, so a view can be shared) or, with an
+upload, by POST. Every value is read here as text and converted with a message that names the
+field; the ranges are checked by the worker, one rule for the forms and the JSON API alike.
+A checkbox is sent as a hidden `name=false` followed by the box's `name=true`, so the last
+value wins and an unchecked box is told apart from a field that was not sent at all.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Protocol
+
+from app.worker.errors import InvalidInput
+
+MAX_TEXT = 4000
+_PAIR = re.compile(r"^\s*(-?\d+)\s*(?:[x×,\s]\s*(-?\d+))?\s*$")
+
+
+class MultiValues(Protocol):
+    def getlist(self, key: str) -> list[str]: ...
+
+
+class FormValues:
+    """Typed access to a query string or form body; `values` keeps what was typed, for the form."""
+
+    def __init__(self, source: MultiValues, defaults: Mapping[str, str]) -> None:
+        self._source = source
+        self.values: dict[str, str] = dict(defaults)
+        self.submitted = False
+        for name in defaults:
+            given = [value for value in source.getlist(name) if isinstance(value, str)]
+            if given:
+                self.values[name] = given[-1][:MAX_TEXT]
+                self.submitted = True
+
+    def text(self, name: str) -> str:
+        return self.values[name]
+
+    def integer(self, name: str) -> int:
+        raw = self.values[name].strip()
+        try:
+            return int(raw)
+        except ValueError:
+            raise InvalidInput(name, f"must be a whole number (got {raw!r})") from None
+
+    def number(self, name: str) -> float:
+        raw = self.values[name].strip()
+        try:
+            value = float(raw)
+        except ValueError:
+            raise InvalidInput(name, f"must be a number (got {raw!r})") from None
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidInput(name, f"must be a finite number (got {raw!r})")
+        return value
+
+    def flag(self, name: str) -> bool:
+        raw = self.values[name].strip().lower()
+        if raw in ("true", "on", "1", "yes"):
+            return True
+        if raw in ("false", "off", "0", "no", ""):
+            return False
+        raise InvalidInput(name, f"must be true or false (got {raw!r})")
+
+    def pair(self, name: str) -> int | tuple[int, int]:
+        """`3`, or `3x5` / `3,5` / `3 5` for (rows, columns)."""
+        raw = self.values[name]
+        match = _PAIR.match(raw)
+        if not match:
+            raise InvalidInput(name, f"must be a whole number or two like 3x5 (got {raw!r})")
+        first, second = match.groups()
+        return int(first) if second is None else (int(first), int(second))
+
+    def padding(self, name: str) -> int | tuple[int, int] | str:
+        raw = self.values[name].strip().lower()
+        if raw in ("same", "valid"):
+            return raw
+        return self.pair(name)
+
+    def choice(self, name: str, options: tuple[str, ...] | list[str]) -> str:
+        raw = self.values[name].strip()
+        if raw not in options:
+            raise InvalidInput(name, f"must be one of {', '.join(options)} (got {raw!r})")
+        return raw

@@ -1,0 +1,164 @@
+"""The pooling visualizer: max vs average vs strided conv on a photo (or upload) and a grid."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from starlette.datastructures import ImmutableMultiDict
+
+from app.demos.api import ERRORS, api_error
+from app.demos.forms import FormValues, MultiValues
+from app.demos.runner import run_demo
+from app.demos.uploads import read_form_with_upload
+from app.web import render
+from app.worker.errors import InvalidInput
+from app.worker.images import SAMPLE_PHOTOS, check_photo, decode_upload, sample_photo
+from app.worker.pooling import (
+    CONV_WEIGHTS,
+    EXAMPLE_GRID,
+    GridPooling,
+    PoolingSpec,
+    grid_text,
+    parse_grid,
+    pool_grid,
+    pooling_demo,
+)
+
+router = APIRouter(tags=["demos"])
+
+POOLING_DEFAULTS = {
+    "photo": "astronaut", "kernel": "2", "stride": "", "conv_weights": "edges",
+    "grid": grid_text(EXAMPLE_GRID), "cell": "0,0",
+}  # fmt: skip
+WEIGHT_TITLES = {
+    "edges": "edges (left −, right +)",
+    "blur": "blur (1/k² each: average pooling as a conv)",
+    "subsample": "subsample (one tap: keep every s-th pixel)",
+}
+
+
+def _spec(form: FormValues) -> PoolingSpec:
+    stride_text = form.text("stride").strip()
+    return PoolingSpec(
+        kernel=form.integer("kernel"),
+        stride=form.integer("stride") if stride_text else None,
+        conv_weights=form.choice("conv_weights", CONV_WEIGHTS),  # type: ignore[arg-type]
+    )
+
+
+def _cell(form: FormValues) -> tuple[int, int]:
+    raw = form.text("cell").replace(" ", "")
+    try:
+        row, col = (int(part) for part in raw.split(","))
+    except ValueError:
+        raise InvalidInput("cell", f"must be row,column, e.g. 0,1 (got {raw!r})") from None
+    return row, col
+
+
+async def _pooling_response(
+    request: Request, source: MultiValues, upload: bytes | None, upload_error: InvalidInput | None
+) -> HTMLResponse:
+    form = FormValues(source, POOLING_DEFAULTS)
+    context: dict[str, Any] = {
+        "form": form.values, "photos": SAMPLE_PHOTOS, "weights": WEIGHT_TITLES,
+        "result": None, "error": upload_error, "uploaded": upload is not None,
+    }  # fmt: skip
+    status = 200
+    try:
+        if upload_error is not None:
+            raise upload_error
+        spec = _spec(form)
+        rows = parse_grid(form.text("grid"))
+        cell = _cell(form)
+        if upload is not None:
+            max_bytes = request.app.state.settings.upload_max_bytes
+            image = await run_demo(request, decode_upload, upload, max_bytes=max_bytes)
+        else:
+            image = await run_demo(request, sample_photo, check_photo(form.text("photo")))
+        result = await run_demo(request, pooling_demo, image, rows, spec)
+        out_h, out_w = result.grid.output_size
+        context |= {"result": result, "cell": (min(cell[0], out_h - 1), min(cell[1], out_w - 1))}
+    except InvalidInput as error:
+        context["error"], status = error, 422
+    return render(
+        request,
+        "pages/demos_pooling.html",
+        context,
+        fragment="partials/_demo_pooling_result.html",
+        status_code=status,
+    )
+
+
+@router.get("/demos/pooling", response_class=HTMLResponse, include_in_schema=False)
+async def pooling_page(request: Request) -> HTMLResponse:
+    return await _pooling_response(request, request.query_params, None, None)
+
+
+@router.post("/demos/pooling", response_class=HTMLResponse, include_in_schema=False)
+async def pooling_upload(request: Request) -> HTMLResponse:
+    """The same view on an uploaded photo (multipart form; the image is not kept)."""
+    max_bytes = request.app.state.settings.upload_max_bytes
+    try:
+        fields, upload = await read_form_with_upload(request, max_bytes=max_bytes)
+    except InvalidInput as error:
+        return await _pooling_response(request, ImmutableMultiDict(), None, error)
+    return await _pooling_response(request, fields, upload, None)
+
+
+class GridRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    grid: list[list[float]] = Field(description="2–12 rows of 2–12 numbers")
+    kernel: StrictInt = 2
+    stride: StrictInt | None = None
+    conv_weights: Literal["edges", "blur", "subsample"] = "edges"
+
+
+class GridMethodBody(BaseModel):
+    method: str
+    output: list[list[float]]
+    reads: list[list[list[list[int]]]] = Field(description="input cells [row, col] per output")
+    gradients: list[list[list[list[float]]]] = Field(
+        description="d output[r][c] / d input, an input-sized grid per output cell (autograd)"
+    )
+
+
+class GridResponse(BaseModel):
+    output_size: list[int]
+    kernel_weights: list[list[float]]
+    methods: list[GridMethodBody]
+
+    @classmethod
+    def of(cls, result: GridPooling) -> GridResponse:
+        return cls(
+            output_size=list(result.output_size),
+            kernel_weights=[list(row) for row in result.kernel_weights],
+            methods=[
+                GridMethodBody(
+                    method=method.method,
+                    output=[list(row) for row in method.output],
+                    reads=[
+                        [[list(cell) for cell in cells] for cells in row] for row in method.reads
+                    ],
+                    gradients=[
+                        [[list(g) for g in grad] for grad in row] for row in method.gradients
+                    ],
+                )
+                for method in result.methods
+            ],
+        )
+
+
+@router.post("/api/pooling/grid", response_model=GridResponse, responses=ERRORS)
+async def pooling_grid(body: GridRequest, request: Request) -> GridResponse:
+    """Max pooling, average pooling and a strided conv on a small grid, with every output's
+    gradient over the input computed by autograd."""
+    spec = PoolingSpec(body.kernel, body.stride, body.conv_weights)
+    try:
+        result = await run_demo(request, pool_grid, body.grid, spec)
+    except InvalidInput as error:
+        raise api_error(error) from None
+    return GridResponse.of(result)
