@@ -7,10 +7,12 @@ import secrets
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from pwdlib import PasswordHash
+from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.db import SessionDep, WriteSessionDep
+from app.db import WriteSessionDep, read_session, write_session
 from app.models import User
 from app.repos import users
 
@@ -58,9 +60,21 @@ def _session_user(request: Request, session: Session) -> User | None:
     return users.get_user(session, user_id=user_id)
 
 
-def optional_user(request: Request, session: SessionDep) -> User | None:
-    """The caller's user, or None for a first-time visitor who has saved nothing yet."""
-    return _session_user(request, session)
+async def optional_user(request: Request) -> User | None:
+    """The caller's user, or None for a first-time visitor who has saved nothing yet.
+
+    A visitor without a user id in the cookie costs nothing (no session, no thread); a known
+    one is looked up in a worker thread.
+    """
+    user_id = request.session.get("uid")
+    if not isinstance(user_id, int):
+        return None
+    return await run_in_threadpool(_load_user, request.app.state.engine, user_id)
+
+
+def _load_user(engine: Engine, user_id: int) -> User | None:
+    with read_session(engine) as session:
+        return users.get_user(session, user_id=user_id)
 
 
 def optional_user_to_change(request: Request, session: WriteSessionDep) -> User | None:
@@ -68,20 +82,22 @@ def optional_user_to_change(request: Request, session: WriteSessionDep) -> User 
     return _session_user(request, session)
 
 
-def acting_user(request: Request, session: WriteSessionDep) -> User:
+async def acting_user(
+    request: Request, user: Annotated[User | None, Depends(optional_user)]
+) -> User:
     """The caller's user, creating the guest account on their first saved action."""
-    user = _session_user(request, session)
-    if user is None:
-        user = users.create_guest(session)
+    if user is not None:
+        return user
+    guest = await run_in_threadpool(_create_guest, request.app.state.engine)
+    request.session["uid"] = guest.id
+    return guest
+
+
+def _create_guest(engine: Engine) -> User:
+    with write_session(engine) as session:
+        guest = users.create_guest(session)
         session.commit()
-        request.session["uid"] = user.id
-    return user
-
-
-def registered_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
-    if user is None or user.is_guest:
-        raise HTTPException(status_code=401, detail="Log in first.")
-    return user
+        return guest
 
 
 def log_in(request: Request, user: User) -> None:
@@ -110,4 +126,3 @@ def verify_password(password: str, password_hash: str | None) -> bool:
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 OptionalUserToChange = Annotated[User | None, Depends(optional_user_to_change)]
 ActingUser = Annotated[User, Depends(acting_user)]
-RegisteredUser = Annotated[User, Depends(registered_user)]

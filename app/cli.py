@@ -42,6 +42,7 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         reload=args.reload,
+        reload_includes=["*.py", "*.html", "*.md", "*.css", "*.js"] if args.reload else None,
         proxy_headers=True,
         log_level=args.log_level,
     )

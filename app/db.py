@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -36,12 +37,27 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
+    # SQLite has one writer at a time. Writers of this process queue on a lock, first come
+    # first served, instead of polling in SQLite's busy handler (whose back-off sleeps make
+    # for second-long tails under load); busy_timeout still arbitrates between processes.
+    write_lock = threading.Lock()
+
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         # A write transaction takes the write lock up front (BEGIN IMMEDIATE) so it waits on
         # busy_timeout instead of failing with SQLITE_BUSY when it upgrades a read lock.
         writes = connection.get_execution_options().get("writes", False)
+        if writes and not connection.info.get("write_lock"):
+            if not write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                raise TimeoutError("the database stayed busy; try again")
+            connection.info["write_lock"] = True
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection: Any, record: Any) -> None:
+        # The session hands its connection back after COMMIT or ROLLBACK: the write is over.
+        if record.info.pop("write_lock", False):
+            write_lock.release()
 
     return engine
 
@@ -54,12 +70,16 @@ def write_session(engine: Engine) -> Session:
     return Session(engine.execution_options(writes=True), expire_on_commit=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
+# Creating a Session does no I/O (it connects on first use, inside the sync route's thread),
+# so these are async: a page that never touches the database pays no thread hop for them.
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
     with read_session(request.app.state.engine) as session:
         yield session
 
 
-def get_write_session(request: Request) -> Iterator[Session]:
+async def get_write_session(request: Request) -> AsyncIterator[Session]:
     with write_session(request.app.state.engine) as session:
         yield session
 

@@ -9,12 +9,14 @@ from fastapi import Depends, Request
 from app.content import QuestionBank
 from app.settings import Settings
 
+# Trivial dependencies are `async def` so FastAPI calls them inline instead of in a thread.
 
-def get_settings_dep(request: Request) -> Settings:
+
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_bank(request: Request) -> QuestionBank:
+async def get_bank(request: Request) -> QuestionBank:
     return request.app.state.bank
 
 

@@ -13,6 +13,8 @@ from app.auth import CSRF_FIELD, csrf_token
 from app.settings import ROOT
 
 templates = Jinja2Templates(directory=ROOT / "templates")
+# Templates are read once; `cvprep serve --reload` restarts the server when one changes.
+templates.env.auto_reload = False
 templates.env.globals["version"] = __version__
 templates.env.globals["csrf_token"] = csrf_token
 templates.env.globals["csrf_field"] = CSRF_FIELD

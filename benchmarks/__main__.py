@@ -5,12 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import pages
+from benchmarks import pages, practice
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cvprep-bench-") as tmp:
-        pages.main(Path(tmp))
+        pages.main(Path(tmp) / "pages")
+        practice.main(Path(tmp) / "practice")
 
 
 if __name__ == "__main__":

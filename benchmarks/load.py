@@ -59,6 +59,20 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
+def get_request(host: str, path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n\r\n".encode()
+
+
+def post_json_request(host: str, path: str, body: bytes, cookie: str = "") -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: keep-alive\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        + (f"Cookie: {cookie}\r\n" if cookie else "")
+        + "\r\n"
+    )
+    return head.encode() + body
+
+
 async def _client(host, port, request, deadline, latencies, counts) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
@@ -72,27 +86,31 @@ async def _client(host, port, request, deadline, latencies, counts) -> None:
         writer.close()
 
 
-async def _run(base_url: str, path: str, concurrency: int, seconds: float) -> LoadResult:
+async def _run(base_url: str, label: str, requests: list[bytes], seconds: float) -> LoadResult:
     url = httpx.URL(base_url)
-    request = f"GET {path} HTTP/1.1\r\nHost: {url.host}\r\nConnection: keep-alive\r\n\r\n".encode()
     latencies: list[float] = []
     counts = {"ok": 0, "errors": 0}
     start = time.perf_counter()
     deadline = start + seconds
     await asyncio.gather(
-        *(
-            _client(url.host, url.port, request, deadline, latencies, counts)
-            for _ in range(concurrency)
-        )
+        *(_client(url.host, url.port, request, deadline, latencies, counts) for request in requests)
     )
     elapsed = time.perf_counter() - start
-    return LoadResult(path, counts["ok"], counts["errors"], elapsed, tuple(latencies))
+    return LoadResult(label, counts["ok"], counts["errors"], elapsed, tuple(latencies))
 
 
 def load(base_url: str, path: str, *, concurrency: int = 20, seconds: float = 5.0) -> LoadResult:
     """GET `path` from `concurrency` keep-alive connections for `seconds`."""
-    asyncio.run(_run(base_url, path, concurrency, 0.5))  # warm-up, not counted
-    return asyncio.run(_run(base_url, path, concurrency, seconds))
+    request = get_request(httpx.URL(base_url).host, path)
+    return load_requests(base_url, path, [request] * concurrency, seconds=seconds)
+
+
+def load_requests(
+    base_url: str, label: str, requests: list[bytes], *, seconds: float = 5.0
+) -> LoadResult:
+    """One keep-alive connection per prepared request, each repeating it for `seconds`."""
+    asyncio.run(_run(base_url, label, requests, 0.5))  # warm-up, not counted
+    return asyncio.run(_run(base_url, label, requests, seconds))
 
 
 def _free_port() -> int:

@@ -20,9 +20,15 @@ from app.worker.errors import InvalidInput
 
 QUESTION_SLUG = "architecture-evolution"
 HEADER = (
-    "model", "year", "builder", "weights", "params (m)", "top-1 % (torchvision)",
-    "top-1 % (paper)", "key idea",
-)  # fmt: skip
+    "model",
+    "year",
+    "builder",
+    "weights",
+    "params (m)",
+    "top-1 % (torchvision)",
+    "top-1 % (paper)",
+    "key idea",
+)
 _NAME = re.compile(r"^`?([A-Za-z0-9_]+)`?$")
 _NUMBER = re.compile(r"^~?\s*(\d+(?:\.\d+)?)")
 _inline = MarkdownIt("commonmark", {"html": False})

@@ -14,7 +14,9 @@ SCHEDULER = Scheduler(desired_retention=0.9, enable_fuzzing=False)
 
 
 def to_fsrs(card: CardState) -> Card:
+    # An explicit card_id: without one, fsrs.Card sleeps 1 ms to make a unique time-based id.
     return Card(
+        card_id=card.id or 0,
         state=State(card.state),
         step=card.step,
         stability=card.stability,
@@ -25,7 +27,7 @@ def to_fsrs(card: CardState) -> Card:
 
 
 def new_card(*, user_id: int, item_id: str, question_slug: str, now: datetime) -> CardState:
-    fresh = Card(due=now)
+    fresh = Card(card_id=0, due=now)
     return CardState(
         user_id=user_id,
         item_id=item_id,

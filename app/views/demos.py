@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import BankDep
 from app.views import demos_architectures, demos_augment, demos_pooling, demos_shapes
-from app.web import render
+from app.web import render, templates
+from app.worker.images import SAMPLE_PHOTOS
 
 
 @dataclass(frozen=True)
@@ -22,33 +24,94 @@ class DemoEntry:
 
 CATALOGUE = (
     DemoEntry(
-        "shape-calculator", "Shape calculator", "/demos/shapes",
+        "shape-calculator",
+        "Shape calculator",
+        "/demos/shapes",
         "One layer (conv, transposed conv, pooling, linear): output shape, parameters, MACs, "
         "receptive field, depthwise-separable and 1×1-vs-FC comparisons.",
     ),
     DemoEntry(
-        "shape-calculator", "Layer stack", "/demos/shapes/stack",
+        "shape-calculator",
+        "Layer stack",
+        "/demos/shapes/stack",
         "Type a stack of layers, one per line: a per-layer table and the nn.Sequential code.",
     ),
     DemoEntry(
-        "shape-calculator", "Model summary", "/demos/shapes/model",
+        "shape-calculator",
+        "Model summary",
+        "/demos/shapes/model",
         "Any torchvision classification model at any input size, layer by layer, "
         "on the meta device (no weights, no compute).",
     ),
     DemoEntry(
-        "pooling-visualizer", "Pooling visualizer", "/demos/pooling",
+        "pooling-visualizer",
+        "Pooling visualizer",
+        "/demos/pooling",
         "Max vs average pooling vs a strided conv on a photo and a grid of numbers, "
         "with where the gradient goes.",
     ),
     DemoEntry(
-        "augmentation-gallery", "Augmentation gallery", "/demos/augmentation",
+        "augmentation-gallery",
+        "Augmentation gallery",
+        "/demos/augmentation",
         "Flip, RandomResizedCrop, ColorJitter, RandAugment, MixUp and CutMix on a photo, seeded.",
     ),
     DemoEntry(
-        "architecture-facts", "Architecture facts", "/demos/architectures",
+        "architecture-facts",
+        "Architecture facts",
+        "/demos/architectures",
         "AlexNet to ConvNeXt: parameters and top-1 from torchvision beside the papers' figures.",
     ),
-)  # fmt: skip
+)
+
+
+# The shape calculator inside a question starts from the layer that question is about.
+LAYER_PRESETS: dict[int, dict[str, str]] = {
+    # Q8, 1×1 conv vs FC: a bottleneck's 1×1 reduction on a 56×56 map
+    8: {
+        "in_channels": "256",
+        "height": "56",
+        "width": "56",
+        "out_channels": "64",
+        "kernel_size": "1",
+        "stride": "1",
+        "padding": "0",
+        "bias": "false",
+    },
+    # Q10, depthwise separable: a 3×3 conv that MobileNet would split in two
+    10: {
+        "in_channels": "128",
+        "height": "56",
+        "width": "56",
+        "out_channels": "128",
+        "kernel_size": "3",
+        "stride": "1",
+        "padding": "1",
+        "bias": "false",
+    },
+}
+
+
+@dataclass(frozen=True)
+class InlineDemos:
+    """What the demos inside a question page need to draw their forms.
+
+    That page's context is only `question`, so these are a template global; the values are the
+    same ones the demo pages use.
+    """
+
+    layer_kinds: dict[str, str] = field(default_factory=lambda: demos_shapes.KIND_TITLES)
+    photos: dict[str, Any] = field(default_factory=lambda: SAMPLE_PHOTOS)
+    conv_weights: dict[str, str] = field(default_factory=lambda: demos_pooling.WEIGHT_TITLES)
+    mix_titles: dict[str, str] = field(default_factory=lambda: demos_augment.MIX_TITLES)
+    pooling_form: dict[str, str] = field(default_factory=lambda: demos_pooling.POOLING_DEFAULTS)
+    augment_form: dict[str, str] = field(default_factory=lambda: demos_augment.AUGMENT_DEFAULTS)
+
+    def layer_form(self, question_number: int) -> dict[str, str]:
+        return {**demos_shapes.LAYER_DEFAULTS, **LAYER_PRESETS.get(question_number, {})}
+
+
+templates.env.globals["inline_demos"] = InlineDemos()
 
 router = APIRouter(tags=["demos"])
 

@@ -75,9 +75,13 @@ async def _gallery_response(
 ) -> HTMLResponse:
     form = FormValues(source, AUGMENT_DEFAULTS)
     context: dict[str, Any] = {
-        "form": form.values, "photos": SAMPLE_PHOTOS, "mix_titles": MIX_TITLES,
-        "gallery": None, "error": upload_error, "uploaded": upload is not None,
-    }  # fmt: skip
+        "form": form.values,
+        "photos": SAMPLE_PHOTOS,
+        "mix_titles": MIX_TITLES,
+        "gallery": None,
+        "error": upload_error,
+        "uploaded": upload is not None,
+    }
     status = 200
     try:
         if upload_error is not None:

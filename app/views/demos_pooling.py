@@ -30,9 +30,13 @@ from app.worker.pooling import (
 router = APIRouter(tags=["demos"])
 
 POOLING_DEFAULTS = {
-    "photo": "astronaut", "kernel": "2", "stride": "", "conv_weights": "edges",
-    "grid": grid_text(EXAMPLE_GRID), "cell": "0,0",
-}  # fmt: skip
+    "photo": "astronaut",
+    "kernel": "2",
+    "stride": "",
+    "conv_weights": "edges",
+    "grid": grid_text(EXAMPLE_GRID),
+    "cell": "0,0",
+}
 WEIGHT_TITLES = {
     "edges": "edges (left −, right +)",
     "blur": "blur (1/k² each: average pooling as a conv)",
@@ -63,9 +67,13 @@ async def _pooling_response(
 ) -> HTMLResponse:
     form = FormValues(source, POOLING_DEFAULTS)
     context: dict[str, Any] = {
-        "form": form.values, "photos": SAMPLE_PHOTOS, "weights": WEIGHT_TITLES,
-        "result": None, "error": upload_error, "uploaded": upload is not None,
-    }  # fmt: skip
+        "form": form.values,
+        "photos": SAMPLE_PHOTOS,
+        "weights": WEIGHT_TITLES,
+        "result": None,
+        "error": upload_error,
+        "uploaded": upload is not None,
+    }
     status = 200
     try:
         if upload_error is not None:

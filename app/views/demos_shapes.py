@@ -19,6 +19,7 @@ from app.worker.layers import (
     LayerResult,
     LayerSpec,
     compute_layer,
+    explain,
     pointwise_vs_fc,
     separable_comparison,
 )
@@ -38,10 +39,20 @@ KIND_TITLES = {
     "linear": "Linear (on the flattened input)",
 }
 LAYER_DEFAULTS = {
-    "kind": "conv2d", "in_channels": "3", "height": "224", "width": "224", "out_channels": "64",
-    "kernel_size": "7", "stride": "2", "padding": "3", "dilation": "1", "groups": "1",
-    "bias": "false", "ceil_mode": "false", "output_padding": "0",
-}  # fmt: skip
+    "kind": "conv2d",
+    "in_channels": "3",
+    "height": "224",
+    "width": "224",
+    "out_channels": "64",
+    "kernel_size": "7",
+    "stride": "2",
+    "padding": "3",
+    "dilation": "1",
+    "groups": "1",
+    "bias": "false",
+    "ceil_mode": "false",
+    "output_padding": "0",
+}
 
 
 def layer_spec_from(form: FormValues) -> LayerSpec:
@@ -64,7 +75,11 @@ def layer_spec_from(form: FormValues) -> LayerSpec:
 
 
 def layer_context(result: LayerResult) -> dict[str, Any]:
-    context: dict[str, Any] = {"result": result, "code": code_html(result.code)}
+    context: dict[str, Any] = {
+        "result": result,
+        "explain": explain(result),
+        "code": code_html(result.code),
+    }
     if result.kind == "conv2d":
         separable = separable_comparison(result)
         pointwise = pointwise_vs_fc(result)
@@ -337,8 +352,11 @@ async def stack_page(request: Request) -> HTMLResponse:
 async def model_page(request: Request) -> HTMLResponse:
     form = FormValues(request.query_params, MODEL_DEFAULTS)
     context: dict[str, Any] = {
-        "form": form.values, "error": None, "summary": None, "architectures": ARCHITECTURES,
-    }  # fmt: skip
+        "form": form.values,
+        "error": None,
+        "summary": None,
+        "architectures": ARCHITECTURES,
+    }
     status = 200
     try:
         arch = form.text("arch").strip()

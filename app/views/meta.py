@@ -20,7 +20,7 @@ DOCS_CSP = (
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """200 while the app is up and its content loaded."""
     return {"status": "ok"}
 

@@ -5,16 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
+from sqlalchemy import Engine
+from sqlmodel import Session
 
 from app.auth import OptionalUser
 from app.content import Question, QuestionBank
-from app.db import SessionDep
+from app.db import read_session
 from app.deps import BankDep
+from app.models import Draft
 from app.models.common import utcnow
 from app.progress import by_question
 from app.repos import drafts, reviews
-from app.web import render
+from app.web import render, templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -29,24 +33,42 @@ def question_or_404(bank: QuestionBank, slug: str) -> Question:
     return question
 
 
+def _home_progress(
+    engine: Engine, bank: QuestionBank, user_id: int
+) -> tuple[dict, Question | None]:
+    with read_session(engine) as session:
+        return _progress_and_resume(session, bank, user_id)
+
+
+def _progress_and_resume(
+    session: Session, bank: QuestionBank, user_id: int
+) -> tuple[dict, Question | None]:
+    cards = {c.item_id: c for c in reviews.cards_of(session, user_id=user_id)}
+    history = reviews.reviews_of(session, user_id=user_id)
+    progress = {row.slug: row for row in by_question(bank, cards, history, utcnow())}
+    latest = history[-1] if history else None
+    return progress, (bank.get(latest.question_slug) if latest else None)
+
+
+# The two pages are `async`: a first-time visitor is served without leaving the event loop,
+# and only a known user's data is read, in a worker thread.
+
+
 @router.get("/", response_class=HTMLResponse)
-def home(
+async def home(
     request: Request,
     bank: BankDep,
-    session: SessionDep,
     user: OptionalUser,
     q: SearchText = "",
     tag: TagFilter = "",
 ) -> HTMLResponse:
     if tag and tag not in bank.tags:
         raise HTTPException(status_code=422, detail=f"tag: unknown tag '{tag}'")
-    progress, resume = {}, None
+    progress: dict = {}
+    resume = None
     if user is not None and user.id is not None:
-        cards = {c.item_id: c for c in reviews.cards_of(session, user_id=user.id)}
-        history = reviews.reviews_of(session, user_id=user.id)
-        progress = {row.slug: row for row in by_question(bank, cards, history, utcnow())}
-        latest = history[-1] if history else None
-        resume = bank.get(latest.question_slug) if latest else None
+        engine = request.app.state.engine
+        progress, resume = await run_in_threadpool(_home_progress, engine, bank, user.id)
     context = {
         "questions": bank.search(q, tag),
         "total": len(bank),
@@ -60,12 +82,25 @@ def home(
     return render(request, "pages/home.html", context, fragment="partials/_question_list.html")
 
 
+def _draft(engine: Engine, user_id: int, slug: str) -> Draft | None:
+    with read_session(engine) as session:
+        return drafts.draft_for(session, user_id=user_id, question_slug=slug)
+
+
+def demos_html(request: Request, question: Question) -> str:
+    """The question's inline demo forms, rendered once per process (they are the same for all)."""
+    cache: dict[str, str] = request.app.state.__dict__.setdefault("demos_html", {})
+    if question.slug not in cache:
+        partial = templates.get_template("partials/_question_demos.html")
+        cache[question.slug] = partial.render(question=question) if question.meta.demos else ""
+    return cache[question.slug]
+
+
 @router.get("/questions/{slug}", response_class=HTMLResponse)
-def question_page(
+async def question_page(
     request: Request,
     slug: str,
     bank: BankDep,
-    session: SessionDep,
     user: OptionalUser,
     reveal: Annotated[bool, Query()] = False,
 ) -> HTMLResponse:
@@ -73,7 +108,7 @@ def question_page(
     previous, following = bank.neighbours(slug)
     draft = None
     if user is not None and user.id is not None:
-        draft = drafts.draft_for(session, user_id=user.id, question_slug=slug)
+        draft = await run_in_threadpool(_draft, request.app.state.engine, user.id, slug)
     context = {
         "question": question,
         "previous": previous,
@@ -81,6 +116,7 @@ def question_page(
         "reveal": reveal,
         "total": len(bank),
         "draft": draft.text if draft else "",
+        "demos_html": demos_html(request, question),
     }
     fragment = "partials/_answer.html" if reveal else None
     return render(request, "pages/question.html", context, fragment=fragment)

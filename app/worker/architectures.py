@@ -19,9 +19,17 @@ from app.worker.summary import build_meta_model, check_architecture
 
 # Used when the question's table is missing: one builder per landmark, in order of arrival.
 CLASSIC_BUILDERS: tuple[str, ...] = (
-    "alexnet", "vgg16", "googlenet", "inception_v3", "resnet50", "densenet121",
-    "mobilenet_v2", "efficientnet_b0", "vit_b_16", "convnext_tiny",
-)  # fmt: skip
+    "alexnet",
+    "vgg16",
+    "googlenet",
+    "inception_v3",
+    "resnet50",
+    "densenet121",
+    "mobilenet_v2",
+    "efficientnet_b0",
+    "vit_b_16",
+    "convnext_tiny",
+)
 
 
 @dataclass(frozen=True)

@@ -126,10 +126,12 @@ def build_pipeline(spec: AugmentSpec) -> v2.Compose:
     if spec.jitter:
         steps.append(
             v2.ColorJitter(
-                brightness=spec.brightness, contrast=spec.contrast,
-                saturation=spec.saturation, hue=spec.hue,
+                brightness=spec.brightness,
+                contrast=spec.contrast,
+                saturation=spec.saturation,
+                hue=spec.hue,
             )
-        )  # fmt: skip
+        )
     if spec.randaugment:
         steps.append(v2.RandAugment(num_ops=spec.num_ops, magnitude=spec.magnitude))
     return v2.Compose(steps)
@@ -196,25 +198,45 @@ def _code(spec: AugmentSpec, names: Sequence[str], sources: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def augment(photos: Sequence[tuple[str, Image.Image]], spec: AugmentSpec) -> Gallery:
-    """Apply the pipeline `spec.views` times. `photos` are (name, RGB image), the chosen one
-    first; when mixing, the batch takes each photo in turn so neighbours differ."""
+@dataclass(frozen=True)
+class AugmentedBatch:
+    """The raw result: uint8 views, and when mixing the float batch and its soft labels."""
+
+    names: tuple[str, ...]
+    sources: tuple[int, ...]  # photo index of each view (its class when mixing)
+    views: tuple[torch.Tensor, ...]
+    mixed: torch.Tensor | None  # N×3×size×size floats in [0, 1]
+    soft_labels: torch.Tensor | None  # N×classes, each row sums to 1
+
+
+def augment_batch(photos: Sequence[tuple[str, Image.Image]], spec: AugmentSpec) -> AugmentedBatch:
+    """Draw the views (and the mix) exactly as the code `augment` shows does."""
     spec = spec.validate()
     if not photos:
         raise InvalidInput("photo", "no photo to augment")
-    names = [name for name, _ in photos]
+    names = tuple(name for name, _ in photos)
     tensors = [v2.functional.pil_to_tensor(image.convert("RGB")) for _, image in photos]
     sources = batch_sources(names, spec)
     transform = build_pipeline(spec)
     mixer = _mixer(spec, len(names))
+    mixed = soft = None
     with _RNG_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(spec.seed)
         views = [transform(tensors[index]) for index in sources]
         if mixer is not None:
             batch = v2.ToDtype(torch.float32, scale=True)(torch.stack(views))
             mixed, soft = mixer(batch, torch.tensor(sources))
-    if mixer is not None:
-        images = [v2.functional.to_pil_image(image.clamp(0, 1)) for image in mixed]
+    return AugmentedBatch(names, tuple(sources), tuple(views), mixed, soft)
+
+
+def augment(photos: Sequence[tuple[str, Image.Image]], spec: AugmentSpec) -> Gallery:
+    """Apply the pipeline `spec.views` times. `photos` are (name, RGB image), the chosen one
+    first; when mixing, the batch takes each photo in turn so neighbours differ."""
+    spec = spec.validate()
+    batch = augment_batch(photos, spec)
+    names = batch.names
+    if batch.mixed is not None and batch.soft_labels is not None:
+        images = [v2.functional.to_pil_image(image.clamp(0, 1)) for image in batch.mixed]
         labels = [
             tuple(
                 sorted(
@@ -222,13 +244,14 @@ def augment(photos: Sequence[tuple[str, Image.Image]], spec: AugmentSpec) -> Gal
                     key=lambda item: -item[1],
                 )
             )
-            for row in soft
+            for row in batch.soft_labels
         ]
     else:
-        images = [v2.functional.to_pil_image(view) for view in views]
-        labels = [((names[index], 1.0),) for index in sources]
+        images = [v2.functional.to_pil_image(view) for view in batch.views]
+        labels = [((names[index], 1.0),) for index in batch.sources]
     gallery = tuple(
         AugmentView(data_uri(image, format="JPEG"), names[index], label)
-        for image, index, label in zip(images, sources, labels, strict=True)
+        for image, index, label in zip(images, batch.sources, labels, strict=True)
     )
-    return Gallery(spec, gallery, tuple(pipeline_steps(spec)), _code(spec, names, sources))
+    code = _code(spec, names, list(batch.sources))
+    return Gallery(spec, gallery, tuple(pipeline_steps(spec)), code)

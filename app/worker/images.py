@@ -41,10 +41,12 @@ SAMPLE_PHOTOS: dict[str, SamplePhoto] = {
         SamplePhoto("coffee", "Cup of coffee (scikit-image)", "skimage", "data/coffee.png"),
         SamplePhoto("chelsea", "Chelsea the cat (scikit-image)", "skimage", "data/chelsea.png"),
         SamplePhoto("rocket", "Rocket launch (scikit-image)", "skimage", "data/rocket.jpg"),
-        SamplePhoto("china", "Summer Palace, China (scikit-learn)", "sklearn", "datasets/images/china.jpg"),
+        SamplePhoto(
+            "china", "Summer Palace, China (scikit-learn)", "sklearn", "datasets/images/china.jpg"
+        ),
         SamplePhoto("flower", "Flower (scikit-learn)", "sklearn", "datasets/images/flower.jpg"),
     )
-}  # fmt: skip
+}
 PHOTO_NAMES: tuple[str, ...] = tuple(SAMPLE_PHOTOS)
 
 

@@ -105,9 +105,18 @@ class LayerSpec:
         if self.kind == "avg_pool2d" and dilation != (1, 1):
             raise InvalidInput("dilation", "AvgPool2d has no dilation; leave it at 1")
         valid = ValidLayer(
-            self.kind, channels, height, width, channels, kernel, stride, ((0, 0), (0, 0)),
-            dilation, bias=bool(self.bias), ceil_mode=bool(self.ceil_mode),
-        )  # fmt: skip
+            self.kind,
+            channels,
+            height,
+            width,
+            channels,
+            kernel,
+            stride,
+            ((0, 0), (0, 0)),
+            dilation,
+            bias=bool(self.bias),
+            ceil_mode=bool(self.ceil_mode),
+        )
         if pooling:
             return _validate_pool(valid, self.padding)
         out = check_count("out_channels", self.out_channels, 1, MAX_CHANNELS)
@@ -170,6 +179,7 @@ def _validate_conv(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
                 f"must be 1 when padding is 'same' (got {_fmt(layer.stride)}); "
                 "PyTorch has no strided 'same' convolution",
             )
+        pads: tuple[Pair, Pair]
         if padding == "same":
             pads = (
                 ar.same_padding(layer.kernel[0], layer.dilation[0]),
@@ -181,13 +191,13 @@ def _validate_conv(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
     else:
         ph, pw = _padding_pair(padding)
         layer = replace(layer, padding=((ph, ph), (pw, pw)))
-    for axis, size, kernel, dilation, pads in (
+    for axis, size, kernel, dilation, (before, after) in (
         ("rows", layer.height, layer.kernel[0], layer.dilation[0], layer.padding[0]),
         ("columns", layer.width, layer.kernel[1], layer.dilation[1], layer.padding[1]),
     ):
         span = ar.effective_kernel(kernel, dilation)
-        if size + sum(pads) < span:
-            raise _too_small("kernel_size", axis, span, size + sum(pads))
+        if size + before + after < span:
+            raise _too_small("kernel_size", axis, span, size + before + after)
     return layer
 
 
@@ -253,12 +263,22 @@ def _conv_transpose_size(layer: ValidLayer) -> Pair:
     ph, pw = layer.symmetric_padding
     return (
         ar.conv_transpose_output_size(
-            layer.height, layer.kernel[0], layer.stride[0], ph, layer.output_padding[0], layer.dilation[0]
+            layer.height,
+            layer.kernel[0],
+            layer.stride[0],
+            ph,
+            layer.output_padding[0],
+            layer.dilation[0],
         ),
         ar.conv_transpose_output_size(
-            layer.width, layer.kernel[1], layer.stride[1], pw, layer.output_padding[1], layer.dilation[1]
+            layer.width,
+            layer.kernel[1],
+            layer.stride[1],
+            pw,
+            layer.output_padding[1],
+            layer.dilation[1],
         ),
-    )  # fmt: skip
+    )
 
 
 def _pool_size(layer: ValidLayer) -> Pair:
@@ -402,6 +422,63 @@ def compute_layer(spec: LayerSpec) -> LayerResult:
     )
 
 
+def explain(result: LayerResult) -> tuple[str, ...]:
+    """The formulas behind the result, with this layer's numbers put in."""
+    layer = result.layer
+    c, out = layer.in_channels, layer.out_channels
+    if layer.kind == "linear":
+        features = c * layer.height * layer.width
+        bias = f" + {out:,}" if layer.bias else ""
+        return (
+            f"in_features = C·H·W = {c}·{layer.height}·{layer.width} = {features:,}",
+            f"params = in·out + out = {features:,}·{out:,}{bias} = {result.params:,}",
+            f"MACs = in·out = {result.macs:,}",
+        )
+    lines = []
+    names = (("H", layer.height, 0, 1), ("W", layer.width, 1, 2))
+    for axis, size, index, position in names:
+        k, s, d = layer.kernel[index], layer.stride[index], layer.dilation[index]
+        before, after = layer.padding[index]
+        value = result.output_shape[position]
+        if layer.kind == "conv_transpose2d":
+            extra = layer.output_padding[index]
+            lines.append(
+                f"{axis}_out = ({axis} − 1)·s − 2p + d·(k − 1) + output_padding + 1 = "
+                f"({size} − 1)·{s} − 2·{before} + {d}·{k - 1} + {extra} + 1 = {value}"
+            )
+            continue
+        ceil = layer.ceil_mode and layer.kind != "conv2d"
+        left, right = ("⌈", "⌉") if ceil else ("⌊", "⌋")
+        pads = f"2·{before}" if before == after else f"{before} + {after}"
+        span = size + before + after - d * (k - 1) - 1
+        naive = (-(-span // s) if ceil else span // s) + 1
+        dropped = " − 1: the last window would start in the padding" if naive != value else ""
+        lines.append(
+            f"{axis}_out = {left}({axis} + padding − d·(k − 1) − 1) / s{right} + 1 = "
+            f"{left}({size} + {pads} − {d}·{k - 1} − 1) / {s}{right} + 1{dropped} = {value}"
+        )
+    kh, kw = layer.kernel
+    if layer.kind == "conv2d":
+        bias = f" + {out}" if layer.bias else ""
+        lines += [
+            f"params = C_out·(C_in / groups)·k_h·k_w + bias = {out}·{c // layer.groups}·{kh}·{kw}{bias} = {result.params:,}",
+            f"MACs = H_out·W_out·C_out·(C_in / groups)·k_h·k_w = "
+            f"{result.output_shape[1]}·{result.output_shape[2]}·{out}·{c // layer.groups}·{kh}·{kw} = {result.macs:,}",
+        ]
+    elif layer.kind == "conv_transpose2d":
+        bias = f" + {out}" if layer.bias else ""
+        lines += [
+            f"params = C_in·(C_out / groups)·k_h·k_w + bias = {c}·{out // layer.groups}·{kh}·{kw}{bias} = {result.params:,}",
+            f"MACs = H·W·C_in·(C_out / groups)·k_h·k_w = "
+            f"{layer.height}·{layer.width}·{c}·{out // layer.groups}·{kh}·{kw} = {result.macs:,}",
+        ]
+    else:
+        lines.append(
+            "no parameters; a window is compared or averaged, which is not counted as MACs"
+        )
+    return tuple(lines)
+
+
 @dataclass(frozen=True)
 class SeparableComparison:
     """The conv as set beside a depthwise k×k + pointwise 1×1 pair with the same output."""
@@ -426,10 +503,15 @@ def separable_comparison(result: LayerResult) -> SeparableComparison:
     )
     pointwise = module_call(
         replace(
-            layer, kernel=(1, 1), stride=(1, 1), padding=((0, 0), (0, 0)), dilation=(1, 1),
-            groups=1, padding_mode="",
+            layer,
+            kernel=(1, 1),
+            stride=(1, 1),
+            padding=((0, 0), (0, 0)),
+            dilation=(1, 1),
+            groups=1,
+            padding_mode="",
         )
-    )  # fmt: skip
+    )
     code = "\n".join(
         [
             "from torch import nn",
@@ -502,17 +584,33 @@ def build_module(layer: ValidLayer) -> nn.Module:
     padding: str | Pair = layer.padding_mode or layer.symmetric_padding
     if layer.kind == "conv2d":
         return nn.Conv2d(
-            layer.in_channels, layer.out_channels, layer.kernel, layer.stride, padding,
-            layer.dilation, layer.groups, layer.bias,
-        )  # fmt: skip
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            padding,
+            layer.dilation,
+            layer.groups,
+            layer.bias,
+        )
     if layer.kind == "conv_transpose2d":
         return nn.ConvTranspose2d(
-            layer.in_channels, layer.out_channels, layer.kernel, layer.stride,
-            layer.symmetric_padding, layer.output_padding, layer.groups, layer.bias, layer.dilation,
-        )  # fmt: skip
+            layer.in_channels,
+            layer.out_channels,
+            layer.kernel,
+            layer.stride,
+            layer.symmetric_padding,
+            layer.output_padding,
+            layer.groups,
+            layer.bias,
+            layer.dilation,
+        )
     if layer.kind == "max_pool2d":
         return nn.MaxPool2d(
-            layer.kernel, layer.stride, layer.symmetric_padding, layer.dilation,
+            layer.kernel,
+            layer.stride,
+            layer.symmetric_padding,
+            layer.dilation,
             ceil_mode=layer.ceil_mode,
-        )  # fmt: skip
+        )
     return nn.AvgPool2d(layer.kernel, layer.stride, layer.symmetric_padding, layer.ceil_mode)

@@ -226,12 +226,11 @@ def _to_image(values: torch.Tensor) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(array))
 
 
-def _gradient_image(gradient: torch.Tensor) -> Image.Image:
-    """|gradient| summed over channels, scaled so the largest is white."""
+def _gradient_image(gradient: torch.Tensor, peak: float) -> Image.Image:
+    """|gradient| summed over channels; `peak` (shared by the three maps) is white."""
     magnitude = gradient.abs().sum(dim=0)
-    peak = float(magnitude.max())
     scaled = magnitude / peak if peak > 0 else magnitude
-    array = (scaled * 255).round().to(torch.uint8).numpy()
+    array = (scaled.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
     return Image.fromarray(np.ascontiguousarray(array), mode="L")
 
 
@@ -242,27 +241,31 @@ def pool_photo(image: Image.Image, spec: PoolingSpec) -> PhotoPooling:
     spec.validate(photo.height, photo.width)
     array = np.asarray(photo, dtype=np.float32) / 255.0
     x = torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
-    methods = []
+    outputs, gradients = [], []
     for method in METHODS:
         source = x.clone().requires_grad_(True)
         output = apply(method, source, spec)
-        shown = output.detach()[0]
-        if method == "conv" and spec.conv_weights == "edges":
-            shown = shown * 2 + 0.5  # edges are signed: mid-grey is zero
         output.sum().backward()
         assert source.grad is not None
-        gradient = source.grad[0]
+        outputs.append(output.detach()[0])
+        gradients.append(source.grad[0])
+    # One scale for the three maps, so "spread thin" looks dimmer than "all to the winner".
+    peak = max(float(gradient.abs().sum(dim=0).max()) for gradient in gradients)
+    methods = []
+    for method, output, gradient in zip(METHODS, outputs, gradients, strict=True):
+        shown = output * 2 + 0.5 if method == "conv" and spec.conv_weights == "edges" else output
         methods.append(
             PhotoMethod(
                 method,
                 METHOD_TITLES[method],
                 data_uri(_to_image(shown)),
-                (int(output.shape[2]), int(output.shape[3])),
-                data_uri(_gradient_image(gradient)),
+                (int(output.shape[1]), int(output.shape[2])),
+                data_uri(_gradient_image(gradient, peak)),
                 float((gradient != 0).float().mean()),
             )
         )
-    return PhotoPooling(spec, data_uri(photo), (photo.height, photo.width), tuple(methods))
+    input_uri = data_uri(photo, format="JPEG", quality=90)
+    return PhotoPooling(spec, input_uri, (photo.height, photo.width), tuple(methods))
 
 
 @dataclass(frozen=True)

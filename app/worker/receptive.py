@@ -47,6 +47,9 @@ class Field:
     jump: tuple[Fraction, Fraction] | None
     dims: Dims
     whole: bool = False
+    # False once an irregular step (a transposed conv, adaptive pooling with uneven bins) makes
+    # `size` the sum of per-layer maxima: then it is an upper bound, not always reached.
+    exact: bool = True
 
     @property
     def known(self) -> bool:
@@ -75,9 +78,11 @@ _REDUCTIONS = {"mean", "sum", "amax", "amin", "std", "var", "norm", "logsumexp",
 _GLOBAL_STATS = {"group_norm", "instance_norm"}
 _POOLS = {"max_pool2d", "max_pool2d_with_indices", "_max_pool2d", "avg_pool2d"}
 _ADAPTIVE = {
-    "adaptive_avg_pool2d", "adaptive_max_pool2d", "adaptive_max_pool2d_with_indices",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool2d_with_indices",
     "_adaptive_max_pool2d",
-}  # fmt: skip
+}
 _CONCAT = {"cat", "concat", "concatenate"}
 _RESHAPES = {
     "view",
@@ -187,7 +192,7 @@ def _union(fields: Sequence[Field], dims: Dims) -> Field:
         return UNKNOWN
     size = (max(s[0] for s in sizes), max(s[1] for s in sizes))
     jump = (max(j[0] for j in jumps), max(j[1] for j in jumps))
-    return Field(size, jump, dims)
+    return Field(size, jump, dims, exact=all(f.exact for f in fields))
 
 
 def _normalise(axis: int, ndim: int) -> int:
@@ -342,7 +347,9 @@ class ReceptiveFieldTracker(TorchFunctionMode):
             given = _argument(args, kwargs, 2, "stride")
             stride = kernel if given is None or given == [] or given == () else _pair(given)
             dilation = _pair(_argument(args, kwargs, 4, "dilation", 1)) if "max" in name else (1, 1)
+        assert field.size is not None and field.jump is not None
         size, jump = list(field.size), list(field.jump)
+        exact = field.exact and (name != "conv_transpose2d" or stride == (1, 1))
         for axis in (0, 1):
             if name == "conv_transpose2d":
                 span = conv_transpose_receptive_field(kernel[axis], stride[axis], dilation[axis])
@@ -351,7 +358,7 @@ class ReceptiveFieldTracker(TorchFunctionMode):
             else:
                 size[axis] += (effective_kernel(kernel[axis], dilation[axis]) - 1) * jump[axis]
                 jump[axis] *= stride[axis]
-        return Field((size[0], size[1]), (jump[0], jump[1]), field.dims)
+        return Field((size[0], size[1]), (jump[0], jump[1]), field.dims, exact=exact)
 
     def _adaptive(
         self, args: tuple, kwargs: dict, source: torch.Tensor, field: Field
@@ -362,13 +369,15 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         out = tuple(sizes[i] if wanted[i] is None else int(wanted[i]) for i in (0, 1))
         if field.dims != (source.ndim - 2, source.ndim - 1):
             return None
+        assert field.size is not None and field.jump is not None
         size, jump = list(field.size), list(field.jump)
+        exact = field.exact and sizes[0] % out[0] == 0 and sizes[1] % out[1] == 0
         for axis in (0, 1):
             n, m = sizes[axis], out[axis]
             window = max(-(-(i + 1) * n // m) - (i * n // m) for i in range(m))
             size[axis] += (window - 1) * jump[axis]
             jump[axis] *= Fraction(n, m)
-        return Field((size[0], size[1]), (jump[0], jump[1]), field.dims)
+        return Field((size[0], size[1]), (jump[0], jump[1]), field.dims, exact=exact)
 
     @staticmethod
     def _moved(field: Field, order: list[int]) -> Field:

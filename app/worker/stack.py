@@ -44,11 +44,14 @@ MAX_TEXT = 4000
 CONV_OPS = {"conv": "conv2d", "dwconv": "conv2d", "pwconv": "conv2d", "convt": "conv_transpose2d"}
 POOL_OPS = {"maxpool": "max_pool2d", "avgpool": "avg_pool2d"}
 ACTIVATIONS: dict[str, tuple[str, type[nn.Module]]] = {
-    "relu": ("nn.ReLU()", nn.ReLU), "relu6": ("nn.ReLU6()", nn.ReLU6),
-    "gelu": ("nn.GELU()", nn.GELU), "silu": ("nn.SiLU()", nn.SiLU),
-    "sigmoid": ("nn.Sigmoid()", nn.Sigmoid), "tanh": ("nn.Tanh()", nn.Tanh),
+    "relu": ("nn.ReLU()", nn.ReLU),
+    "relu6": ("nn.ReLU6()", nn.ReLU6),
+    "gelu": ("nn.GELU()", nn.GELU),
+    "silu": ("nn.SiLU()", nn.SiLU),
+    "sigmoid": ("nn.Sigmoid()", nn.Sigmoid),
+    "tanh": ("nn.Tanh()", nn.Tanh),
     "identity": ("nn.Identity()", nn.Identity),
-}  # fmt: skip
+}
 OTHER_OPS = ("bn", "gap", "adaptiveavgpool", "flatten", "dropout", "linear")
 KNOWN_OPS: tuple[str, ...] = (*CONV_OPS, *POOL_OPS, *ACTIVATIONS, *OTHER_OPS)
 
@@ -127,9 +130,13 @@ class _Line:
 
 
 _OPTION_NAMES = {
-    "k": "kernel_size", "s": "stride", "p": "padding", "d": "dilation", "g": "groups",
+    "k": "kernel_size",
+    "s": "stride",
+    "p": "padding",
+    "d": "dilation",
+    "g": "groups",
     "op": "output_padding",
-}  # fmt: skip
+}
 
 
 def _size(value: str) -> int | tuple[int, int]:

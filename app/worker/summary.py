@@ -51,9 +51,16 @@ BUILD_KWARGS: dict[str, dict[str, Any]] = {
 MAX_INPUT_SIZE = 4096
 
 _FACTORIES = {
-    torch.empty, torch.zeros, torch.ones, torch.full, torch.rand, torch.randn, torch.randint,
-    torch.empty_strided, torch.eye,
-}  # fmt: skip
+    torch.empty,
+    torch.zeros,
+    torch.ones,
+    torch.full,
+    torch.rand,
+    torch.randn,
+    torch.randint,
+    torch.empty_strided,
+    torch.eye,
+}
 
 
 class _MetaParameters(TorchFunctionMode):
@@ -121,6 +128,7 @@ class SummaryRow:
     macs: int
     receptive_field: tuple[int, int] | None  # input rows × columns; None: not followed
     whole_input: bool  # its outputs depend on every input pixel
+    field_is_bound: bool = False  # the field is an upper bound (after irregular steps)
 
 
 @dataclass(frozen=True)
@@ -146,6 +154,7 @@ class _Record:
     macs: int = 0
     receptive_field: tuple[int, int] | None = None
     whole_input: bool = False
+    field_is_bound: bool = False
     ran: bool = False
 
 
@@ -177,7 +186,8 @@ class _Recorder:
                 found = self.tracker.field_of(tensor)
                 if found is not None:
                     record.whole_input = found.whole
-                    record.receptive_field = None if found.whole else found.pixels
+                    record.receptive_field = found.pixels
+                    record.field_is_bound = not found.exact
 
         return before, after
 
@@ -282,6 +292,7 @@ def _tabulate(
                 macs=record.macs,
                 receptive_field=record.receptive_field,
                 whole_input=record.whole_input,
+                field_is_bound=record.field_is_bound,
             )
         )
     return ModelSummary(
