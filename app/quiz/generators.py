@@ -16,6 +16,8 @@ from app.worker.arithmetic import (
     conv_macs,
     conv_output_size,
     conv_params,
+    depthwise_separable_cost,
+    linear_params,
     pool_output_size,
     receptive_field,
 )
@@ -210,10 +212,9 @@ def _depthwise_savings(rng: random.Random) -> Variant:
     c_out = rng.choice([64, 128, 256, 512])
     kernel = rng.choice([3, 5])
     size = rng.choice([14, 28, 56])
-    standard = conv_macs(c_in, c_out, (kernel, kernel), (size, size))
-    depthwise = conv_macs(c_in, c_in, (kernel, kernel), (size, size), groups=c_in)
-    pointwise = conv_macs(c_in, c_out, (1, 1), (size, size))
-    ratio = round(standard / (depthwise + pointwise), 2)
+    cost = depthwise_separable_cost(c_in, c_out, (kernel, kernel), (size, size), bias=False)
+    standard, depthwise, pointwise = cost.standard.macs, cost.depthwise.macs, cost.pointwise.macs
+    ratio = round(cost.mac_ratio, 2)
     prompt = (
         f"Replace a standard {kernel}×{kernel} convolution ({c_in} → {c_out} channels, "
         f"{size}×{size} output, stride 1) with a depthwise {kernel}×{kernel} plus a pointwise "
@@ -241,7 +242,7 @@ def _pointwise_vs_fc(rng: random.Random) -> Variant:
     channels = rng.choice([64, 128, 256, 512])
     size = rng.choice([4, 7, 8, 14])
     outputs = rng.choice([10, 64, 100, 128])
-    fc = channels * size * size * outputs + outputs
+    fc = linear_params(channels * size * size, outputs)
     pointwise = conv_params(channels, outputs, (1, 1))
     prompt = (
         f"A {channels}×{size}×{size} feature map is flattened into a fully connected layer with "
