@@ -5,12 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import pages, practice
+from benchmarks import demos, pages, practice
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cvprep-bench-") as tmp:
         pages.main(Path(tmp) / "pages")
+        demos.main(Path(tmp) / "demos")
         practice.main(Path(tmp) / "practice")
 
 

@@ -6,6 +6,7 @@ import threading
 
 import pytest
 import torch
+from torchvision.transforms import v2
 
 from app.worker.augment import AugmentSpec, augment, augment_batch
 from app.worker.errors import InvalidInput
@@ -80,7 +81,7 @@ def test_mixup_labels_are_the_blend_weights_of_neighbouring_images() -> None:
 def test_cutmix_labels_are_the_pasted_area() -> None:
     batch = augment_batch(PHOTOS, AugmentSpec(seed=5, views=4, size=64, mix="cutmix"))
     assert batch.soft_labels is not None and batch.mixed is not None
-    floats = torch.stack([view.float() / 255 for view in batch.views])
+    floats = v2.ToDtype(torch.float32, scale=True)(torch.stack(batch.views))
     pasted = (batch.mixed[1] != floats[1]).any(dim=0)  # view 1 got a box from view 0
     assert batch.soft_labels[1, 0] == pytest.approx(float(pasted.float().mean()), abs=0.02)
     assert torch.allclose(batch.soft_labels.sum(dim=1), torch.ones(4))

@@ -9,13 +9,12 @@ from hypothesis import strategies as st
 from torch import nn
 
 from app.worker.errors import InvalidInput
+from app.worker.formulas import formulas
 from app.worker.layers import (
     LayerSpec,
     compute_layer,
-    explain,
-    pointwise_vs_fc,
-    separable_comparison,
 )
+from app.worker.tradeoffs import pointwise_vs_fc, separable_comparison
 
 
 def torch_result(spec: LayerSpec) -> tuple[tuple[int, ...], int, torch.Tensor | None]:
@@ -25,14 +24,27 @@ def torch_result(spec: LayerSpec) -> tuple[tuple[int, ...], int, torch.Tensor | 
     module: nn.Module
     if kind == "conv2d":
         module = nn.Conv2d(
-            spec.in_channels, spec.out_channels, spec.kernel_size, spec.stride or 1,  # type: ignore[arg-type]
-            spec.padding, spec.dilation, spec.groups, spec.bias,  # type: ignore[arg-type]
-        )  # fmt: skip
+            spec.in_channels,
+            spec.out_channels,
+            spec.kernel_size,
+            spec.stride or 1,  # type: ignore[arg-type]
+            spec.padding,
+            spec.dilation,
+            spec.groups,
+            spec.bias,  # type: ignore[arg-type]
+        )
     elif kind == "conv_transpose2d":
         module = nn.ConvTranspose2d(
-            spec.in_channels, spec.out_channels, spec.kernel_size, spec.stride or 1,  # type: ignore[arg-type]
-            spec.padding, spec.output_padding, spec.groups, spec.bias, spec.dilation,  # type: ignore[arg-type]
-        )  # fmt: skip
+            spec.in_channels,
+            spec.out_channels,
+            spec.kernel_size,
+            spec.stride or 1,  # type: ignore[arg-type]
+            spec.padding,
+            spec.output_padding,
+            spec.groups,
+            spec.bias,
+            spec.dilation,  # type: ignore[arg-type]
+        )
     elif kind == "max_pool2d":
         module = nn.MaxPool2d(
             spec.kernel_size,
@@ -96,10 +108,10 @@ def test_the_snippet_runs_and_prints_what_the_calculator_says(capsys) -> None:
     assert printed == ["torch.Size([1, 16, 16, 16])", str(result.params)]
 
 
-def test_explain_ends_each_formula_with_the_result() -> None:
+def test_formulas_end_with_the_result() -> None:
     spec = LayerSpec("max_pool2d", 1, 5, 5, kernel_size=2, stride=2, padding=1, ceil_mode=True)
     result = compute_layer(spec)
-    lines = explain(result)
+    lines = formulas(result)
     assert lines[0].endswith(f"= {result.output_shape[1]}")
     assert "last window" in lines[0]  # ceil_mode dropped a window that starts in the padding
 
@@ -184,19 +196,34 @@ def _check(spec: LayerSpec) -> None:
 
 @PROPERTY
 @given(
-    st.integers(1, 6), sizes, sizes, st.integers(1, 6), pairs, pairs,
-    st.one_of(paddings, st.sampled_from(["same", "valid"])), pairs, st.integers(1, 3),
+    st.integers(1, 6),
+    sizes,
+    sizes,
+    st.integers(1, 6),
+    pairs,
+    pairs,
+    st.one_of(paddings, st.sampled_from(["same", "valid"])),
+    pairs,
+    st.integers(1, 3),
     st.booleans(),
-)  # fmt: skip
+)
 def test_conv2d_is_valid_exactly_when_torch_accepts_it(c, h, w, out, k, s, p, d, g, bias) -> None:
     _check(LayerSpec("conv2d", c, h, w, out, k, s, p, d, g, bias))
 
 
 @PROPERTY
 @given(
-    st.integers(1, 4), sizes, sizes, st.integers(1, 4), pairs, pairs, paddings, pairs,
-    st.integers(1, 2), st.integers(0, 2),
-)  # fmt: skip
+    st.integers(1, 4),
+    sizes,
+    sizes,
+    st.integers(1, 4),
+    pairs,
+    pairs,
+    paddings,
+    pairs,
+    st.integers(1, 2),
+    st.integers(0, 2),
+)
 def test_conv_transpose2d_is_valid_exactly_when_torch_accepts_it(
     c, h, w, out, k, s, p, d, g, op
 ) -> None:
@@ -205,9 +232,15 @@ def test_conv_transpose2d_is_valid_exactly_when_torch_accepts_it(
 
 @PROPERTY
 @given(
-    st.sampled_from(["max_pool2d", "avg_pool2d"]), sizes, sizes, pairs,
-    st.one_of(st.none(), pairs), paddings, st.one_of(st.just(1), pairs), st.booleans(),
-)  # fmt: skip
+    st.sampled_from(["max_pool2d", "avg_pool2d"]),
+    sizes,
+    sizes,
+    pairs,
+    st.one_of(st.none(), pairs),
+    paddings,
+    st.one_of(st.just(1), pairs),
+    st.booleans(),
+)
 def test_pooling_is_valid_exactly_when_torch_accepts_it(kind, h, w, k, s, p, d, ceil) -> None:
     if kind == "avg_pool2d":
         d = 1

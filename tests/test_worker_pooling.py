@@ -22,7 +22,12 @@ from app.worker.pooling import (
     pool_photo,
 )
 
-SPECS = [PoolingSpec(2), PoolingSpec(3, 1), PoolingSpec(3, 2, "blur"), PoolingSpec(2, 1, "subsample")]
+SPECS = [
+    PoolingSpec(2),
+    PoolingSpec(3, 1),
+    PoolingSpec(3, 2, "blur"),
+    PoolingSpec(2, 1, "subsample"),
+]
 
 
 def _grid() -> torch.Tensor:
@@ -33,20 +38,26 @@ def _grid() -> torch.Tensor:
 def test_grid_outputs_equal_torch_functional(spec: PoolingSpec) -> None:
     result = pool_grid(EXAMPLE_GRID, spec)
     x = _grid()
-    weight = conv_kernel(spec.conv_weights, spec.kernel).double().reshape(1, 1, spec.kernel, spec.kernel)
+    weight = (
+        conv_kernel(spec.conv_weights, spec.kernel).double().reshape(1, 1, spec.kernel, spec.kernel)
+    )
     expected = {
         "max": F.max_pool2d(x, spec.kernel, spec.step),
         "avg": F.avg_pool2d(x, spec.kernel, spec.step),
         "conv": F.conv2d(x, weight, stride=spec.step),
     }
     for method in result.methods:
-        assert torch.allclose(torch.tensor(method.output, dtype=torch.float64), expected[method.method][0, 0])
+        assert torch.allclose(
+            torch.tensor(method.output, dtype=torch.float64), expected[method.method][0, 0]
+        )
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_grid_gradients_equal_autograd_of_each_output(spec: PoolingSpec) -> None:
     result = pool_grid(EXAMPLE_GRID, spec)
-    weight = conv_kernel(spec.conv_weights, spec.kernel).double().reshape(1, 1, spec.kernel, spec.kernel)
+    weight = (
+        conv_kernel(spec.conv_weights, spec.kernel).double().reshape(1, 1, spec.kernel, spec.kernel)
+    )
     ops = {
         "max": lambda x: F.max_pool2d(x, spec.kernel, spec.step),
         "avg": lambda x: F.avg_pool2d(x, spec.kernel, spec.step),
@@ -87,7 +98,9 @@ def test_photo_outputs_have_the_pooled_size_and_gradient_shares() -> None:
 
 
 def test_parse_grid_reads_rows_and_round_trips_through_the_textarea() -> None:
-    assert parse_grid(grid_text(EXAMPLE_GRID)) == tuple(tuple(float(v) for v in row) for row in EXAMPLE_GRID)
+    assert parse_grid(grid_text(EXAMPLE_GRID)) == tuple(
+        tuple(float(v) for v in row) for row in EXAMPLE_GRID
+    )
     assert parse_grid("1, 2\n3  4.5\n\n") == ((1.0, 2.0), (3.0, 4.5))
 
 

@@ -19,9 +19,16 @@ from app.worker.summary import (
 
 # Small enough to also build for real on the CPU in a test.
 BUILT_ON_CPU = [
-    "resnet18", "mobilenet_v3_small", "squeezenet1_1", "shufflenet_v2_x0_5", "googlenet",
-    "efficientnet_b0", "regnet_y_400mf", "densenet121", "mnasnet0_5",
-]  # fmt: skip
+    "resnet18",
+    "mobilenet_v3_small",
+    "squeezenet1_1",
+    "shufflenet_v2_x0_5",
+    "googlenet",
+    "efficientnet_b0",
+    "regnet_y_400mf",
+    "densenet121",
+    "mnasnet0_5",
+]
 # Counted on meta only, against the count torchvision publishes with the weights.
 META_ONLY = ["resnet50", "vgg16", "vit_b_16", "convnext_tiny", "swin_t", "inception_v3", "alexnet"]
 
@@ -128,8 +135,10 @@ def test_the_model_code_runs_and_prints_the_same_totals(capsys) -> None:
     exec(summary.code, {})
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
-        "torch.Size([1, 1000])", str(summary.total_params), str(summary.trainable_params),
-    ]  # fmt: skip
+        "torch.Size([1, 1000])",
+        str(summary.total_params),
+        str(summary.trainable_params),
+    ]
 
 
 # --- stacks ---------------------------------------------------------------------------------
@@ -149,7 +158,7 @@ def _autograd_field(model: nn.Module, channels: int, size: int) -> int:
         out[0, 0, out.shape[2] // 2, column].backward(retain_graph=True)
         assert x.grad is not None
         columns = torch.nonzero(x.grad[0].abs().sum(dim=(0, 1))).flatten()
-        if columns.numel() and 0 < columns.min() and columns.max() < size - 1:
+        if columns.numel() and columns.min() > 0 and columns.max() < size - 1:
             widest = max(widest, int(columns.max() - columns.min() + 1))  # not cut by a border
     return widest
 
@@ -181,7 +190,9 @@ def test_stack_receptive_field_after_irregular_steps_is_a_tight_bound(text: str)
     size = 97
     final = summarize_stack(text, 2, size, size).rows[-1]
     assert final.receptive_field is not None and final.field_is_bound
-    reached = _autograd_field(torch.nn.Sequential(*_cpu_modules(summarize_stack(text, 2, size, size).code)), 2, size)
+    reached = _autograd_field(
+        torch.nn.Sequential(*_cpu_modules(summarize_stack(text, 2, size, size).code)), 2, size
+    )
     assert reached <= final.receptive_field[1] <= reached + 2
 
 
@@ -207,9 +218,11 @@ def test_stack_summary_uses_the_same_engine_as_models() -> None:
     resnet = {row.name: row for row in summarize_architecture("resnet18").rows}
     for row, name in zip(stack.rows, ["conv1", "bn1", "relu", "maxpool"], strict=True):
         assert (row.output_shape, row.params, row.macs, row.receptive_field) == (
-            resnet[name].output_shape, resnet[name].params, resnet[name].macs,
+            resnet[name].output_shape,
+            resnet[name].params,
+            resnet[name].macs,
             resnet[name].receptive_field,
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize(
@@ -221,7 +234,7 @@ def test_stack_summary_uses_the_same_engine_as_models() -> None:
         ("conv x", "needs the output channels"),
         ("conv 8 k3 q2", "cannot read 'q2'"),
         ("conv 8 p=same s2", "stride: must be 1 when padding is 'same'"),
-        ("maxpool k3 p2", "padding: must be at most half the window"),
+        ("maxpool k3 p2", "padding: must be at most half the kernel"),
         ("teleport 3", "unknown layer 'teleport'; known: conv"),
         ("dropout 1.5", "the probability must be in [0, 1)"),
         ("# only a comment", "add at least one layer"),

@@ -12,15 +12,14 @@ from starlette.requests import Request
 from starlette.types import Message
 
 from app.worker.errors import InvalidInput
+from app.worker.images import human_bytes
 
 # Room for the form's other fields and the multipart framing around the file.
 FORM_OVERHEAD = 64 * 1024
 
 
 def over_limit(max_bytes: int) -> InvalidInput:
-    return InvalidInput(
-        "image", f"the upload is over the {max_bytes / 1_000_000:.1f} MB limit (UPLOAD_MAX_BYTES)"
-    )
+    return InvalidInput("image", f"the upload is over the {human_bytes(max_bytes)} limit")
 
 
 async def read_form_with_upload(

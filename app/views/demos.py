@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -96,22 +96,29 @@ LAYER_PRESETS: dict[int, dict[str, str]] = {
 class InlineDemos:
     """What the demos inside a question page need to draw their forms.
 
-    That page's context is only `question`, so these are a template global; the values are the
-    same ones the demo pages use.
+    That page's context is only `question`, so this is a template global; the values are the
+    ones the demo pages themselves use.
     """
 
-    layer_kinds: dict[str, str] = field(default_factory=lambda: demos_shapes.KIND_TITLES)
-    photos: dict[str, Any] = field(default_factory=lambda: SAMPLE_PHOTOS)
-    conv_weights: dict[str, str] = field(default_factory=lambda: demos_pooling.WEIGHT_TITLES)
-    mix_titles: dict[str, str] = field(default_factory=lambda: demos_augment.MIX_TITLES)
-    pooling_form: dict[str, str] = field(default_factory=lambda: demos_pooling.POOLING_DEFAULTS)
-    augment_form: dict[str, str] = field(default_factory=lambda: demos_augment.AUGMENT_DEFAULTS)
+    layer_kinds: dict[str, str]
+    photos: dict[str, Any]
+    conv_weights: dict[str, str]
+    mix_titles: dict[str, str]
+    pooling_form: dict[str, str]
+    augment_form: dict[str, str]
 
     def layer_form(self, question_number: int) -> dict[str, str]:
         return {**demos_shapes.LAYER_DEFAULTS, **LAYER_PRESETS.get(question_number, {})}
 
 
-templates.env.globals["inline_demos"] = InlineDemos()
+templates.env.globals["inline_demos"] = InlineDemos(
+    layer_kinds=demos_shapes.KIND_TITLES,
+    photos=SAMPLE_PHOTOS,
+    conv_weights=demos_pooling.WEIGHT_TITLES,
+    mix_titles=demos_augment.MIX_TITLES,
+    pooling_form=demos_pooling.POOLING_DEFAULTS,
+    augment_form=demos_augment.AUGMENT_DEFAULTS,
+)
 
 router = APIRouter(tags=["demos"])
 

@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import ImmutableMultiDict
 
 from app.demos.forms import FormValues, MultiValues
-from app.demos.present import code_html
+from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
 from app.demos.uploads import read_form_with_upload
 from app.web import render
@@ -81,6 +81,7 @@ async def _gallery_response(
         "gallery": None,
         "error": upload_error,
         "uploaded": upload is not None,
+        **placement(request),
     }
     status = 200
     try:

@@ -11,6 +11,7 @@ from starlette.datastructures import ImmutableMultiDict
 
 from app.demos.api import ERRORS, api_error
 from app.demos.forms import FormValues, MultiValues
+from app.demos.present import placement
 from app.demos.runner import run_demo
 from app.demos.uploads import read_form_with_upload
 from app.web import render
@@ -73,6 +74,7 @@ async def _pooling_response(
         "result": None,
         "error": upload_error,
         "uploaded": upload is not None,
+        **placement(request),
     }
     status = 200
     try:

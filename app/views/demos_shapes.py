@@ -10,22 +10,21 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from app.demos.api import ERRORS, api_error
 from app.demos.forms import FormValues
-from app.demos.present import code_html
+from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
 from app.web import render
 from app.worker.errors import InvalidInput
+from app.worker.formulas import formulas
 from app.worker.layers import (
     LAYER_KINDS,
     LayerResult,
     LayerSpec,
     compute_layer,
-    explain,
-    pointwise_vs_fc,
-    separable_comparison,
 )
 from app.worker.stack import EXAMPLE as STACK_EXAMPLE
 from app.worker.stack import summarize_stack
 from app.worker.summary import ARCHITECTURES, ModelSummary, summarize_architecture
+from app.worker.tradeoffs import pointwise_vs_fc, separable_comparison
 
 router = APIRouter(tags=["demos"])
 
@@ -77,7 +76,7 @@ def layer_spec_from(form: FormValues) -> LayerSpec:
 def layer_context(result: LayerResult) -> dict[str, Any]:
     context: dict[str, Any] = {
         "result": result,
-        "explain": explain(result),
+        "formulas": formulas(result),
         "code": code_html(result.code),
     }
     if result.kind == "conv2d":
@@ -95,7 +94,12 @@ def layer_context(result: LayerResult) -> dict[str, Any]:
 @router.get("/demos/shapes", response_class=HTMLResponse, include_in_schema=False)
 def shapes_page(request: Request) -> HTMLResponse:
     form = FormValues(request.query_params, LAYER_DEFAULTS)
-    context: dict[str, Any] = {"form": form.values, "kinds": KIND_TITLES, "error": None}
+    context: dict[str, Any] = {
+        "form": form.values,
+        "kinds": KIND_TITLES,
+        "error": None,
+        **placement(request),
+    }
     status = 200
     try:
         context |= layer_context(compute_layer(layer_spec_from(form)))
@@ -225,6 +229,7 @@ class SummaryRowBody(BaseModel):
     macs: int
     receptive_field: list[int] | None
     whole_input: bool
+    field_is_bound: bool  # receptive_field is an upper bound (after a transposed conv, …)
 
 
 class SummaryResponse(BaseModel):
@@ -251,6 +256,7 @@ class SummaryResponse(BaseModel):
                 macs=row.macs,
                 receptive_field=list(row.receptive_field) if row.receptive_field else None,
                 whole_input=row.whole_input,
+                field_is_bound=row.field_is_bound,
             )
             for row in summary.rows
         ]
@@ -329,7 +335,12 @@ def _summary_context(summary: ModelSummary) -> dict[str, Any]:
 @router.get("/demos/shapes/stack", response_class=HTMLResponse, include_in_schema=False)
 async def stack_page(request: Request) -> HTMLResponse:
     form = FormValues(request.query_params, STACK_DEFAULTS)
-    context: dict[str, Any] = {"form": form.values, "error": None, "summary": None}
+    context: dict[str, Any] = {
+        "form": form.values,
+        "error": None,
+        "summary": None,
+        **placement(request),
+    }
     status = 200
     try:
         channels, height, width = (form.integer(n) for n in ("in_channels", "height", "width"))
@@ -356,6 +367,7 @@ async def model_page(request: Request) -> HTMLResponse:
         "error": None,
         "summary": None,
         "architectures": ARCHITECTURES,
+        **placement(request),
     }
     status = 200
     try:

@@ -6,19 +6,21 @@ neighbour in the batch and mix their labels in the same proportions.
 
 One seed draws every random number, in the same order as the code shown beside the gallery,
 so the same settings give the same views here, for whoever opens the shared URL, and in the
-snippet. transforms.v2 draws from torch's global generator, so the draws happen under a lock
-inside `torch.random.fork_rng()`: concurrent requests neither interleave nor leak state.
+snippet. transforms.v2 draws from torch's global generator, which every thread shares; here a
+thread-local TorchFunctionMode hands each random draw a private generator seeded with the
+seed instead, so other threads can neither shift our draws nor see theirs shifted. A fresh
+generator seeded with `s` yields exactly what `torch.manual_seed(s)` gives the global one.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 import torch
 from PIL import Image
+from torch.overrides import TorchFunctionMode
 from torchvision.transforms import v2
 
 from app.worker.errors import InvalidInput
@@ -29,7 +31,42 @@ MIX_KINDS: tuple[str, ...] = get_args(MixKind)
 MAX_VIEWS = 12
 MAX_SEED = 2**31 - 1
 
-_RNG_LOCK = threading.Lock()
+# Every torch function transforms.v2 (and the Beta distribution behind MixUp/CutMix) draws
+# random numbers with; each takes a `generator=` argument.
+_RANDOM_FUNCTIONS = {
+    torch.rand,
+    torch.randn,
+    torch.randint,
+    torch.randperm,
+    torch.normal,
+    torch.bernoulli,
+    torch.multinomial,
+    torch.poisson,
+    torch._sample_dirichlet,
+    torch._standard_gamma,
+    torch.Tensor.uniform_,
+    torch.Tensor.normal_,
+    torch.Tensor.random_,
+    torch.Tensor.bernoulli_,
+    torch.Tensor.exponential_,
+    torch.Tensor.geometric_,
+    torch.Tensor.log_normal_,
+    torch.Tensor.cauchy_,
+}
+
+
+class SeededDraws(TorchFunctionMode):
+    """Within `with SeededDraws(seed):` on this thread, random draws use a private generator."""
+
+    def __init__(self, seed: int) -> None:
+        super().__init__()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in _RANDOM_FUNCTIONS and kwargs.get("generator") is None:
+            kwargs = {**kwargs, "generator": self.generator}
+        return func(*args, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -91,21 +128,26 @@ def _number(name: str, value: object, low: float, high: float) -> None:
         raise InvalidInput(name, f"must be between {low:g} and {high:g} (got {value:g})")
 
 
+def _num(value: float) -> str:
+    """A float as Python source: `1.0`, not `1` (an int alpha would make Beta's tensors long)."""
+    return repr(float(value))
+
+
 def pipeline_steps(spec: AugmentSpec) -> list[str]:
     """The per-image transforms as Python source, in order."""
     steps = []
     if spec.crop:
         steps.append(
-            f"v2.RandomResizedCrop({spec.size}, scale=({spec.scale_min:g}, {spec.scale_max:g}), antialias=True)"
+            f"v2.RandomResizedCrop({spec.size}, scale=({_num(spec.scale_min)}, {_num(spec.scale_max)}), antialias=True)"
         )
     else:
         steps += [f"v2.Resize({spec.size}, antialias=True)", f"v2.CenterCrop({spec.size})"]
     if spec.flip:
-        steps.append(f"v2.RandomHorizontalFlip(p={spec.flip:g})")
+        steps.append(f"v2.RandomHorizontalFlip(p={_num(spec.flip)})")
     if spec.jitter:
         steps.append(
-            f"v2.ColorJitter(brightness={spec.brightness:g}, contrast={spec.contrast:g}, "
-            f"saturation={spec.saturation:g}, hue={spec.hue:g})"
+            f"v2.ColorJitter(brightness={_num(spec.brightness)}, contrast={_num(spec.contrast)}, "
+            f"saturation={_num(spec.saturation)}, hue={_num(spec.hue)})"
         )
     if spec.randaugment:
         steps.append(f"v2.RandAugment(num_ops={spec.num_ops}, magnitude={spec.magnitude})")
@@ -139,9 +181,9 @@ def build_pipeline(spec: AugmentSpec) -> v2.Compose:
 
 def _mixer(spec: AugmentSpec, classes: int) -> v2.Transform | None:
     if spec.mix == "mixup":
-        return v2.MixUp(alpha=spec.alpha, num_classes=classes)
+        return v2.MixUp(alpha=float(spec.alpha), num_classes=classes)
     if spec.mix == "cutmix":
-        return v2.CutMix(alpha=spec.alpha, num_classes=classes)
+        return v2.CutMix(alpha=float(spec.alpha), num_classes=classes)
     return None
 
 
@@ -192,7 +234,7 @@ def _code(spec: AugmentSpec, names: Sequence[str], sources: list[int]) -> str:
         lines += [
             "images = v2.ToDtype(torch.float32, scale=True)(torch.stack(views))",
             f"labels = torch.tensor({sources!r})  # class = index of the photo",
-            f"mix = v2.{mixer}(alpha={spec.alpha:g}, num_classes={len(names)})",
+            f"mix = v2.{mixer}(alpha={_num(spec.alpha)}, num_classes={len(names)})",
             "images, soft_labels = mix(images, labels)  # each image blended with the one before it",
         ]
     return "\n".join(lines) + "\n"
@@ -220,8 +262,7 @@ def augment_batch(photos: Sequence[tuple[str, Image.Image]], spec: AugmentSpec) 
     transform = build_pipeline(spec)
     mixer = _mixer(spec, len(names))
     mixed = soft = None
-    with _RNG_LOCK, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(spec.seed)
+    with SeededDraws(spec.seed):
         views = [transform(tensors[index]) for index in sources]
         if mixer is not None:
             batch = v2.ToDtype(torch.float32, scale=True)(torch.stack(views))

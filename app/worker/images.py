@@ -82,8 +82,13 @@ def _fit(image: Image.Image, side: int) -> Image.Image:
     return image
 
 
-def _megabytes(count: int) -> str:
-    return f"{count / 1_000_000:.1f} MB"
+def human_bytes(count: int) -> str:
+    """12.3 MB, 4.5 kB or 300 bytes (decimal units, as UPLOAD_MAX_BYTES is written)."""
+    if count >= 1_000_000:
+        return f"{count / 1_000_000:.1f} MB"
+    if count >= 1_000:
+        return f"{count / 1_000:.1f} kB"
+    return f"{count} bytes"
 
 
 def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
@@ -92,7 +97,8 @@ def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
         raise InvalidInput("image", "the file is empty")
     if len(data) > max_bytes:
         raise InvalidInput(
-            "image", f"the file is {_megabytes(len(data))}, over the {_megabytes(max_bytes)} limit"
+            "image",
+            f"the file is {human_bytes(len(data))}, over the {human_bytes(max_bytes)} limit",
         )
     try:
         image = Image.open(io.BytesIO(data), formats=list(FORMATS))

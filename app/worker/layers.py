@@ -105,18 +105,9 @@ class LayerSpec:
         if self.kind == "avg_pool2d" and dilation != (1, 1):
             raise InvalidInput("dilation", "AvgPool2d has no dilation; leave it at 1")
         valid = ValidLayer(
-            self.kind,
-            channels,
-            height,
-            width,
-            channels,
-            kernel,
-            stride,
-            ((0, 0), (0, 0)),
-            dilation,
-            bias=bool(self.bias),
-            ceil_mode=bool(self.ceil_mode),
-        )
+            self.kind, channels, height, width, out_channels=channels, kernel=kernel,
+            stride=stride, dilation=dilation, bias=bool(self.bias), ceil_mode=bool(self.ceil_mode),
+        )  # fmt: skip
         if pooling:
             return _validate_pool(valid, self.padding)
         out = check_count("out_channels", self.out_channels, 1, MAX_CHANNELS)
@@ -229,14 +220,12 @@ def _validate_pool(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
         raise InvalidInput("padding", "pooling takes a number or a pair, not a word")
     pads = _padding_pair(padding)
     for index in (0, 1):
-        if layer.kind == "max_pool2d":
-            limit = ar.effective_kernel(layer.kernel[index], layer.dilation[index]) // 2
-        else:
-            limit = layer.kernel[index] // 2
+        # PyTorch's CPU kernels allow at most half the kernel (not the dilated span) of padding.
+        limit = layer.kernel[index] // 2
         if pads[index] > limit:
             raise InvalidInput(
                 "padding",
-                f"must be at most half the window ({limit}) for pooling (got {_fmt(pads)})",
+                f"must be at most half the kernel ({limit}) for pooling (got {_fmt(pads)})",
             )
     layer = replace(layer, padding=((pads[0], pads[0]), (pads[1], pads[1])))
     out = _pool_size(layer)
@@ -420,160 +409,6 @@ def compute_layer(spec: LayerSpec) -> LayerResult:
         module=module,
         code=_snippet(layer, module, out_shape, params),
     )
-
-
-def explain(result: LayerResult) -> tuple[str, ...]:
-    """The formulas behind the result, with this layer's numbers put in."""
-    layer = result.layer
-    c, out = layer.in_channels, layer.out_channels
-    if layer.kind == "linear":
-        features = c * layer.height * layer.width
-        bias = f" + {out:,}" if layer.bias else ""
-        return (
-            f"in_features = C·H·W = {c}·{layer.height}·{layer.width} = {features:,}",
-            f"params = in·out + out = {features:,}·{out:,}{bias} = {result.params:,}",
-            f"MACs = in·out = {result.macs:,}",
-        )
-    lines = []
-    names = (("H", layer.height, 0, 1), ("W", layer.width, 1, 2))
-    for axis, size, index, position in names:
-        k, s, d = layer.kernel[index], layer.stride[index], layer.dilation[index]
-        before, after = layer.padding[index]
-        value = result.output_shape[position]
-        if layer.kind == "conv_transpose2d":
-            extra = layer.output_padding[index]
-            lines.append(
-                f"{axis}_out = ({axis} − 1)·s − 2p + d·(k − 1) + output_padding + 1 = "
-                f"({size} − 1)·{s} − 2·{before} + {d}·{k - 1} + {extra} + 1 = {value}"
-            )
-            continue
-        ceil = layer.ceil_mode and layer.kind != "conv2d"
-        left, right = ("⌈", "⌉") if ceil else ("⌊", "⌋")
-        pads = f"2·{before}" if before == after else f"{before} + {after}"
-        span = size + before + after - d * (k - 1) - 1
-        naive = (-(-span // s) if ceil else span // s) + 1
-        dropped = " − 1: the last window would start in the padding" if naive != value else ""
-        lines.append(
-            f"{axis}_out = {left}({axis} + padding − d·(k − 1) − 1) / s{right} + 1 = "
-            f"{left}({size} + {pads} − {d}·{k - 1} − 1) / {s}{right} + 1{dropped} = {value}"
-        )
-    kh, kw = layer.kernel
-    if layer.kind == "conv2d":
-        bias = f" + {out}" if layer.bias else ""
-        lines += [
-            f"params = C_out·(C_in / groups)·k_h·k_w + bias = {out}·{c // layer.groups}·{kh}·{kw}{bias} = {result.params:,}",
-            f"MACs = H_out·W_out·C_out·(C_in / groups)·k_h·k_w = "
-            f"{result.output_shape[1]}·{result.output_shape[2]}·{out}·{c // layer.groups}·{kh}·{kw} = {result.macs:,}",
-        ]
-    elif layer.kind == "conv_transpose2d":
-        bias = f" + {out}" if layer.bias else ""
-        lines += [
-            f"params = C_in·(C_out / groups)·k_h·k_w + bias = {c}·{out // layer.groups}·{kh}·{kw}{bias} = {result.params:,}",
-            f"MACs = H·W·C_in·(C_out / groups)·k_h·k_w = "
-            f"{layer.height}·{layer.width}·{c}·{out // layer.groups}·{kh}·{kw} = {result.macs:,}",
-        ]
-    else:
-        lines.append(
-            "no parameters; a window is compared or averaged, which is not counted as MACs"
-        )
-    return tuple(lines)
-
-
-@dataclass(frozen=True)
-class SeparableComparison:
-    """The conv as set beside a depthwise k×k + pointwise 1×1 pair with the same output."""
-
-    cost: ar.SeparableCost
-    standard_module: str
-    depthwise_module: str
-    pointwise_module: str
-    code: str
-
-
-def separable_comparison(result: LayerResult) -> SeparableComparison:
-    """Standard vs depthwise-separable for a conv2d result (groups=1 on the standard side)."""
-    layer = result.layer
-    out_size = (result.output_shape[1], result.output_shape[2])
-    cost = ar.depthwise_separable_cost(
-        layer.in_channels, layer.out_channels, layer.kernel, out_size, layer.bias
-    )
-    standard = module_call(replace(layer, groups=1))
-    depthwise = module_call(
-        replace(layer, out_channels=layer.in_channels, groups=layer.in_channels)
-    )
-    pointwise = module_call(
-        replace(
-            layer,
-            kernel=(1, 1),
-            stride=(1, 1),
-            padding=((0, 0), (0, 0)),
-            dilation=(1, 1),
-            groups=1,
-            padding_mode="",
-        )
-    )
-    code = "\n".join(
-        [
-            "from torch import nn",
-            "",
-            f"standard = {standard}",
-            "separable = nn.Sequential(",
-            f"    {depthwise},  # depthwise: one k×k filter per channel",
-            f"    {pointwise},  # pointwise: mixes the channels",
-            ")",
-            "",
-        ]
-    )
-    return SeparableComparison(cost, standard, depthwise, pointwise, code)
-
-
-@dataclass(frozen=True)
-class PointwiseVsFc:
-    """A 1×1 conv beside a fully connected layer on the same feature map, same output size."""
-
-    in_shape: tuple[int, int, int]
-    out_shape: tuple[int, int, int]
-    pointwise: ar.Cost
-    fc: ar.Cost
-    pointwise_module: str
-    fc_module: str
-    code: str
-
-    @property
-    def param_ratio(self) -> float:
-        return self.fc.params / self.pointwise.params
-
-
-# Above this the snippet says not to build the FC layer: it would not fit in memory.
-BUILDABLE_PARAMS = 200_000_000
-
-
-def pointwise_vs_fc(result: LayerResult) -> PointwiseVsFc:
-    """The input C×H×W mapped to C_out×H×W by a 1×1 conv and by a Linear layer on the flat map."""
-    layer = result.layer
-    c, h, w, out = layer.in_channels, layer.height, layer.width, layer.out_channels
-    point_params, fc_params = ar.pointwise_vs_fc_params(c, out, h, w, layer.bias)
-    pointwise = ar.Cost(point_params, ar.conv_macs(c, out, (1, 1), (h, w)))
-    fc = ar.Cost(fc_params, ar.linear_macs(c * h * w, out * h * w))
-    bias = "" if layer.bias else ", bias=False"
-    point_module = f"nn.Conv2d({c}, {out}, kernel_size=1{bias})"
-    fc_module = f"nn.Linear({c} * {h} * {w}, {out} * {h} * {w}{bias})"
-    fc_line = f"fc = {fc_module}"
-    if fc_params > BUILDABLE_PARAMS:
-        fc_line = f"# fc = {fc_module}  # {fc_params:,} parameters: too big to build"
-    code = "\n".join(
-        [
-            "import torch",
-            "from torch import nn",
-            "",
-            f"pointwise = {point_module}  # the same {c}→{out} matrix at every position",
-            fc_line,
-            f"x = torch.randn(1, {c}, {h}, {w})",
-            f"print(pointwise(x).shape)  # torch.Size([1, {out}, {h}, {w}])",
-            "",
-        ]
-    )
-    return PointwiseVsFc((c, h, w), (out, h, w), pointwise, fc, point_module, fc_module, code)
 
 
 def build_module(layer: ValidLayer) -> nn.Module:

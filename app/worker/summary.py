@@ -241,7 +241,7 @@ def summarize(
         with _hooked(model, recorder), torch.no_grad(), tracker, _MacCounter(recorder.add_macs):
             tracker.start(image)
             output = model(image)
-    except (RuntimeError, ValueError, AssertionError, IndexError) as error:
+    except (RuntimeError, ValueError, AssertionError, IndexError, NotImplementedError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         c, h, w = input_shape
         raise InvalidInput("height", f"{label} cannot take a {c}×{h}×{w} input: {reason}") from None

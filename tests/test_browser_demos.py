@@ -1,0 +1,136 @@
+"""The demos in a real Chromium against `cvprep serve`: inside a question, hover, errors, axe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser import axe_violations, chromium
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    # bypass_csp lets the test inject axe-core; the app's own pages never need it.
+    context = browser.new_context(base_url=live_server, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and "422" not in msg.text  # the 422 the error test asks for
+            else None
+        ),
+    )
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def _figure(page: Page, scope: str, name: str):  # type: ignore[no-untyped-def]
+    return page.locator(f"{scope} .figures div").filter(has_text=name).locator("dd")
+
+
+def test_shape_calculator_inside_a_question_updates_without_a_reload(page: Page) -> None:
+    page.goto("/questions/convolutional-layers")
+    demo = page.locator(".question-demos")
+    expect(demo.get_by_role("heading", name="Shape calculator")).to_be_visible()
+    output = _figure(page, "#q-layer-result", "Output")
+    expect(output).to_have_text("64 × 112 × 112")  # loaded by htmx with the page
+    page.evaluate("window.__noReload = true")
+
+    demo.get_by_label("Kernel", exact=True).fill("3")
+    demo.get_by_label("Stride", exact=True).fill("1")
+    demo.get_by_label("Padding", exact=True).fill("same")
+    demo.get_by_role("button", name="Calculate").click()
+
+    expect(output).to_have_text("64 × 224 × 224")
+    expect(_figure(page, "#q-layer-result", "Parameters")).to_have_text("1,728")
+    expect(page.locator("#q-layer-result .demo-code").first).to_contain_text('padding="same"')
+    assert page.evaluate("window.__noReload") is True  # swapped in place, not a new page
+    assert page.url.endswith("/questions/convolutional-layers")
+
+
+def test_an_invalid_field_shows_its_message_inline(page: Page) -> None:
+    page.goto("/demos/shapes")
+    page.evaluate("window.__noReload = true")
+    page.get_by_label("Groups").fill("5")
+    page.get_by_role("button", name="Calculate").click()
+    error = page.locator("#layer-result .demo-error")
+    expect(error).to_contain_text("groups: must divide in_channels (3)")
+    assert page.evaluate("window.__noReload") is True
+
+
+def test_hovering_a_pooled_cell_shows_what_it_reads_and_where_its_gradient_goes(page: Page) -> None:
+    page.goto("/demos/pooling")
+    max_pool = page.locator('.pool-method[data-method="max"]')
+    max_pool.locator('.output-grid td[data-out="1,1"]').hover()
+    read = max_pool.locator(".input-grid td.read")
+    expect(read).to_have_count(4)
+    assert [cell.get_attribute("data-cell") for cell in read.all()] == ["2,2", "2,3", "3,2", "3,3"]
+    expect(max_pool.locator(".grad-grid td.nonzero")).to_have_count(1)
+    expect(max_pool.locator(".traced-cell")).to_have_text("1,1")
+
+    average = page.locator('.pool-method[data-method="avg"]')
+    average.locator('.output-grid td[data-out="0,2"]').focus()  # keyboard works too
+    expect(average.locator(".grad-grid td.nonzero")).to_have_count(4)
+    expect(average.locator('.grad-grid td[data-cell="0,4"]')).to_have_text("0.25")
+
+
+def test_the_augmentation_gallery_pushes_its_state_into_the_address(page: Page) -> None:
+    page.goto("/demos/augmentation")
+    page.get_by_label("Batch mixing").select_option("mixup")
+    expect(page.locator(".gallery figcaption").first).to_contain_text("+")
+    assert "mix=mixup" in page.url
+    shared = page.url
+    first = page.locator(".gallery img").first.get_attribute("src")
+    page.goto(shared)
+    assert page.locator(".gallery img").first.get_attribute("src") == first
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/demos/",
+        "/demos/shapes",
+        "/demos/shapes/model?arch=resnet18",
+        "/demos/shapes/stack",
+        "/demos/pooling",
+        "/demos/augmentation",
+        "/demos/architectures",
+        "/demos/shapes?groups=5",
+    ],
+)
+def test_demo_pages_pass_the_accessibility_check(page: Page, path: str) -> None:
+    page.goto(path)
+    assert axe_violations(page) == []
+
+
+def test_demo_pages_fit_a_phone_screen(browser: Browser, live_server: str) -> None:
+    context = browser.new_context(base_url=live_server, viewport={"width": 375, "height": 740})
+    page = context.new_page()
+    for path in ("/demos/shapes", "/demos/pooling", "/demos/augmentation", "/demos/shapes/model"):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    context.close()
+
+
+@pytest.mark.parametrize("path", ["/demos/pooling", "/questions/convolutional-layers"])
+def test_demos_are_accessible_in_dark_mode(browser: Browser, live_server: str, path: str) -> None:
+    context = browser.new_context(base_url=live_server, bypass_csp=True, color_scheme="dark")
+    page = context.new_page()
+    page.goto(path)
+    page.locator(".demo-result .figures, .demo-result .pool-grid").first.wait_for()
+    assert axe_violations(page) == []
+    context.close()
