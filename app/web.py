@@ -41,3 +41,30 @@ def render(
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Vary"] = "HX-Request"
     return response
+
+
+_TOKEN_SLOT = "\x00csrf-token\x00"
+
+
+def render_shared(
+    request: Request,
+    key: tuple,
+    page: str,
+    context: dict[str, Any],
+    *,
+    fragment: str | None = None,
+) -> HTMLResponse:
+    """A page that is the same for every visitor without an account but for the CSRF token.
+
+    Rendered once per process and `key` (keep the keys finite: no free text in them); each
+    response gets the visitor's own token put back in.
+    """
+    cache: dict[tuple, str] = request.app.state.__dict__.setdefault("shared_pages", {})
+    token = csrf_token(request)
+    full_key = (*key, is_fragment_request(request))
+    html = cache.get(full_key)
+    if html is None:
+        response = render(request, page, context, fragment=fragment)
+        html = bytes(response.body).decode().replace(token, _TOKEN_SLOT)
+        cache[full_key] = html
+    return HTMLResponse(html.replace(_TOKEN_SLOT, token), headers={"Vary": "HX-Request"})

@@ -201,3 +201,22 @@ def test_healthz(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.json() == {"status": "ok"}
+
+
+def test_a_page_served_from_the_shared_cache_carries_each_visitors_own_token(
+    client: TestClient,
+) -> None:
+    from fastapi.testclient import TestClient as Browser
+
+    tokens = []
+    for _ in range(2):
+        with Browser(client.app) as visitor:
+            page = soup(visitor.get("/questions/pooling"))
+            token = page.select_one("input[name=csrf_token]")["value"]
+            assert token in page.body["hx-headers"]
+            saved = visitor.post(
+                "/questions/pooling/draft", data={"csrf_token": token, "draft": "x"}
+            )
+            assert saved.status_code == 200
+            tokens.append(token)
+    assert tokens[0] != tokens[1]

@@ -18,7 +18,7 @@ from app.models import Draft
 from app.models.common import utcnow
 from app.progress import by_question
 from app.repos import drafts, reviews
-from app.web import render, templates
+from app.web import render, render_shared, templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
 
@@ -119,4 +119,8 @@ async def question_page(
         "demos_html": demos_html(request, question),
     }
     fragment = "partials/_answer.html" if reveal else None
+    if user is None:
+        # Nothing on the page is the visitor's own: serve it from the per-process cache.
+        key = ("question", slug, reveal)
+        return render_shared(request, key, "pages/question.html", context, fragment=fragment)
     return render(request, "pages/question.html", context, fragment=fragment)
