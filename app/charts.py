@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
 
 from app.progress import DayCount
 
@@ -68,7 +67,3 @@ def heatmap_cells(days: Sequence[DayCount], *, size: int = 12, gap: int = 2) -> 
             )
         )
     return cells
-
-
-def weekday_label(day: date) -> str:
-    return day.strftime("%a")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -66,9 +67,8 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, 422, messages)
 
 
-def _jsonable(value):
-    from fastapi.encoders import jsonable_encoder
-
+def _jsonable(value: object) -> object:
+    # Pydantic puts the original exception in `ctx`; it is not JSON, its message is.
     return jsonable_encoder(value, custom_encoder={Exception: str})
 
 
