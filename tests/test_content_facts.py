@@ -10,29 +10,8 @@ import torchvision
 from torch import nn
 
 from app.content import QuestionBank
-from app.content.render import Renderer
+from app.content.render import markdown_tables
 from app.worker.arithmetic import conv_macs, conv_output_size, conv_params
-
-
-def markdown_tables(markdown: str) -> list[list[list[str]]]:
-    """Every table of a Markdown document as rows of cell texts (header row first)."""
-    tables: list[list[list[str]]] = []
-    row: list[str] = []
-    in_cell = False
-    for token in Renderer().parse(markdown):
-        if token.type == "table_open":
-            tables.append([])
-        elif token.type == "tr_open":
-            row = []
-        elif token.type in ("th_open", "td_open"):
-            in_cell = True
-        elif token.type in ("th_close", "td_close"):
-            in_cell = False
-        elif token.type == "inline" and in_cell:
-            row.append(token.content.strip())
-        elif token.type == "tr_close":
-            tables[-1].append(row)
-    return tables
 
 
 def table_with_header(markdown: str, header: list[str]) -> list[dict[str, str]]:

@@ -119,6 +119,27 @@ def code_blocks(tokens: Sequence[Token]) -> list[CodeBlock]:
     return blocks
 
 
+def markdown_tables(markdown: str) -> list[list[list[str]]]:
+    """Every table of a Markdown document as rows of cell texts, the header row first."""
+    tables: list[list[list[str]]] = []
+    row: list[str] = []
+    in_cell = False
+    for token in _shared_renderer().parse(markdown):
+        if token.type == "table_open":
+            tables.append([])
+        elif token.type == "tr_open":
+            row = []
+        elif token.type in ("th_open", "td_open"):
+            in_cell = True
+        elif token.type in ("th_close", "td_close"):
+            in_cell = False
+        elif token.type == "inline" and in_cell:
+            row.append(token.content.strip())
+        elif token.type == "tr_close" and tables:
+            tables[-1].append(row)
+    return tables
+
+
 def plain_text(tokens: Sequence[Token]) -> str:
     """The words of a document (prose, table cells, code), for search."""
     parts = []

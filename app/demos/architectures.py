@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from markdown_it import MarkdownIt
 
 from app.content import QuestionBank
-from app.content.render import Renderer
+from app.content.render import markdown_tables
 from app.worker.architectures import CLASSIC_BUILDERS, ArchitectureFacts, architecture_facts
 from app.worker.errors import InvalidInput
 
@@ -64,32 +64,12 @@ class ArchitectureRow:
         return None if paper is None or self.facts is None else self.facts.top1 - paper
 
 
-def _tables(markdown: str) -> list[list[list[str]]]:
-    tables: list[list[list[str]]] = []
-    row: list[str] = []
-    in_cell = False
-    for token in Renderer().parse(markdown):
-        if token.type == "table_open":
-            tables.append([])
-        elif token.type == "tr_open":
-            row = []
-        elif token.type in ("th_open", "td_open"):
-            in_cell = True
-        elif token.type in ("th_close", "td_close"):
-            in_cell = False
-        elif token.type == "inline" and in_cell:
-            row.append(token.content.strip())
-        elif token.type == "tr_close" and tables:
-            tables[-1].append(row)
-    return tables
-
-
 def paper_rows(bank: QuestionBank) -> list[PaperRow]:
     """Rows of Q4's architecture table; empty when the question or the table is missing."""
     question = bank.get(QUESTION_SLUG)
     if question is None:
         return []
-    for table in _tables(question.answer_markdown):
+    for table in markdown_tables(question.answer_markdown):
         if not table or tuple(cell.lower() for cell in table[0]) != HEADER:
             continue
         rows = []
