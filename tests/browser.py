@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Response, sync_playwright
 
 from app.settings import ROOT
 
@@ -49,3 +49,34 @@ def axe_violations(page: Page) -> list[dict]:
         {"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:3]}
         for v in result["violations"]
     ]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with chromium() as launched:
+        yield launched
+
+
+def _broken_resource(response: Response) -> str | None:
+    """A script, style, image or font that failed. Documents may be deliberate 404s, and
+    htmx requests (xhr/fetch) answered 422 are the inline errors some tests ask for."""
+    kind = response.request.resource_type
+    if response.status < 400 or kind == "document" or kind in ("xhr", "fetch"):
+        return None
+    return f"{response.status} {response.url}"
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    """A fresh browser context (its own cookies) on the live server; fails the test on any
+    JavaScript error or broken resource. bypass_csp lets tests inject axe-core."""
+    context = browser.new_context(base_url=live_server, bypass_csp=True)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "response", lambda r: errors.append(problem) if (problem := _broken_resource(r)) else None
+    )
+    yield page
+    context.close()
+    assert errors == [], errors

@@ -24,6 +24,9 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.settings import ROOT, Settings
 
+# The browser fixtures (`browser`, `page`) live beside the Chromium launch code.
+pytest_plugins = ["tests.browser"]
+
 QUESTIONS_DIR = ROOT / "questions"
 # A PostgreSQL server the tests may create databases on; "none" skips those tests (never in CI).
 POSTGRES_ADMIN_URL = os.environ.get(

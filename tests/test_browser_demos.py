@@ -2,40 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import axe_violations, chromium
+from tests.browser import axe_violations
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture
-def page(browser: Browser, live_server: str) -> Iterator[Page]:
-    # bypass_csp lets the test inject axe-core; the app's own pages never need it.
-    context = browser.new_context(base_url=live_server, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and "422" not in msg.text  # the 422 the error test asks for
-            else None
-        ),
-    )
-    yield page
-    context.close()
-    assert errors == [], errors
 
 
 def _figure(page: Page, scope: str, name: str):  # type: ignore[no-untyped-def]
