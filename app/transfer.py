@@ -12,8 +12,6 @@ from app.models import CardState, Draft, ReviewLog, User
 from app.models.common import utcnow
 from app.repos import drafts, reviews
 
-FORMAT = "cvprep-progress"
-
 
 class _Frozen(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -68,7 +66,7 @@ def export_user(session: Session, *, user: User) -> Export:
     card_fields = set(CardRecord.model_fields)
     draft_fields = set(DraftRecord.model_fields)
     return Export(
-        format=FORMAT,
+        format="cvprep-progress",
         version=1,
         exported_at=utcnow(),
         username=user.username,

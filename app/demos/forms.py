@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Any, Protocol
 
 from app.worker.errors import InvalidInput
 
@@ -20,7 +20,8 @@ _PAIR = re.compile(r"^\s*(-?\d+)\s*(?:[x×,\s]\s*(-?\d+))?\s*$")
 
 
 class MultiValues(Protocol):
-    def getlist(self, key: str) -> list[str]: ...
+    # A query string gives str values; a multipart form may also hold files (skipped here).
+    def getlist(self, key: Any) -> list[Any]: ...
 
 
 class FormValues:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -288,7 +288,13 @@ def submit_mock(
         question, item = find_item(bank, item_id)
         raw = form.get(f"answer-{index}")
         text = raw.strip() if isinstance(raw, str) else ""
-        row = {"question": question, "item": item, "given": text, "outcome": None, "error": ""}
+        row: dict[str, Any] = {
+            "question": question,
+            "item": item,
+            "given": text,
+            "outcome": None,
+            "error": "",
+        }
         if text:
             try:
                 given: object = int(text) if item.kind == "choice" and text.isdigit() else text

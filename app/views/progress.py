@@ -28,9 +28,9 @@ def progress_page(
 ) -> HTMLResponse:
     now = utcnow()
     today = now.date()
-    has_data = user is not None and user.id is not None
-    card_list = reviews.cards_of(session, user_id=user.id) if has_data else []
-    history = reviews.reviews_of(session, user_id=user.id) if has_data else []
+    user_id = user.id if user is not None else None
+    card_list = reviews.cards_of(session, user_id=user_id) if user_id is not None else []
+    history = reviews.reviews_of(session, user_id=user_id) if user_id is not None else []
     passed, tested = true_retention(history)
     forecast = due_forecast(card_list, today)
     context = {
