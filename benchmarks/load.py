@@ -120,14 +120,16 @@ def _free_port() -> int:
 
 
 @contextmanager
-def running_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`cvprep serve` in its own process, as in production (one uvicorn worker)."""
+def serving(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
+    """`cvprep serve` in its own process, as in production (one uvicorn worker), with `env`
+    over this process's environment; stopped (unless the caller killed it) on exit.
+
+    The tests use it too (a real server for concurrency and crash tests)."""
     port = _free_port()
-    env = {**os.environ, "DATA_DIR": str(data_dir), **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, **env},
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
@@ -141,10 +143,18 @@ def running_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> I
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError("cvprep serve did not start")
             time.sleep(0.2)
-        yield base_url
+        yield process, base_url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+@contextmanager
+def running_server(data_dir: Path, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """A server on a fresh data directory; yields its base URL."""
+    with serving({"DATA_DIR": str(data_dir), **(extra_env or {})}) as (_, base_url):
+        yield base_url
 
 
 def report(label: str, result: LoadResult) -> str:

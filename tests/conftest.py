@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
@@ -23,6 +18,7 @@ from app.content import QuestionBank, load_questions
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import ROOT, Settings
+from benchmarks.load import serving
 
 # The browser fixtures (`browser`, `page`) live beside the Chromium launch code.
 pytest_plugins = ["tests.browser"]
@@ -62,40 +58,6 @@ def questions_copy(tmp_path: Path) -> Path:
     target = tmp_path / "questions"
     shutil.copytree(QUESTIONS_DIR, target)
     return target
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def serving(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
-    """`cvprep serve` in its own process, as a user runs it; stopped (or killed) on exit."""
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
-        cwd=ROOT,
-        env={**os.environ, **env},
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("cvprep serve did not come up")
-            time.sleep(0.2)
-        yield process, base_url
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import sqlalchemy
 
-from tests.conftest import serving
+from benchmarks.load import serving
 
 CLIENTS, ANSWERS = 20, 10
 ITEMS = ["pool-max-gradient", "pool-gap-card"]
