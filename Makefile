@@ -23,6 +23,8 @@ node_modules/.package-lock.json: package.json package-lock.json
 static/vendor/.installed: node_modules/.package-lock.json
 	rm -rf static/vendor && mkdir -p static/vendor/swagger-ui
 	cp node_modules/htmx.org/dist/htmx.min.js static/vendor/htmx.min.js
+	cp node_modules/chart.js/dist/chart.umd.min.js static/vendor/chart.umd.min.js
+	cp node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js static/vendor/chartjs-chart-matrix.min.js
 	cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js static/vendor/swagger-ui/
 	@touch $@
 
