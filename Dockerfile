@@ -9,6 +9,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --omit=dev
 RUN mkdir -p static/vendor/swagger-ui \
  && cp node_modules/htmx.org/dist/htmx.min.js static/vendor/ \
+ && cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chartjs-chart-matrix/dist/chartjs-chart-matrix.min.js static/vendor/ \
  && cp node_modules/swagger-ui-dist/swagger-ui.css node_modules/swagger-ui-dist/swagger-ui-bundle.js static/vendor/swagger-ui/
 
 FROM python:3.11-slim AS base-cpu
