@@ -149,7 +149,8 @@ def undo_last(session: Session, *, user_id: int) -> ReviewLog | None:
     if last is None:
         return None
     card = card_for(session, user_id=user_id, item_id=last.item_id)
-    if card is not None and last.card_before:
+    # A detached snapshot (app.quiz.scheduling) belongs to another user's card: leave this one.
+    if card is not None and last.card_before and not scheduling.is_detached(last.card_before):
         scheduling.restore(card, last.card_before)
         if card.reps == 0:
             session.delete(card)  # it was new before this review: it is new again

@@ -28,7 +28,7 @@ from app.practice_session import (
     save_round,
 )
 from app.quiz.generators import fresh_seed
-from app.quiz.grading import AnswerError, Presented, present
+from app.quiz.grading import AnswerError, Presented, choice_index, present
 from app.quiz.selection import candidates
 from app.repos import reviews
 from app.web import render
@@ -137,9 +137,7 @@ def answer(
         question, item = find_item(bank, item_id)
         given: object = answer
         if item.kind == "choice":
-            if not answer.strip().isdigit():
-                raise AnswerError("answer", "choose one of the options")
-            given = int(answer)
+            given = choice_index(answer)
         elif item.kind == "numeric" and not answer.strip():
             raise AnswerError("answer", "type a number")
         now = utcnow()
@@ -297,7 +295,7 @@ def submit_mock(
         }
         if text:
             try:
-                given: object = int(text) if item.kind == "choice" and text.isdigit() else text
+                given: object = choice_index(text) if item.kind == "choice" else text
                 recorded = answer_item(
                     session,
                     bank,
