@@ -78,6 +78,14 @@ def _locked_card(
     return session.exec(statement.with_for_update()).one()
 
 
+class IdempotencyConflict(ValueError):
+    """The idempotency key already recorded a different answer (another item, seed or answer)."""
+
+
+def _same_attempt(earlier: ReviewLog, *, item_id: str, seed: int | None, answer: str) -> bool:
+    return earlier.item_id == item_id and earlier.seed == seed and earlier.answer == answer
+
+
 def record_review(
     session: Session,
     *,
@@ -91,10 +99,16 @@ def record_review(
     idempotency_key: str | None = None,
     duration_ms: int | None = None,
 ) -> tuple[ReviewLog, CardState]:
-    """Append the review and move the card on, in one transaction; a repeated key is a no-op."""
+    """Append the review and move the card on, in one transaction.
+
+    A repeated idempotency key with the same item, seed and answer returns the first review and
+    records nothing; with anything else it raises IdempotencyConflict (nothing recorded).
+    """
     if idempotency_key:
         earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
         if earlier is not None:
+            if not _same_attempt(earlier, item_id=item_id, seed=seed, answer=outcome.answer_text):
+                raise IdempotencyConflict(idempotency_key)
             return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
     card = _locked_card(
         session, user_id=user_id, item_id=item_id, question_slug=question_slug, now=now
@@ -127,6 +141,8 @@ def record_review(
         earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
         if earlier is None:
             raise
+        if not _same_attempt(earlier, item_id=item_id, seed=seed, answer=outcome.answer_text):
+            raise IdempotencyConflict(idempotency_key) from None
         return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
     return log, card
 

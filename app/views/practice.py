@@ -58,7 +58,7 @@ def _item_context(
         "unit": (presented.variant.unit if presented.variant else getattr(item, "unit", "")) or "",
         "answer_html": render_markdown(item.answer) if item.kind == "recall" else "",
         "round": round_,
-        "position": len(round_.results) + 1 if round_ else 1,
+        "position": round_.done + 1 if round_ else 1,
         "reason": reason,
         "error": error,
         "started": int(utcnow().timestamp() * 1000),
@@ -167,7 +167,7 @@ def answer(
             fragment="partials/_practice_item.html",
             status_code=422,
         )
-    round_.results.append((item.id, recorded.review.correct, recorded.review.rating))
+    round_.record(item.id, recorded.review.correct, recorded.review.rating)
     save_round(request, round_)
     context = {
         "question": question,
@@ -195,8 +195,7 @@ def undo(request: Request, session: WriteSessionDep, user: OptionalUser) -> Resp
     if user is not None and user.id is not None:
         removed = reviews.undo_last(session, user_id=user.id)
         round_ = load_round(request)
-        if removed and round_ and round_.results and round_.results[-1][0] == removed.item_id:
-            round_.results.pop()
+        if removed and round_ and round_.take_back(removed.item_id):
             save_round(request, round_)
     return RedirectResponse("/practice", status_code=303)
 
