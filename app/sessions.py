@@ -132,7 +132,7 @@ class ServerSessionMiddleware:
         if not raw:
             return BrowserState(None, None, False)
         try:
-            payload = self.signer.unsign(raw, max_age=self.lifetime.absolute.total_seconds())
+            payload = self.signer.unsign(raw, max_age=int(self.lifetime.absolute.total_seconds()))
         except BadSignature:
             return BrowserState(None, None, False)
         mark, _, key = payload.decode("ascii", "replace").partition(".")

@@ -42,7 +42,9 @@ EMPTY_JSON_BODY: dict[str, Any] = {
         },
     }
 }
-NOT_JSON = {415: {"description": "The body is not sent as application/json", "model": ErrorBody}}
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {"description": "The body is not sent as application/json", "model": ErrorBody}
+}
 IdempotencyKey = Annotated[StorableStr, Field(min_length=1, max_length=100)]
 AnswerText = Annotated[StrictStr, Field(max_length=200)]
 

@@ -15,6 +15,7 @@ from app.content.render import render_markdown
 from app.content.schema import NumericItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
+from app.inputs import TypedInt
 from app.models.common import utcnow
 from app.practice import answer_item, find_item
 from app.practice_session import (
@@ -27,7 +28,7 @@ from app.practice_session import (
     save_mock,
     save_round,
 )
-from app.quiz.generators import fresh_seed
+from app.quiz.generators import SEED_MAX, fresh_seed
 from app.quiz.grading import AnswerError, Presented, choice_index, present
 from app.quiz.selection import candidates
 from app.repos import reviews
@@ -127,9 +128,9 @@ def answer(
     user: ActingUser,
     item_id: Annotated[str, Form(max_length=80)],
     answer: Annotated[str, Form(max_length=200)] = "",
-    seed: Annotated[int | None, Form(ge=1)] = None,
+    seed: Annotated[int | None, Form(ge=1, le=SEED_MAX)] = None,
     hints_used: Annotated[int, Form(ge=0, le=10)] = 0,
-    started: Annotated[int | None, Form()] = None,
+    started: Annotated[int | None, Form(ge=0, le=2**53)] = None,  # ms since the epoch
 ) -> HTMLResponse:
     """Grade the answer, record the review, show the feedback (the explanation, next due)."""
     round_ = load_round(request) or Round()
@@ -209,8 +210,9 @@ def restart(request: Request, question: Annotated[str, Form(max_length=60)] = ""
 
 # --- mock interview -----------------------------------------------------------------------
 
-MockSize = Annotated[int, Form(ge=1, le=20)]
-MockMinutes = Annotated[int, Form(ge=1, le=90)]
+# Typed by the learner: read by the one rule for numbers (app.worker.numbers).
+MockSize = Annotated[TypedInt, Form(ge=1, le=20)]
+MockMinutes = Annotated[TypedInt, Form(ge=1, le=90)]
 GRACE = timedelta(seconds=15)
 
 
