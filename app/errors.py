@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 from typing import Any
@@ -27,6 +28,16 @@ logger = logging.getLogger("cvprep.errors")
 API_PREFIXES = ("/api/", "/openapi.json")
 # FastAPI's words for a body it could not decode; the client is told what to fix instead.
 _UNPARSABLE_BODY = "There was an error parsing the body"
+
+
+class ErrorJSONResponse(JSONResponse):
+    """JSON with every non-ASCII character escaped: an error that echoes the input stays
+    sendable even when the input held a lone surrogate (valid in JSON, not in UTF-8)."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(
+            content, ensure_ascii=True, allow_nan=False, separators=(",", ":")
+        ).encode()
 
 
 class ErrorBody(BaseModel):
@@ -61,7 +72,9 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 400 and detail == _UNPARSABLE_BODY:
         detail = "body: not valid JSON (send UTF-8 JSON as application/json)"
     if wants_json(request):
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        return ErrorJSONResponse(
+            {"detail": detail}, status_code=exc.status_code, headers=exc.headers
+        )
     response = error_page(request, exc.status_code, [detail])
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
@@ -83,7 +96,7 @@ async def validation_error(request: Request, exc: Exception) -> Response:
     messages = field_messages(exc)
     if wants_json(request):
         body = {"detail": "; ".join(messages), "errors": exc.errors()}
-        return JSONResponse(_jsonable(body), status_code=422)
+        return ErrorJSONResponse(_jsonable(body), status_code=422)
     return error_page(request, 422, messages)
 
 
@@ -134,7 +147,7 @@ def _unexpected(request: Request, error_id: str) -> Response:
     text = f"Something went wrong on our side (error id {error_id}). Please try again."
     headers = {"X-Error-Id": error_id, "Cache-Control": "no-store"}
     if wants_json(request):
-        return JSONResponse({"detail": text}, status_code=500, headers=headers)
+        return ErrorJSONResponse({"detail": text}, status_code=500, headers=headers)
     try:
         response = error_page(request, 500, [text])
     except Exception:  # the page itself failed: plain HTML, still with the id
