@@ -21,6 +21,7 @@ import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -98,10 +99,16 @@ def browser(request: Request) -> BrowserState:
     return request.scope[SCOPE_KEY]
 
 
+@lru_cache(maxsize=8)
+def _csrf_secret(secret_key: str) -> bytes:
+    return hashlib.sha256(b"cvprep.csrf\x00" + secret_key.encode()).digest()
+
+
 def csrf_for(settings: Settings, key: str) -> str:
     """The CSRF token bound to a session key: HMAC-SHA256 under a key derived from SECRET_KEY."""
-    secret = hashlib.sha256(b"cvprep.csrf\x00" + settings.secret_key.encode()).digest()
-    return hmac.new(secret, key.encode(), hashlib.sha256).hexdigest()[:43]
+    return hmac.new(_csrf_secret(settings.secret_key), key.encode(), hashlib.sha256).hexdigest()[
+        :43
+    ]
 
 
 class ServerSessionMiddleware:

@@ -216,3 +216,18 @@ def test_personal_pages_and_the_export_are_not_stored_by_caches(db_client: TestC
         assert db_client.get(path).headers["cache-control"] == "no-store", path
     register(db_client, "private")
     assert db_client.get("/account").headers["cache-control"] == "no-store"
+
+
+def test_a_visitors_page_token_keeps_working_when_their_first_draft_creates_the_guest(
+    db_client: TestClient,
+) -> None:
+    """No session row until something is saved; the token on the page stays valid after."""
+    page = BeautifulSoup(db_client.get("/questions/pooling").text, "html.parser")
+    token = page.select_one("input[name=csrf_token]")["value"]
+    headers = {"X-CSRF-Token": token, "HX-Request": "true"}
+    for text in ("first words", "first words, then more"):
+        saved_draft = db_client.post(
+            "/questions/pooling/draft", data={"draft": text}, headers=headers
+        )
+        assert saved_draft.status_code == 200 and "Draft saved" in saved_draft.text
+    assert saved(db_client).startswith("s.")
