@@ -1,20 +1,35 @@
-"""Who is asking: the signed session cookie, guests, passwords, CSRF tokens."""
+"""Who is asking: the session's user, guests, usernames, passwords, CSRF tokens.
+
+The session itself (cookie, row, expiry) is `app.sessions`; this module is what routes use.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+import os
+import re
 import secrets
+import unicodedata
+import weakref
+from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from pwdlib import PasswordHash
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
-from app.db import WriteSessionDep, read_session, write_session
+from app.db import write_session
 from app.models import User
+from app.models.common import utcnow
+from app.repos import sessions as session_rows
 from app.repos import users
+from app.sessions import browser, csrf_for, key_hash, new_key
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -22,20 +37,26 @@ CSRF_HEADER = "X-CSRF-Token"
 password_hasher = PasswordHash.recommended()  # argon2id with the library's current parameters
 # Verifying against this keeps a login for an unknown user as slow as one with a wrong password.
 _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
+# Password hashes run at most this many at a time (each argon2id hash takes 64 MiB and more
+# than one core for ~0.1–0.2 s); the others wait in the event loop, not in worker threads, so
+# a burst of logins neither exhausts the thread pool nor starves everyone else's requests.
+HASH_CONCURRENCY = max(1, (os.cpu_count() or 2) // 2)
+
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,40}", re.ASCII)
+
+
+# --- CSRF ------------------------------------------------------------------------------------
 
 
 def csrf_token(request: Request) -> str:
-    """The session's CSRF token, created on first use (the cookie then carries it)."""
-    token = request.session.get("csrf")
-    if not token:
-        token = secrets.token_urlsafe(32)
-        request.session["csrf"] = token
-    return token
+    """The token this browser's forms must carry (derived from its session key)."""
+    return csrf_for(request.app.state.settings, browser(request).current_key())
 
 
 async def require_csrf(request: Request) -> None:
     """403 unless the form field or the htmx header carries this session's token."""
-    expected = request.session.get("csrf")
+    presented = browser(request).presented_key
+    expected = csrf_for(request.app.state.settings, presented) if presented else None
     submitted = request.headers.get(CSRF_HEADER)
     if submitted is None and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -53,76 +74,139 @@ async def require_csrf(request: Request) -> None:
 CsrfChecked = Depends(require_csrf)
 
 
-def _session_user(request: Request, session: Session) -> User | None:
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
-        return None
-    return users.get_user(session, user_id=user_id)
+# --- the session's user ----------------------------------------------------------------------
 
 
 async def optional_user(request: Request) -> User | None:
-    """The caller's user, or None for a first-time visitor who has saved nothing yet.
+    """The caller's user, or None for a visitor who has saved nothing (or whose session ended).
 
-    A visitor without a user id in the cookie costs nothing (no session, no thread); a known
-    one is looked up in a worker thread.
+    The middleware has already looked the session up; this costs nothing.
     """
-    user_id = request.session.get("uid")
-    if not isinstance(user_id, int):
-        return None
-    return await run_in_threadpool(_load_user, request.app.state.engine, user_id)
-
-
-def _load_user(engine: Engine, user_id: int) -> User | None:
-    with read_session(engine) as session:
-        return users.get_user(session, user_id=user_id)
-
-
-def optional_user_to_change(request: Request, session: WriteSessionDep) -> User | None:
-    """Like optional_user, but attached to the request's write session (to modify the user)."""
-    return _session_user(request, session)
+    return browser(request).user
 
 
 async def acting_user(
     request: Request, user: Annotated[User | None, Depends(optional_user)]
 ) -> User:
-    """The caller's user, creating the guest account on their first saved action."""
+    """The caller's user, creating the guest account (and its session) on a first saved action."""
     if user is not None:
         return user
-    guest = await run_in_threadpool(_create_guest, request.app.state.engine)
-    request.session["uid"] = guest.id
+    state = browser(request)
+    # The browser's anonymous key becomes the session's (its CSRF token stays valid) unless a
+    # row for that key exists already: then it was copied, and the guest gets a fresh key.
+    wanted = state.key if state.key is not None and not state.stored else new_key()
+    guest, key = await run_in_threadpool(_create_guest, request.app.state.engine, wanted)
+    state.adopt(key, guest)
     return guest
 
 
-def _create_guest(engine: Engine) -> User:
-    with write_session(engine) as session:
-        guest = users.create_guest(session)
-        session.commit()
-        return guest
+def _create_guest(engine: Engine, key: str) -> tuple[User, str]:
+    for _ in range(3):
+        with write_session(engine) as session:
+            guest = users.create_guest(session)
+            assert guest.id is not None
+            try:
+                session_rows.create_session(
+                    session, key_hash=key_hash(key), user_id=guest.id, now=utcnow()
+                )
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                key = new_key()
+                continue
+            return guest, key
+    raise RuntimeError("could not create a session with a fresh key")
 
 
-def log_in(request: Request, user: User) -> None:
-    """Start a fresh session for `user` (a new CSRF token too: no session fixation)."""
+def start_session(session: Session, request: Request, user: User) -> str:
+    """In the caller's write transaction: a session row with a fresh key for `user`, and the
+    browser's previous session ended. Call `adopted` once the transaction has committed."""
+    assert user.id is not None
+    state = browser(request)
+    if state.stored and state.key:
+        session_rows.end_session(session, key_hash=key_hash(state.key))
+    key = new_key()
+    session_rows.create_session(session, key_hash=key_hash(key), user_id=user.id, now=utcnow())
+    return key
+
+
+def adopted(request: Request, key: str, user: User) -> None:
+    """The browser now holds `key` (login, registration); the practice round starts over."""
+    browser(request).adopt(key, user)
     request.session.clear()
-    request.session["uid"] = user.id
-    request.session["username"] = user.username
-    csrf_token(request)
 
 
-def log_out(request: Request) -> None:
+def end_session(session: Session, request: Request) -> None:
+    """In the caller's write transaction: delete this browser's session row, if any."""
+    state = browser(request)
+    if state.stored and state.key:
+        session_rows.end_session(session, key_hash=key_hash(state.key))
+
+
+def ended(request: Request) -> None:
+    """After logout: a fresh anonymous key, nothing of the old session kept."""
+    browser(request).end()
     request.session.clear()
 
 
-def hash_password(password: str) -> str:
-    return password_hasher.hash(password)
+def signed_in_name(request: Request) -> str | None:
+    """The registered user's name for the page header, or None (guests and visitors)."""
+    user = browser(request).user
+    return user.username if user is not None and not user.is_guest else None
 
 
-def verify_password(password: str, password_hash: str | None) -> bool:
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+ActingUser = Annotated[User, Depends(acting_user)]
+
+
+# --- usernames and passwords -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Username:
+    shown: str  # as typed, after NFKC
+    key: str  # case-folded: what is compared and unique
+
+
+def parse_username(text: str) -> Username | None:
+    """A username from typed text (NFKC, stripped), or None if it cannot be one.
+
+    Names are 3–40 ASCII letters, digits, `.`, `_`, `-` after NFKC, so full-width `ＡＤＭＩＮ`
+    reads as `ADMIN`; the key is the case-folded form (Unicode default caseless matching).
+    """
+    shown = unicodedata.normalize("NFKC", text).strip()
+    if not USERNAME.fullmatch(shown):
+        return None
+    return Username(shown, unicodedata.normalize("NFKC", shown.casefold()))
+
+
+# One limiter per event loop: a server has one; a test suite starts many, one per client.
+_hash_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _limiter() -> anyio.CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _hash_limiters.get(loop)
+    if limiter is None:
+        limiter = _hash_limiters[loop] = anyio.CapacityLimiter(HASH_CONCURRENCY)
+    return limiter
+
+
+async def hash_password(password: str) -> str:
+    """argon2id hash of `password`, computed in a worker thread (never in a DB transaction)."""
+    return await anyio.to_thread.run_sync(password_hasher.hash, password, limiter=_limiter())
+
+
+async def verify_password(password: str, password_hash: str | None) -> bool:
+    """True if `password` matches. With no hash (unknown user) the dummy hash is verified, so
+    both cost one argon2id computation and take the same time."""
+    return await anyio.to_thread.run_sync(_verify, password, password_hash, limiter=_limiter())
+
+
+def _verify(password: str, password_hash: str | None) -> bool:
     if password_hash is None:
         password_hasher.verify(password, _DUMMY_HASH)
         return False
     return password_hasher.verify(password, password_hash)
-
-
-OptionalUser = Annotated[User | None, Depends(optional_user)]
-OptionalUserToChange = Annotated[User | None, Depends(optional_user_to_change)]
-ActingUser = Annotated[User, Depends(acting_user)]

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.encoders import jsonable_encoder
+from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
@@ -13,8 +11,10 @@ from starlette.middleware.sessions import SessionMiddleware
 from app import __version__
 from app.content import load_questions
 from app.db import make_engine
+from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
 from app.migrate import upgrade
 from app.security import SecurityHeadersMiddleware
+from app.sessions import ServerSessionMiddleware
 from app.settings import ROOT, Settings, get_settings
 from app.views import (
     accounts,
@@ -27,53 +27,10 @@ from app.views import (
     progress,
     questions,
 )
-from app.web import templates
 
-API_PREFIXES = ("/api/", "/openapi.json")
-
-
-def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith(API_PREFIXES)
-
-
-def _error_page(request: Request, status_code: int, messages: list[str]) -> Response:
-    context = {"status_code": status_code, "messages": messages}
-    return templates.TemplateResponse(request, "pages/error.html", context, status_code=status_code)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, StarletteHTTPException)
-    if _wants_json(request):
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
-    return _error_page(request, exc.status_code, [str(exc.detail)])
-
-
-def _field_messages(exc: RequestValidationError) -> list[str]:
-    messages = []
-    for error in exc.errors():
-        location = [str(part) for part in error["loc"] if part not in ("query", "path", "body")]
-        messages.append(f"{'.'.join(location) or 'request'}: {error['msg']}")
-    return messages
-
-
-async def _validation_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, RequestValidationError)
-    messages = _field_messages(exc)
-    if _wants_json(request):
-        body = {"detail": "; ".join(messages), "errors": exc.errors()}
-        return JSONResponse(_jsonable(body), status_code=422)
-    return _error_page(request, 422, messages)
-
-
-def _jsonable(value: object) -> object:
-    # Pydantic puts the original exception in `ctx`; it is not JSON, its message is.
-    return jsonable_encoder(value, custom_encoder={Exception: str})
-
-
-SESSION_COOKIE = "cvprep_session"
-SESSION_MAX_AGE = 365 * 24 * 3600
+# The practice round's cookie (ids and grades only, bounded: app.practice_session); the
+# session cookie itself is app.sessions'.
+ROUND_COOKIE = "cvprep_round"
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -99,17 +56,21 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.settings = settings
     app.state.bank = bank
     app.state.engine = engine
+    # Outermost last: headers → session → round cookie → unexpected errors → routes, so even an
+    # unexpected 500 carries the security headers and the session's cookie.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.secret_key,
-        session_cookie=SESSION_COOKIE,
-        max_age=SESSION_MAX_AGE,
+        session_cookie=ROUND_COOKIE,
+        max_age=None,  # the browser session: a round does not outlive the browser
         same_site="lax",
-        https_only=settings.cookie_secure,
+        https_only=bool(settings.cookie_secure),
     )
+    app.add_middleware(ServerSessionMiddleware, engine=engine, settings=settings)
     app.add_middleware(SecurityHeadersMiddleware)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     routers = (
         questions,

@@ -26,10 +26,19 @@ class Settings(BaseSettings):
     questions_dir: Path = Field(default=ROOT / "questions", validation_alias="QUESTIONS_DIR")
     # Largest accepted upload, in bytes.
     upload_max_bytes: int = Field(default=10_000_000, validation_alias="UPLOAD_MAX_BYTES", gt=0)
-    # Send the session cookie over HTTPS only; set it true behind TLS.
-    cookie_secure: bool = Field(default=False, validation_alias="COOKIE_SECURE")
+    # Mark the session cookie Secure (HTTPS only). Unset: Secure whenever the request came over
+    # HTTPS (directly, or through a trusted proxy's X-Forwarded-Proto); true/false force it.
+    cookie_secure: bool | None = Field(default=None, validation_alias="COOKIE_SECURE")
+    # A session ends after this many days without a request …
+    session_idle_days: float = Field(default=30, validation_alias="SESSION_IDLE_DAYS", gt=0)
+    # … and this many days after login, however active (then log in again).
+    session_max_days: float = Field(default=180, validation_alias="SESSION_MAX_DAYS", gt=0)
     # Failed logins allowed per username in LOGIN_WINDOW_MINUTES before a 429.
     login_max_failures: int = Field(default=5, validation_alias="LOGIN_MAX_FAILURES", ge=1)
+    # Failed logins allowed from one client address (any usernames) in the same window.
+    login_max_failures_per_address: int = Field(
+        default=30, validation_alias="LOGIN_MAX_FAILURES_PER_ADDRESS", ge=1
+    )
     login_window_minutes: int = Field(default=15, validation_alias="LOGIN_WINDOW_MINUTES", ge=1)
     # Threads that run demo computations off the event loop.
     demo_threads: int = Field(default=2, validation_alias="DEMO_THREADS", ge=1, le=64)

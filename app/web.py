@@ -9,7 +9,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.responses import HTMLResponse
 
 from app import __version__
-from app.auth import CSRF_FIELD, csrf_token
+from app.auth import CSRF_FIELD, csrf_token, signed_in_name
 from app.settings import ROOT
 
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -18,6 +18,7 @@ templates.env.auto_reload = False
 templates.env.globals["version"] = __version__
 templates.env.globals["csrf_token"] = csrf_token
 templates.env.globals["csrf_field"] = CSRF_FIELD
+templates.env.globals["signed_in_name"] = signed_in_name
 
 
 def is_fragment_request(request: Request) -> bool:

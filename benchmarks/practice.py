@@ -13,7 +13,11 @@ CLIENTS = 20
 SECONDS = 5.0
 
 
-def _guest_cookie(base_url: str) -> str:
+def answer_body() -> bytes:
+    return json.dumps({"item_id": "pool-max-gradient", "answer": 0}).encode()
+
+
+def guest_cookie(base_url: str) -> str:
     """A learner of its own for each connection: the first answer creates the guest."""
     response = httpx.post(
         f"{base_url}/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "good"}
@@ -25,9 +29,8 @@ def _guest_cookie(base_url: str) -> str:
 def main(data_dir: Path) -> None:
     with running_server(data_dir) as base_url:
         host = httpx.URL(base_url).host
-        body = json.dumps({"item_id": "pool-max-gradient", "answer": 0}).encode()
         requests = [
-            post_json_request(host, "/api/quiz/answers", body, _guest_cookie(base_url))
+            post_json_request(host, "/api/quiz/answers", answer_body(), guest_cookie(base_url))
             for _ in range(CLIENTS)
         ]
         health = load(base_url, "/healthz", concurrency=CLIENTS, seconds=SECONDS)

@@ -164,4 +164,6 @@ def test_draft_is_kept_per_user_and_shown_escaped_beside_the_answer(
 
 def test_logged_in_name_is_shown_escaped(db_client: TestClient) -> None:
     register(db_client, "o.brien_2")
-    assert "Signed in as <strong>o.brien_2</strong>" in db_client.get("/").text
+    assert (
+        'Signed in as <a href="/account"><strong>o.brien_2</strong></a>' in db_client.get("/").text
+    )

@@ -5,18 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import HTTPException
-from pydantic import BaseModel
 
+from app.errors import API_ERRORS, ErrorBody
 from app.worker.errors import InvalidInput
 
+__all__ = ["ERRORS", "ErrorBody", "api_error"]
 
-class ErrorBody(BaseModel):
-    detail: str
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    422: {"description": "Invalid input; `detail` starts with the field's name", "model": ErrorBody}
-}
+# 400 (not JSON) and 422 (`{"detail": "field: message"}`), as every JSON route documents them.
+ERRORS: dict[int | str, dict[str, Any]] = API_ERRORS
 
 
 def api_error(error: InvalidInput) -> HTTPException:

@@ -14,9 +14,11 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from app.worker.errors import InvalidInput
+from app.worker.numbers import normalize, parse_float, parse_int
 
 MAX_TEXT = 4000
-_PAIR = re.compile(r"^\s*(-?\d+)\s*(?:[x×,\s]\s*(-?\d+))?\s*$")
+# Read after NFKC (app.worker.numbers): ASCII digits only, so `²` and `١` mean what they show.
+_PAIR = re.compile(r"^\s*([+-]?[0-9]+)\s*(?:[x×,\s]\s*([+-]?[0-9]+))?\s*$", re.ASCII)
 
 
 class MultiValues(Protocol):
@@ -41,21 +43,10 @@ class FormValues:
         return self.values[name]
 
     def integer(self, name: str) -> int:
-        raw = self.values[name].strip()
-        try:
-            return int(raw)
-        except ValueError:
-            raise InvalidInput(name, f"must be a whole number (got {raw!r})") from None
+        return parse_int(self.values[name], field=name)
 
     def number(self, name: str) -> float:
-        raw = self.values[name].strip()
-        try:
-            value = float(raw)
-        except ValueError:
-            raise InvalidInput(name, f"must be a number (got {raw!r})") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidInput(name, f"must be a finite number (got {raw!r})")
-        return value
+        return parse_float(self.values[name], field=name)
 
     def flag(self, name: str) -> bool:
         raw = self.values[name].strip().lower()
@@ -68,11 +59,13 @@ class FormValues:
     def pair(self, name: str) -> int | tuple[int, int]:
         """`3`, or `3x5` / `3,5` / `3 5` for (rows, columns)."""
         raw = self.values[name]
-        match = _PAIR.match(raw)
+        match = _PAIR.match(normalize(raw))
         if not match:
-            raise InvalidInput(name, f"must be a whole number or two like 3x5 (got {raw!r})")
+            raise InvalidInput(name, f"must be a whole number or two like 3x5 (got {raw[:40]!r})")
         first, second = match.groups()
-        return int(first) if second is None else (int(first), int(second))
+        if second is None:
+            return parse_int(first, field=name)
+        return parse_int(first, field=name), parse_int(second, field=name)
 
     def padding(self, name: str) -> int | tuple[int, int] | str:
         raw = self.values[name].strip().lower()

@@ -28,7 +28,7 @@ async def read_form_with_upload(
     """The form's fields and the uploaded file's bytes (None when no file was chosen)."""
     limit = max_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise over_limit(max_bytes)
     body = bytearray()
     async for chunk in request.stream():

@@ -1,6 +1,7 @@
 """Database tables (SQLModel), one module per entity family. Importing this registers them all."""
 
 from app.models.practice import CardState, Draft, ReviewLog
+from app.models.sessions import BrowserSession
 from app.models.users import LoginAttempt, User
 
-__all__ = ["CardState", "Draft", "LoginAttempt", "ReviewLog", "User"]
+__all__ = ["BrowserSession", "CardState", "Draft", "LoginAttempt", "ReviewLog", "User"]

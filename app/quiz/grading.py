@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from fsrs import Rating
 
 from app.content.schema import ChoiceItem, NumericItem, QuizItem, RecallItem
 from app.quiz.generators import Variant, variant
+from app.worker.errors import InvalidInput
+from app.worker.numbers import as_finite_float, parse_float, parse_int
 
 SELF_GRADES = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
 
@@ -19,6 +20,15 @@ class AnswerError(ValueError):
     def __init__(self, field: str, message: str) -> None:
         self.field = field
         super().__init__(f"{field}: {message}")
+
+
+def choice_index(text: str) -> int:
+    """The option a person typed or sent from a form ("2", "²" and "２" alike); AnswerError if
+    it is not a whole number."""
+    try:
+        return parse_int(text, field="answer", minimum=0, maximum=1_000)
+    except InvalidInput:
+        raise AnswerError("answer", "choose one of the options") from None
 
 
 @dataclass(frozen=True)
@@ -112,17 +122,11 @@ def grade(presented: Presented, answer: object, *, hints_used: int = 0) -> Outco
 
 
 def _as_number(answer: object) -> float:
-    if isinstance(answer, bool):
-        raise AnswerError("answer", "must be a number")
-    if isinstance(answer, int | float):
-        number = float(answer)
-    elif isinstance(answer, str):
-        try:
-            number = float(answer.replace(",", "").replace("_", "").strip())
-        except ValueError:
-            raise AnswerError("answer", f"'{answer[:40]}' is not a number") from None
-    else:
-        raise AnswerError("answer", "must be a number")
-    if not math.isfinite(number):
-        raise AnswerError("answer", "must be a finite number")
-    return number
+    """A typed or JSON answer as a finite float, by the one rule in app.worker.numbers."""
+    try:
+        if isinstance(answer, str):
+            # Thousands separators are allowed in an answer: "1,792" and "1_792" are 1792.
+            return parse_float(answer.replace(",", "").replace("_", ""), field="answer")
+        return as_finite_float(answer, field="answer")
+    except InvalidInput as error:
+        raise AnswerError("answer", error.message) from None

@@ -54,7 +54,24 @@ def snapshot(card: CardState) -> str:
     )
 
 
+def detach_snapshot(saved: str) -> str:
+    """The snapshot marked as not describing the card it now sits beside.
+
+    A review that moved to another user (a guest merged into an account, an import) whose
+    card did not come with it keeps its snapshot for the statistics, but an undo of it must
+    leave the receiving user's card alone.
+    """
+    data = json.loads(saved)
+    data["detached"] = True
+    return json.dumps(data)
+
+
+def is_detached(saved: str) -> bool:
+    return bool(json.loads(saved).get("detached", False))
+
+
 def restore(card: CardState, saved: str) -> None:
+    """Put `card` back as `saved` (a `snapshot`) describes it."""
     data = json.loads(saved)
     card.state = data["state"]
     card.step = data["step"]

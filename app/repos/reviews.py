@@ -78,6 +78,14 @@ def _locked_card(
     return session.exec(statement.with_for_update()).one()
 
 
+class IdempotencyConflict(ValueError):
+    """The idempotency key already recorded a different answer (another item, seed or answer)."""
+
+
+def _same_attempt(earlier: ReviewLog, *, item_id: str, seed: int | None, answer: str) -> bool:
+    return earlier.item_id == item_id and earlier.seed == seed and earlier.answer == answer
+
+
 def record_review(
     session: Session,
     *,
@@ -91,10 +99,16 @@ def record_review(
     idempotency_key: str | None = None,
     duration_ms: int | None = None,
 ) -> tuple[ReviewLog, CardState]:
-    """Append the review and move the card on, in one transaction; a repeated key is a no-op."""
+    """Append the review and move the card on, in one transaction.
+
+    A repeated idempotency key with the same item, seed and answer returns the first review and
+    records nothing; with anything else it raises IdempotencyConflict (nothing recorded).
+    """
     if idempotency_key:
         earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
         if earlier is not None:
+            if not _same_attempt(earlier, item_id=item_id, seed=seed, answer=outcome.answer_text):
+                raise IdempotencyConflict(idempotency_key)
             return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
     card = _locked_card(
         session, user_id=user_id, item_id=item_id, question_slug=question_slug, now=now
@@ -127,6 +141,8 @@ def record_review(
         earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
         if earlier is None:
             raise
+        if not _same_attempt(earlier, item_id=item_id, seed=seed, answer=outcome.answer_text):
+            raise IdempotencyConflict(idempotency_key) from None
         return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
     return log, card
 
@@ -149,7 +165,8 @@ def undo_last(session: Session, *, user_id: int) -> ReviewLog | None:
     if last is None:
         return None
     card = card_for(session, user_id=user_id, item_id=last.item_id)
-    if card is not None and last.card_before:
+    # A detached snapshot (app.quiz.scheduling) belongs to another user's card: leave this one.
+    if card is not None and last.card_before and not scheduling.is_detached(last.card_before):
         scheduling.restore(card, last.card_before)
         if card.reps == 0:
             session.delete(card)  # it was new before this review: it is new again

@@ -1,21 +1,22 @@
-"""Users, guests, failed logins, and moving a guest's progress into an account."""
+"""Users, guests, login attempts, and moving a guest's progress into an account."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session, col, delete, func, select, update
 
 from app.models import CardState, Draft, LoginAttempt, ReviewLog, User
-from app.models.common import utcnow
+from app.quiz.scheduling import detach_snapshot
 
 
 def get_user(session: Session, *, user_id: int) -> User | None:
     return session.get(User, user_id)
 
 
-def find_by_username(session: Session, *, username: str) -> User | None:
-    return session.exec(select(User).where(User.username == username)).first()
+def find_by_username_key(session: Session, *, username_key: str) -> User | None:
+    """The account whose case-folded name is `username_key`."""
+    return session.exec(select(User).where(User.username_key == username_key)).first()
 
 
 def create_guest(session: Session) -> User:
@@ -25,35 +26,73 @@ def create_guest(session: Session) -> User:
     return user
 
 
-def register(session: Session, *, user: User, username: str, password_hash: str) -> User:
-    """Turn `user` (a guest, with whatever progress it has) into a named account."""
+def register(
+    session: Session, *, user: User, username: str, username_key: str, password_hash: str
+) -> User:
+    """Turn `user` (a guest, with whatever progress it has) into a named account.
+
+    Flushes, so a name taken meanwhile raises IntegrityError here (the caller rolls back).
+    """
     user.username = username
+    user.username_key = username_key
     user.password_hash = password_hash
     session.add(user)
     session.flush()
     return user
 
 
-def record_failed_login(session: Session, *, username: str, now: datetime | None = None) -> None:
-    session.add(LoginAttempt(username=username, attempted_at=now or utcnow()))
+# --- login attempts --------------------------------------------------------------------------
 
 
-def recent_failed_logins(session: Session, *, username: str, window: timedelta) -> int:
-    since = utcnow() - window
-    statement = select(func.count()).where(
-        LoginAttempt.username == username, col(LoginAttempt.attempted_at) >= since
-    )
-    return session.exec(statement).one()
+def start_login_attempt(session: Session, *, username_key: str, address: str, now: datetime) -> int:
+    """Record a login try before its password is checked; returns the row id (caller commits)."""
+    attempt = LoginAttempt(username_key=username_key, address=address[:64], attempted_at=now)
+    session.add(attempt)
+    session.flush()
+    assert attempt.id is not None
+    return attempt.id
 
 
-def clear_failed_logins(session: Session, *, username: str) -> None:
-    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username) == username))
+def count_login_attempts(
+    session: Session, *, username_key: str, address: str, since: datetime
+) -> tuple[int, int]:
+    """(tries for this name, tries from this address) at or after `since`, all committed ones."""
+    recent = col(LoginAttempt.attempted_at) >= since
+    by_name = session.exec(
+        select(func.count()).where(LoginAttempt.username_key == username_key, recent)
+    ).one()
+    by_address = session.exec(
+        select(func.count()).where(LoginAttempt.address == address[:64], recent)
+    ).one()
+    return by_name, by_address
+
+
+def forget_login_attempt(session: Session, *, attempt_id: int) -> None:
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.id) == attempt_id))
+
+
+def clear_failed_logins(session: Session, *, username_key: str) -> None:
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.username_key) == username_key))
+
+
+def delete_old_login_attempts(session: Session, *, before: datetime) -> None:
+    session.exec(delete(LoginAttempt).where(col(LoginAttempt.attempted_at) < before))
+
+
+# --- guest → account -------------------------------------------------------------------------
 
 
 def merge_guest(session: Session, *, guest: User, account: User) -> None:
-    """Move a guest's reviews into `account`; cards and drafts the account lacks move too."""
+    """Move a guest's reviews into `account`; cards and drafts the account lacks move too.
+
+    A moved review of an item whose card stays the account's own gets a detached undo
+    snapshot: undoing it removes the review and leaves the account's card as it is (restoring
+    the guest's card over it would be wrong). The guest row is deleted with its sessions.
+    """
     assert guest.id is not None and account.id is not None
-    owned_items = select(CardState.item_id).where(CardState.user_id == account.id)
+    owned_items = set(
+        session.exec(select(CardState.item_id).where(CardState.user_id == account.id)).all()
+    )
     session.exec(
         update(CardState)
         .where(col(CardState.user_id) == guest.id, col(CardState.item_id).not_in(owned_items))
@@ -65,6 +104,18 @@ def merge_guest(session: Session, *, guest: User, account: User) -> None:
         .where(col(Draft.user_id) == guest.id, col(Draft.question_slug).not_in(owned_drafts))
         .values(user_id=account.id)
     )
+    foreign = session.exec(
+        select(ReviewLog).where(
+            ReviewLog.user_id == guest.id,
+            col(ReviewLog.item_id).in_(owned_items),
+            col(ReviewLog.card_before).is_not(None),
+        )
+    ).all()
+    for review in foreign:
+        assert review.card_before is not None
+        review.card_before = detach_snapshot(review.card_before)
+        session.add(review)
+    session.flush()
     # Idempotency keys are per user; a guest key that collides is dropped, the review kept.
     owned_keys = select(ReviewLog.idempotency_key).where(
         ReviewLog.user_id == account.id, col(ReviewLog.idempotency_key).is_not(None)

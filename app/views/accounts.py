@@ -1,40 +1,72 @@
-"""Register, log in, log out. A guest's progress moves into the account."""
+"""Register, log in, log out, the account page ("log out everywhere").
+
+Each route keeps its database transactions short and hashes passwords between them, in a
+worker thread with no transaction open: a login never holds the SQLite write lock while argon2
+runs. A guest's progress moves into the account; the guest's session never does.
+"""
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from app.auth import (
     CsrfChecked,
-    OptionalUserToChange,
+    OptionalUser,
+    Username,
+    adopted,
+    end_session,
+    ended,
     hash_password,
-    log_in,
-    log_out,
+    parse_username,
+    start_session,
     verify_password,
 )
-from app.db import WriteSessionDep
+from app.db import read_session, write_session
 from app.deps import SettingsDep
+from app.inputs import FormText
+from app.models import User
+from app.models.common import utcnow
+from app.repos import sessions as session_rows
 from app.repos import users
+from app.settings import Settings
 from app.web import render
 
 router = APIRouter(tags=["accounts"], include_in_schema=False)
 
-USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,40}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 256
 WRONG_CREDENTIALS = "Wrong username or password."
+USERNAME_RULE = "username: use 3 to 40 letters, digits, '.', '_' or '-'."
 
-Text = Annotated[str, Form(max_length=400)]
+Text = Annotated[FormText, Form(max_length=400)]
 
 
 def _form(
     request: Request, page: str, *, error: str = "", username: str = "", status: int = 200
 ) -> HTMLResponse:
-    return render(request, page, {"error": error, "username": username}, status_code=status)
+    context = {"error": error, "username": username[:40]}
+    return render(request, page, context, status_code=status)
+
+
+def client_address(request: Request) -> str:
+    """The client's IP address (uvicorn applies X-Forwarded-For from trusted proxies)."""
+    return request.client.host if request.client else "unknown"
+
+
+def lifetime(settings: Settings) -> session_rows.Lifetime:
+    return session_rows.Lifetime(
+        idle=timedelta(days=settings.session_idle_days),
+        absolute=timedelta(days=settings.session_max_days),
+    )
+
+
+# --- registration ----------------------------------------------------------------------------
 
 
 @router.get("/register", response_class=HTMLResponse)
@@ -42,32 +74,66 @@ def register_form(request: Request) -> HTMLResponse:
     return _form(request, "pages/register.html")
 
 
+def _name_taken(engine: Engine, key: str) -> bool:
+    with read_session(engine) as session:
+        return users.find_by_username_key(session, username_key=key) is not None
+
+
+def _register(
+    engine: Engine, request: Request, user: User | None, name: Username, password_hash: str
+) -> tuple[str, User] | None:
+    """The guest (or a new user) becomes the account; None if the name was taken meanwhile."""
+    with write_session(engine) as session:
+        account = session.get(User, user.id) if user is not None else None
+        if account is None:
+            account = users.create_guest(session)
+        assert account.id is not None
+        try:
+            users.register(
+                session,
+                user=account,
+                username=name.shown,
+                username_key=name.key,
+                password_hash=password_hash,
+            )
+        except IntegrityError:
+            session.rollback()
+            return None
+        # Every cookie the guest had (copied, planted or this one) stops working here.
+        session_rows.end_user_sessions(session, user_id=account.id)
+        key = start_session(session, request, account)
+        session.commit()
+        return key, account
+
+
 @router.post("/register", response_class=HTMLResponse, dependencies=[CsrfChecked])
-def register(
-    request: Request,
-    session: WriteSessionDep,
-    user: OptionalUserToChange,
-    username: Text = "",
-    password: Text = "",
+async def register(
+    request: Request, user: OptionalUser, username: Text = "", password: Text = ""
 ) -> Response:
-    username = username.strip()
+    engine = request.app.state.engine
+    name = parse_username(username)
     error = ""
-    if not USERNAME.match(username):
-        error = "username: use 3 to 40 letters, digits, '.', '_' or '-'."
+    if name is None:
+        error = USERNAME_RULE
     elif not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        error = f"password: use at least {PASSWORD_MIN} characters."
-    elif users.find_by_username(session, username=username) is not None:
-        error = "username: that name is taken; choose another."
+        error = f"password: use {PASSWORD_MIN} to {PASSWORD_MAX} characters."
     elif user is not None and not user.is_guest:
         error = "You are already logged in. Log out first to register another account."
-    if error:
+    elif await run_in_threadpool(_name_taken, engine, name.key):
+        error = "username: that name is taken; choose another."
+    if error or name is None:
         return _form(request, "pages/register.html", error=error, username=username, status=422)
-    # The guest row (with everything practised so far) becomes the account.
-    account = user if user is not None else users.create_guest(session)
-    users.register(session, user=account, username=username, password_hash=hash_password(password))
-    session.commit()
-    log_in(request, account)
+    password_hash = await hash_password(password)
+    registered = await run_in_threadpool(_register, engine, request, user, name, password_hash)
+    if registered is None:
+        error = "username: that name is taken; choose another."
+        return _form(request, "pages/register.html", error=error, username=username, status=422)
+    key, account = registered
+    adopted(request, key, account)
     return RedirectResponse("/progress", status_code=303)
+
+
+# --- login -----------------------------------------------------------------------------------
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -75,37 +141,145 @@ def login_form(request: Request) -> HTMLResponse:
     return _form(request, "pages/login.html")
 
 
-@router.post("/login", response_class=HTMLResponse, dependencies=[CsrfChecked])
-def login(
+def _open_attempt(
+    engine: Engine, settings: Settings, name_key: str, address: str
+) -> tuple[int, str | None]:
+    """Record the try, then count: (attempt id, None) or (…, "name"/"address") when over a limit.
+
+    Insert-then-count, each in its own committed transaction: every try is counted by every
+    try that counts after it, so however many run at once, at most the limit get past here.
+    """
+    now = utcnow()
+    window = timedelta(minutes=settings.login_window_minutes)
+    with write_session(engine) as session:
+        users.delete_old_login_attempts(session, before=now - window)
+        session_rows.delete_expired(session, now=now, lifetime=lifetime(settings))
+        attempt_id = users.start_login_attempt(
+            session, username_key=name_key, address=address, now=now
+        )
+        session.commit()
+    with read_session(engine) as session:
+        by_name, by_address = users.count_login_attempts(
+            session, username_key=name_key, address=address, since=now - window
+        )
+    limited = None
+    if name_key and by_name > settings.login_max_failures:
+        limited = "name"
+    elif by_address > settings.login_max_failures_per_address:
+        limited = "address"
+    if limited:
+        # A refused try checked nothing: it does not count against the name again.
+        with write_session(engine) as session:
+            users.forget_login_attempt(session, attempt_id=attempt_id)
+            session.commit()
+    return attempt_id, limited
+
+
+def _find_account(engine: Engine, name_key: str) -> User | None:
+    with read_session(engine) as session:
+        return users.find_by_username_key(session, username_key=name_key)
+
+
+def _finish_login(
+    engine: Engine,
     request: Request,
-    session: WriteSessionDep,
+    attempt_id: int,
+    account: User,
+    current: User | None,
+    name_key: str,
+) -> str:
+    with write_session(engine) as session:
+        users.forget_login_attempt(session, attempt_id=attempt_id)
+        users.clear_failed_logins(session, username_key=name_key)
+        target = session.get(User, account.id)
+        assert target is not None
+        key = start_session(session, request, target)
+        if current is not None and current.is_guest and current.id != target.id:
+            guest = session.get(User, current.id)
+            if guest is not None:
+                users.merge_guest(session, guest=guest, account=target)
+        session.commit()
+        return key
+
+
+@router.post("/login", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def login(
+    request: Request,
     settings: SettingsDep,
-    current: OptionalUserToChange,
+    current: OptionalUser,
     username: Text = "",
     password: Text = "",
 ) -> Response:
-    username = username.strip()
-    window = timedelta(minutes=settings.login_window_minutes)
-    failures = users.recent_failed_logins(session, username=username, window=window)
-    if failures >= settings.login_max_failures:
-        message = f"Too many failed attempts for this name; try again in {settings.login_window_minutes} minutes."
+    engine = request.app.state.engine
+    name = parse_username(username)
+    name_key = name.key if name is not None else ""
+    attempt_id, limited = await run_in_threadpool(
+        _open_attempt, engine, settings, name_key, client_address(request)
+    )
+    if limited:
+        where = "for this name" if limited == "name" else "from your network"
+        message = (
+            f"Too many failed attempts {where}; "
+            f"try again in {settings.login_window_minutes} minutes."
+        )
         return _form(request, "pages/login.html", error=message, username=username, status=429)
-    account = users.find_by_username(session, username=username)
-    if account is None or not verify_password(password, account.password_hash):
-        users.record_failed_login(session, username=username[:40])
-        session.commit()
+    account = await run_in_threadpool(_find_account, engine, name_key) if name else None
+    # Unknown names verify the dummy hash: the same work, the same time, the same answer.
+    matches = await verify_password(password, account.password_hash if account else None)
+    if account is None or not matches:
         return _form(
             request, "pages/login.html", error=WRONG_CREDENTIALS, username=username, status=401
         )
-    users.clear_failed_logins(session, username=username)
-    if current is not None and current.is_guest and current.id != account.id:
-        users.merge_guest(session, guest=current, account=account)
-    session.commit()
-    log_in(request, account)
+    key = await run_in_threadpool(
+        _finish_login, engine, request, attempt_id, account, current, name_key
+    )
+    adopted(request, key, account)
     return RedirectResponse("/progress", status_code=303)
 
 
+# --- logout and the account page -------------------------------------------------------------
+
+
+def _end(engine: Engine, request: Request) -> None:
+    with write_session(engine) as session:
+        end_session(session, request)
+        session.commit()
+
+
 @router.post("/logout", dependencies=[CsrfChecked])
-def logout(request: Request) -> Response:
-    log_out(request)
+async def logout(request: Request) -> Response:
+    await run_in_threadpool(_end, request.app.state.engine, request)
+    ended(request)
     return RedirectResponse("/", status_code=303)
+
+
+def _session_count(engine: Engine, settings: Settings, user_id: int) -> int:
+    with read_session(engine) as session:
+        return session_rows.count_user_sessions(
+            session, user_id=user_id, now=utcnow(), lifetime=lifetime(settings)
+        )
+
+
+@router.get("/account", response_class=HTMLResponse)
+async def account_page(request: Request, settings: SettingsDep, user: OptionalUser) -> Response:
+    """The signed-in account: its name, how many browsers are signed in, log out everywhere."""
+    if user is None or user.is_guest or user.id is None:
+        return RedirectResponse("/login", status_code=303)
+    count = await run_in_threadpool(_session_count, request.app.state.engine, settings, user.id)
+    context = {"account": user, "sessions": count, "settings": settings}
+    return render(request, "pages/account.html", context)
+
+
+def _end_everywhere(engine: Engine, user_id: int) -> None:
+    with write_session(engine) as session:
+        session_rows.end_user_sessions(session, user_id=user_id)
+        session.commit()
+
+
+@router.post("/account/logout-everywhere", dependencies=[CsrfChecked])
+async def logout_everywhere(request: Request, user: OptionalUser) -> Response:
+    """End every session of this account, on every browser (this one included)."""
+    if user is not None and user.id is not None and not user.is_guest:
+        await run_in_threadpool(_end_everywhere, request.app.state.engine, user.id)
+    ended(request)
+    return RedirectResponse("/login", status_code=303)

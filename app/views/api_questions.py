@@ -7,8 +7,9 @@ from pydantic import BaseModel
 
 from app.content import Question
 from app.deps import BankDep
+from app.errors import API_ERRORS, ErrorBody
 
-router = APIRouter(prefix="/api/questions", tags=["questions"])
+router = APIRouter(prefix="/api/questions", tags=["questions"], responses=API_ERRORS)
 
 
 class QuestionSummary(BaseModel):
@@ -37,10 +38,6 @@ class QuestionDetail(QuestionSummary):
     def of(cls, question: Question) -> QuestionDetail:
         summary = QuestionSummary.of(question).model_dump()
         return cls(**summary, prompt_html=question.prompt_html, answer_html=question.answer_html)
-
-
-class ErrorBody(BaseModel):
-    detail: str
 
 
 @router.get("", response_model=list[QuestionSummary])

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from app.auth import ActingUser, OptionalUser
 from app.content.schema import ChoiceItem, NumericItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
+from app.errors import API_ERRORS, ErrorBody
+from app.inputs import StorableStr
 from app.models.common import utcnow
 from app.practice import answer_item
 from app.progress import by_question, streak
-from app.quiz.generators import fresh_seed
+from app.quiz.generators import SEED_MAX, fresh_seed
 from app.quiz.grading import AnswerError, present
 from app.repos import reviews
+from app.repos.reviews import IdempotencyConflict
 
 
 def require_json(request: Request) -> None:
@@ -27,7 +30,23 @@ def require_json(request: Request) -> None:
         raise HTTPException(status_code=415, detail="Send the body as application/json.")
 
 
-router = APIRouter(prefix="/api", tags=["practice"])
+router = APIRouter(prefix="/api", tags=["practice"], responses=API_ERRORS)
+
+# A JSON body is required even where there is nothing to send (`{}`): a cross-site form can
+# post neither the body nor its content type without the browser asking the server first.
+EMPTY_JSON_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": {"type": "object", "additionalProperties": False}}
+        },
+    }
+}
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    415: {"description": "The body is not sent as application/json", "model": ErrorBody}
+}
+IdempotencyKey = Annotated[StorableStr, Field(min_length=1, max_length=100)]
+AnswerText = Annotated[StrictStr, Field(max_length=200)]
 
 
 class ItemOut(BaseModel):
@@ -43,13 +62,15 @@ class AnswerIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     item_id: str = Field(max_length=80)
-    answer: StrictInt | StrictFloat | StrictStr = Field(
+    answer: StrictInt | StrictFloat | AnswerText = Field(
         description="choice: option index; numeric: a number; recall: again|hard|good|easy"
     )
-    seed: StrictInt | None = Field(default=None, description="The seed of a parametric item")
+    seed: StrictInt | None = Field(
+        default=None, ge=1, le=SEED_MAX, description="The seed of a parametric item"
+    )
     hints_used: int = Field(default=0, ge=0, le=10)
-    idempotency_key: str | None = Field(
-        default=None, min_length=1, max_length=100, description="Repeat it to submit only once"
+    idempotency_key: IdempotencyKey | None = Field(
+        default=None, description="Repeat it to submit only once"
     )
 
 
@@ -117,13 +138,31 @@ def list_items(
     "/quiz/answers",
     response_model=AnswerOut,
     dependencies=[Depends(require_json)],
-    responses={422: {"description": "The answer cannot be graded; nothing was recorded"}},
+    responses={
+        **NOT_JSON,
+        409: {
+            "description": "The idempotency key already recorded a different answer",
+            "model": ErrorBody,
+        },
+        422: {
+            "description": "The answer cannot be graded; nothing was recorded",
+            "model": ErrorBody,
+        },
+    },
 )
 def submit_answer(
-    body: AnswerIn, request: Request, bank: BankDep, session: WriteSessionDep, user: ActingUser
+    body: AnswerIn,
+    bank: BankDep,
+    session: WriteSessionDep,
+    user: ActingUser,
+    idempotency_key: Annotated[
+        IdempotencyKey | None,
+        Header(alias="Idempotency-Key", description="Like the body's idempotency_key"),
+    ] = None,
 ) -> AnswerOut:
-    """Grade an answer and record it as a review; the same idempotency_key records once."""
-    key = body.idempotency_key or request.headers.get("Idempotency-Key")
+    """Grade an answer and record it as a review; the same idempotency_key records once, and
+    reusing it for a different answer is a 409."""
+    key = body.idempotency_key or idempotency_key
     try:
         recorded = answer_item(
             session,
@@ -138,6 +177,9 @@ def submit_answer(
         )
     except AnswerError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
+    except IdempotencyConflict:
+        detail = "idempotency_key: already used for a different answer; send a new key"
+        raise HTTPException(status_code=409, detail=detail) from None
     return AnswerOut(
         correct=recorded.review.correct,
         expected=recorded.outcome.expected,
@@ -163,10 +205,12 @@ def _review_out(review) -> ReviewOut:
 @router.get(
     "/quiz/reviews/{review_id}",
     response_model=ReviewOut,
-    responses={404: {"description": "Not yours, or no such review"}},
+    responses={404: {"description": "Not yours, or no such review", "model": ErrorBody}},
 )
 def read_review(
-    review_id: Annotated[str, Path(max_length=32)], session: SessionDep, user: OptionalUser
+    review_id: Annotated[str, Path(pattern="^[0-9a-f]{32}$", description="32 hex digits")],
+    session: SessionDep,
+    user: OptionalUser,
 ) -> ReviewOut:
     """One of the caller's own reviews; anyone else's is reported as not found."""
     found = reviews.review_of(session, user_id=user.id, uid=review_id) if user and user.id else None
@@ -179,7 +223,8 @@ def read_review(
     "/quiz/undo",
     response_model=ReviewOut,
     dependencies=[Depends(require_json)],
-    responses={404: {"description": "Nothing to undo"}},
+    responses={**NOT_JSON, 404: {"description": "Nothing to undo", "model": ErrorBody}},
+    openapi_extra=EMPTY_JSON_BODY,
 )
 def undo_last(session: WriteSessionDep, user: OptionalUser) -> ReviewOut:
     """Remove the caller's latest review and restore its card to how it was before."""

@@ -17,6 +17,7 @@ from app.demos.uploads import read_form_with_upload
 from app.web import render
 from app.worker.errors import InvalidInput
 from app.worker.images import SAMPLE_PHOTOS, check_photo, decode_upload, sample_photo
+from app.worker.numbers import parse_int
 from app.worker.pooling import (
     CONV_WEIGHTS,
     EXAMPLE_GRID,
@@ -56,10 +57,10 @@ def _spec(form: FormValues) -> PoolingSpec:
 
 def _cell(form: FormValues) -> tuple[int, int]:
     raw = form.text("cell").replace(" ", "")
-    try:
-        row, col = (int(part) for part in raw.split(","))
-    except ValueError:
-        raise InvalidInput("cell", f"must be row,column, e.g. 0,1 (got {raw!r})") from None
+    parts = raw.split(",")
+    if len(parts) != 2:
+        raise InvalidInput("cell", f"must be row,column, e.g. 0,1 (got {raw[:40]!r})")
+    row, col = (parse_int(part, field="cell", minimum=0, maximum=10_000) for part in parts)
     return row, col
 
 

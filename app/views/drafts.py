@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.auth import ActingUser, CsrfChecked
 from app.db import WriteSessionDep
 from app.deps import BankDep
+from app.inputs import FormText
 from app.repos.drafts import save_draft
 from app.views.questions import question_or_404
 from app.web import is_fragment_request, templates
@@ -26,7 +27,7 @@ def save(
     bank: BankDep,
     session: WriteSessionDep,
     user: ActingUser,
-    draft: Annotated[str, Form(max_length=DRAFT_MAX)] = "",
+    draft: Annotated[FormText, Form(max_length=DRAFT_MAX)] = "",
 ) -> Response:
     question = question_or_404(bank, slug)
     assert user.id is not None

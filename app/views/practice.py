@@ -15,6 +15,7 @@ from app.content.render import render_markdown
 from app.content.schema import NumericItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
+from app.inputs import TypedInt
 from app.models.common import utcnow
 from app.practice import answer_item, find_item
 from app.practice_session import (
@@ -27,8 +28,8 @@ from app.practice_session import (
     save_mock,
     save_round,
 )
-from app.quiz.generators import fresh_seed
-from app.quiz.grading import AnswerError, Presented, present
+from app.quiz.generators import SEED_MAX, fresh_seed
+from app.quiz.grading import AnswerError, Presented, choice_index, present
 from app.quiz.selection import candidates
 from app.repos import reviews
 from app.web import render
@@ -58,7 +59,7 @@ def _item_context(
         "unit": (presented.variant.unit if presented.variant else getattr(item, "unit", "")) or "",
         "answer_html": render_markdown(item.answer) if item.kind == "recall" else "",
         "round": round_,
-        "position": len(round_.results) + 1 if round_ else 1,
+        "position": round_.done + 1 if round_ else 1,
         "reason": reason,
         "error": error,
         "started": int(utcnow().timestamp() * 1000),
@@ -127,9 +128,9 @@ def answer(
     user: ActingUser,
     item_id: Annotated[str, Form(max_length=80)],
     answer: Annotated[str, Form(max_length=200)] = "",
-    seed: Annotated[int | None, Form(ge=1)] = None,
+    seed: Annotated[int | None, Form(ge=1, le=SEED_MAX)] = None,
     hints_used: Annotated[int, Form(ge=0, le=10)] = 0,
-    started: Annotated[int | None, Form()] = None,
+    started: Annotated[int | None, Form(ge=0, le=2**53)] = None,  # ms since the epoch
 ) -> HTMLResponse:
     """Grade the answer, record the review, show the feedback (the explanation, next due)."""
     round_ = load_round(request) or Round()
@@ -137,9 +138,7 @@ def answer(
         question, item = find_item(bank, item_id)
         given: object = answer
         if item.kind == "choice":
-            if not answer.strip().isdigit():
-                raise AnswerError("answer", "choose one of the options")
-            given = int(answer)
+            given = choice_index(answer)
         elif item.kind == "numeric" and not answer.strip():
             raise AnswerError("answer", "type a number")
         now = utcnow()
@@ -169,7 +168,7 @@ def answer(
             fragment="partials/_practice_item.html",
             status_code=422,
         )
-    round_.results.append((item.id, recorded.review.correct, recorded.review.rating))
+    round_.record(item.id, recorded.review.correct, recorded.review.rating)
     save_round(request, round_)
     context = {
         "question": question,
@@ -197,8 +196,7 @@ def undo(request: Request, session: WriteSessionDep, user: OptionalUser) -> Resp
     if user is not None and user.id is not None:
         removed = reviews.undo_last(session, user_id=user.id)
         round_ = load_round(request)
-        if removed and round_ and round_.results and round_.results[-1][0] == removed.item_id:
-            round_.results.pop()
+        if removed and round_ and round_.take_back(removed.item_id):
             save_round(request, round_)
     return RedirectResponse("/practice", status_code=303)
 
@@ -212,8 +210,9 @@ def restart(request: Request, question: Annotated[str, Form(max_length=60)] = ""
 
 # --- mock interview -----------------------------------------------------------------------
 
-MockSize = Annotated[int, Form(ge=1, le=20)]
-MockMinutes = Annotated[int, Form(ge=1, le=90)]
+# Typed by the learner: read by the one rule for numbers (app.worker.numbers).
+MockSize = Annotated[TypedInt, Form(ge=1, le=20)]
+MockMinutes = Annotated[TypedInt, Form(ge=1, le=90)]
 GRACE = timedelta(seconds=15)
 
 
@@ -297,7 +296,7 @@ def submit_mock(
         }
         if text:
             try:
-                given: object = int(text) if item.kind == "choice" and text.isdigit() else text
+                given: object = choice_index(text) if item.kind == "choice" else text
                 recorded = answer_item(
                     session,
                     bank,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
 from app.charts import column_bars, heatmap_cells
@@ -16,7 +16,7 @@ from app.deps import BankDep, SettingsDep
 from app.models.common import utcnow
 from app.progress import by_question, by_tag, due_forecast, heatmap, streak, true_retention
 from app.repos import reviews
-from app.transfer import Export, export_user, import_user
+from app.transfer import ImportRefused, check_export, export_user, import_user, parse_export
 from app.web import render
 
 router = APIRouter(prefix="/progress", tags=["progress"], include_in_schema=False)
@@ -60,7 +60,10 @@ def export_progress(session: SessionDep, user: OptionalUser) -> Response:
     stamp = data.exported_at.strftime("%Y%m%d")
     return JSONResponse(
         json.loads(data.model_dump_json()),
-        headers={"Content-Disposition": f'attachment; filename="cvprep-progress-{stamp}.json"'},
+        headers={
+            "Content-Disposition": f'attachment; filename="cvprep-progress-{stamp}.json"',
+            "Cache-Control": "no-store",
+        },
     )
 
 
@@ -68,6 +71,7 @@ def export_progress(session: SessionDep, user: OptionalUser) -> Response:
 def import_progress(
     request: Request,
     settings: SettingsDep,
+    bank: BankDep,
     session: WriteSessionDep,
     user: ActingUser,
     file: Annotated[UploadFile, File(description="A file from Export")],
@@ -75,19 +79,22 @@ def import_progress(
     """Merge an exported file into this user's data; a bad file changes nothing."""
     raw = file.file.read(settings.upload_max_bytes + 1)
     if len(raw) > settings.upload_max_bytes:
-        return _import_error(request, f"file: larger than {settings.upload_max_bytes:,} bytes")
+        return _import_error(request, [f"file: larger than {settings.upload_max_bytes:,} bytes"])
     try:
-        data = Export.model_validate_json(raw)
-    except ValidationError as invalid:
-        first = invalid.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "file"
-        return _import_error(request, f"file: not a cvprep export ({where}: {first['msg']})")
-    counts = import_user(session, user=user, data=data)
+        # Checked whole before the write transaction begins: a bad file changes nothing.
+        plan = check_export(parse_export(raw), bank)
+    except ImportRefused as refused:
+        return _import_error(request, refused.problems)
+    counts = import_user(session, user=user, plan=plan)
     summary = f"{counts['reviews']} reviews, {counts['cards']} cards, {counts['drafts']} drafts"
-    return RedirectResponse(f"/progress?imported={summary}", status_code=303)
+    left_out = sum(plan.skipped.values())
+    if left_out:
+        summary += f"; {left_out} entries for items this version does not have were left out"
+    return RedirectResponse(f"/progress?{urlencode({'imported': summary})}", status_code=303)
 
 
-def _import_error(request: Request, message: str) -> HTMLResponse:
+def _import_error(request: Request, problems: list[str]) -> HTMLResponse:
+    messages = ["file: not a cvprep export this version can use; nothing was imported.", *problems]
     return render(
-        request, "pages/error.html", {"status_code": 422, "messages": [message]}, status_code=422
+        request, "pages/error.html", {"status_code": 422, "messages": messages}, status_code=422
     )

@@ -25,6 +25,7 @@ from PIL import Image
 
 from app.worker.errors import InvalidInput
 from app.worker.images import data_uri
+from app.worker.numbers import as_finite_float, parse_float
 
 Method = Literal["max", "avg", "conv"]
 METHODS: tuple[Method, ...] = ("max", "avg", "conv")
@@ -120,8 +121,8 @@ def parse_grid(text: str) -> tuple[tuple[float, ...], ...]:
         if not cells:
             continue
         try:
-            values = tuple(float(cell) for cell in cells)
-        except ValueError:
+            values = tuple(parse_float(cell, field="grid") for cell in cells)
+        except InvalidInput:
             raise InvalidInput("grid", f"row {number} has something that is not a number") from None
         if not all(math.isfinite(value) and abs(value) <= 1e6 for value in values):
             raise InvalidInput("grid", f"row {number}: numbers must be finite, within ±1,000,000")
@@ -139,12 +140,8 @@ def check_grid(rows: Sequence[Sequence[float]]) -> tuple[tuple[float, ...], ...]
         raise InvalidInput("grid", f"needs 2 to {MAX_GRID} columns (got {width})")
     for row in rows:
         for value in row:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                raise InvalidInput("grid", f"every value must be a finite number (got {value!r})")
+            # as_finite_float: a 400-digit JSON integer is out of range, not an OverflowError.
+            as_finite_float(value, field="grid", limit=1e6)
     return tuple(tuple(float(value) for value in row) for row in rows)
 
 

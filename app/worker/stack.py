@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 
 import torch
@@ -36,6 +37,7 @@ from app.worker.layers import (
     build_module,
     compute_layer,
 )
+from app.worker.numbers import parse_float, parse_int
 from app.worker.summary import ModelSummary, summarize
 
 MAX_LINES = 64
@@ -67,7 +69,7 @@ flatten
 linear 10
 """
 
-_OPTION = re.compile(r"^(k|s|p|d|g|op)=?(\d+(?:x\d+)?|same|valid)$")
+_OPTION = re.compile(r"^(k|s|p|d|g|op)=?([0-9]+(?:x[0-9]+)?|same|valid)$", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -93,9 +95,9 @@ class _Line:
         return _problem(self.number, self.text, message)
 
     def count(self, word: str | None, what: str) -> int:
-        if word is None or not word.isdigit():
+        if word is None or not word.isascii() or not word.isdigit():
             raise self.problem(f"needs {what} as a whole number, e.g. `{self.op} 64`")
-        value = int(word)
+        value = parse_int(word, field="layers")
         if not 1 <= value <= MAX_CHANNELS:
             raise self.problem(f"{what} must be between 1 and {MAX_CHANNELS:,} (got {value:,})")
         return value
@@ -204,8 +206,8 @@ def _other_layer(line: _Line, shape: tuple[int, ...]) -> Built:
         probability = 0.5
         if words:
             try:
-                probability = float(words[0])
-            except ValueError:
+                probability = parse_float(words[0], field="layers")
+            except InvalidInput:
                 raise line.problem(f"the probability must be a number (got {words[0]!r})") from None
             if not 0 <= probability < 1:
                 raise line.problem(f"the probability must be in [0, 1) (got {words[0]})")
@@ -233,6 +235,8 @@ def parse_stack(
     """Parse and check `text` against a C×H×W input; build the stack on the meta device."""
     if len(text) > MAX_TEXT:
         raise InvalidInput("layers", f"must be at most {MAX_TEXT} characters (got {len(text)})")
+    # NFKC first (app.worker.numbers): `conv ² k3` reads as `conv 2 k3`, never as a crash.
+    text = unicodedata.normalize("NFKC", text)
     lines = [
         _Line(number, code)
         for number, raw in enumerate(text.splitlines(), start=1)
