@@ -246,7 +246,6 @@ def test_model_api_totals_equal_torchvision(client: TestClient) -> None:
         "macs": 118_013_952,
         "receptive_field": [7, 7],
         "whole_input": False,
-        "field_is_bound": False,
     }
 
 

@@ -229,7 +229,6 @@ class SummaryRowBody(BaseModel):
     macs: int
     receptive_field: list[int] | None
     whole_input: bool
-    field_is_bound: bool  # receptive_field is an upper bound (after a transposed conv, …)
 
 
 class SummaryResponse(BaseModel):
@@ -256,7 +255,6 @@ class SummaryResponse(BaseModel):
                 macs=row.macs,
                 receptive_field=list(row.receptive_field) if row.receptive_field else None,
                 whole_input=row.whole_input,
-                field_is_bound=row.field_is_bound,
             )
             for row in summary.rows
         ]
