@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse
 
 from app import __version__
 from app.auth import CSRF_FIELD, csrf_token
+from app.demos.present import short_count
 from app.settings import ROOT
 
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -18,6 +19,7 @@ templates.env.auto_reload = False
 templates.env.globals["version"] = __version__
 templates.env.globals["csrf_token"] = csrf_token
 templates.env.globals["csrf_field"] = CSRF_FIELD
+templates.env.filters["short_count"] = short_count
 
 
 def is_fragment_request(request: Request) -> bool:

@@ -14,6 +14,10 @@ from fastapi.testclient import TestClient
 from app.content import QuestionBank
 from app.main import create_app
 from app.settings import ROOT, Settings
+from app.views.demos_augment import AUGMENT_LABELS
+from app.views.demos_pooling import POOLING_LABELS
+from app.views.demos_shapes import LAYER_LABELS
+from app.worker.stack import KNOWN_OPS
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +100,7 @@ def test_layer_form_values_come_back_in_the_result(client: TestClient) -> None:
         dt.text: dd.text
         for dt, dd in zip(page.select(".figures dt"), page.select(".figures dd"), strict=True)
     }
-    assert figures["Output"] == "64 × 56 × 56"
+    assert figures["Output (C × H × W)"] == "64 × 56 × 56"
     assert figures["Parameters"].startswith("640")  # 64·1·3·3 + 64
     assert page.select_one("#bias[checked]") is not None
     assert 'padding="same"' in page.select_one(".demo-code").text
@@ -121,11 +125,14 @@ def test_bad_layer_input_is_422_with_the_message_inline(
     page_response = client.get("/demos/shapes?" + urlencode(query))
     assert page_response.status_code == 422
     page = soup(page_response.text)
-    assert page.select_one(".demo-error").text.startswith(f"{field}:")
+    label = LAYER_LABELS[field]  # the label on screen, not the field's name
+    assert page.select_one(".demo-error").text.startswith(f"{label}:")
     assert page.select_one("form.demo-form")  # the form stays, with what was typed
     fragment = client.get("/demos/shapes?" + urlencode(query), headers=HX)
     assert fragment.status_code == 422
-    assert soup(fragment.text).select_one('.demo-error[role="alert"]').text.startswith(f"{field}:")
+    error = soup(fragment.text).select_one('.demo-error[role="alert"]')
+    assert error.text.startswith(f"{label}:")
+    assert error["data-field"] == field  # what the page script marks
 
 
 def test_the_invalid_field_is_marked_for_screen_readers(client: TestClient) -> None:
@@ -148,9 +155,9 @@ def test_model_page_table_rows_add_up_to_the_totals(client: TestClient) -> None:
         client.get("/demos/shapes/model?arch=resnet18&height=128&width=128&trainable=head").text
     )
     rows = page.select(".summary-table tbody tr")
-    params = sum(int(row.select("td")[3].text.replace(",", "")) for row in rows)
+    params = sum(int(row.select("td")[4].text.replace(",", "")) for row in rows)
     assert params == 11_689_512
-    trainable = sum(int(row.select("td")[5].text.replace(",", "")) for row in rows)
+    trainable = sum(int(row.select("td")[6].text.replace(",", "")) for row in rows)
     assert trainable == 513_000
     assert "requires_grad_(False)" in page.select_one(".demo-code").text
 
@@ -158,8 +165,14 @@ def test_model_page_table_rows_add_up_to_the_totals(client: TestClient) -> None:
 def test_stack_page_error_points_at_the_line(client: TestClient) -> None:
     response = client.get("/demos/shapes/stack?" + urlencode({"layers": "conv 8\nwarp 3"}))
     assert response.status_code == 422
-    assert "line 2 (`warp 3`): unknown layer 'warp'" in soup(response.text).text
-    assert soup(response.text).select_one("#layers")["aria-invalid"] == "true"
+    error = soup(response.text).select_one(".demo-error")
+    assert error.text == "Layers: line 2 (warp 3): unknown layer 'warp'; known: " + ", ".join(
+        KNOWN_OPS
+    )
+    assert error.select_one("code").text == "warp 3"  # shown as code, no raw backticks
+    layers = soup(response.text).select_one("#layers")
+    assert layers["aria-invalid"] == "true"
+    assert error["id"] in layers["aria-describedby"].split()
 
 
 def test_pooling_page_traces_the_chosen_output_cell(client: TestClient) -> None:
@@ -186,7 +199,8 @@ def test_pooling_page_traces_the_chosen_output_cell(client: TestClient) -> None:
 def test_bad_pooling_input_is_422_inline(client: TestClient, query: dict, field: str) -> None:
     response = client.get("/demos/pooling?" + urlencode(query), headers=HX)
     assert response.status_code == 422
-    assert soup(response.text).select_one(".demo-error").text.startswith(f"{field}:")
+    error = soup(response.text).select_one(".demo-error")
+    assert error.text.startswith(f"{POOLING_LABELS[field]}:") and error["data-field"] == field
 
 
 def test_augmentation_url_holds_the_whole_state(client: TestClient) -> None:
@@ -225,7 +239,8 @@ def test_augmentation_url_holds_the_whole_state(client: TestClient) -> None:
 def test_bad_augmentation_input_is_422_inline(client: TestClient, query: dict, field: str) -> None:
     response = client.get("/demos/augmentation?" + urlencode(query))
     assert response.status_code == 422
-    assert soup(response.text).select_one(".demo-error").text.startswith(f"{field}:")
+    error = soup(response.text).select_one(".demo-error")
+    assert error.text.startswith(f"{AUGMENT_LABELS[field]}:") and error["data-field"] == field
 
 
 def test_architecture_table_sets_papers_beside_torchvision(
@@ -273,8 +288,27 @@ def test_every_question_that_lists_a_shape_calculator_gets_its_preset(
         if "shape-calculator" in question.meta.demos:
             page = soup(client.get(f"/questions/{question.slug}").text)
             assert page.select_one("#q-kernel_size") is not None
-            result = page.select_one("#q-layer-result")
-            assert result["hx-trigger"] == "load"
+
+
+def test_every_inline_demo_runs_the_same_way_and_is_linked_from_the_top(
+    client: TestClient, bank: QuestionBank
+) -> None:
+    for question in bank:
+        if not question.meta.demos:
+            continue
+        page = soup(client.get(f"/questions/{question.slug}").text)
+        results = page.select(".question-demos .demo-result")
+        assert results, question.slug
+        # Each fills itself in when it comes into view (none waits for a click, none runs
+        # unseen at page load).
+        assert {result["hx-trigger"] for result in results} == {"intersect once"}
+        links = page.select(".try-it a")
+        assert [link["href"] for link in links] == [f"#try-{name}" for name in question.meta.demos]
+        for link in links:
+            assert page.select_one(link["href"]) is not None
+        # The "try it" line sits at the top, before the prompt.
+        text = page.select_one("article").text
+        assert text.index("Try it:") < text.index("The question")
 
 
 DEMO_TEMPLATES = [

@@ -80,7 +80,7 @@ def test_bad_uploads_are_422_with_a_clear_message_and_the_server_carries_on(
     body = _hundred_megapixels() if data is None else data
     response = upload(small_cap_client, path, name, body)
     assert response.status_code == 422
-    assert error_text(response).startswith("image:") and message in error_text(response)
+    assert error_text(response).startswith("Your own photo:") and message in error_text(response)
     htmx = small_cap_client.post(
         path, files={"image": (name, body, "image/png")}, headers={"HX-Request": "true"}
     )

@@ -78,7 +78,7 @@ def test_a_100_megapixel_image_is_refused_before_decoding() -> None:
     assert len(data) < LIMIT
     with pytest.raises(InvalidInput) as raised:
         decode_upload(data, max_bytes=LIMIT)
-    assert "10000×10000 is 100 megapixels; the limit is 40" in raised.value.message
+    assert "10000 high × 10000 wide is 100 megapixels; the limit is 40" in raised.value.message
 
 
 def test_a_file_over_the_cap_is_refused() -> None:

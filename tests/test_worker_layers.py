@@ -172,7 +172,18 @@ INVALID = [
     (LayerSpec(in_channels=4, out_channels=6, groups=4), "groups"),
     (LayerSpec(padding="same", stride=2), "stride"),
     (LayerSpec(height=5, kernel_size=7), "kernel_size"),
-    (LayerSpec(width=5, kernel_size=3, dilation=3), "kernel_size"),
+    (LayerSpec(width=5, kernel_size=3, dilation=3), "dilation"),  # the 3 taps alone fit
+    (LayerSpec(width=5, kernel_size=7, dilation=3), "kernel_size"),  # 7 taps never fit
+    (LayerSpec(kernel_size=7, padding=3, dilation=100), "dilation"),
+    (LayerSpec("max_pool2d", height=9, kernel_size=3, dilation=9), "dilation"),
+    # A setting the kind has no use for is refused, not ignored.
+    (LayerSpec("conv2d", ceil_mode=True), "ceil_mode"),
+    (LayerSpec("conv2d", output_padding=1), "output_padding"),
+    (LayerSpec("max_pool2d", out_channels=8), "out_channels"),
+    (LayerSpec("avg_pool2d", groups=2), "groups"),
+    (LayerSpec("max_pool2d", bias=False), "bias"),
+    (LayerSpec("linear", kernel_size=5), "kernel_size"),
+    (LayerSpec("linear", stride=2), "stride"),
     (LayerSpec(in_channels=True), "in_channels"),
     (LayerSpec(kind="conv3d"), "kind"),  # type: ignore[arg-type]
     (LayerSpec("conv_transpose2d", stride=2, output_padding=2), "output_padding"),

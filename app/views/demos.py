@@ -101,6 +101,10 @@ class InlineDemos:
     """
 
     layer_kinds: dict[str, str]
+    layer_labels: dict[str, str]
+    field_kinds: dict[str, list[str]]
+    pooling_labels: dict[str, str]
+    augment_labels: dict[str, str]
     photos: dict[str, Any]
     conv_weights: dict[str, str]
     mix_titles: dict[str, str]
@@ -113,6 +117,10 @@ class InlineDemos:
 
 templates.env.globals["inline_demos"] = InlineDemos(
     layer_kinds=demos_shapes.KIND_TITLES,
+    layer_labels=demos_shapes.LAYER_LABELS,
+    field_kinds=demos_shapes.FIELD_KINDS,
+    pooling_labels=demos_pooling.POOLING_LABELS,
+    augment_labels=demos_augment.AUGMENT_LABELS,
     photos=SAMPLE_PHOTOS,
     conv_weights=demos_pooling.WEIGHT_TITLES,
     mix_titles=demos_augment.MIX_TITLES,

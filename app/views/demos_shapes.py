@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictInt, StrictStr
 
 from app.demos.api import ERRORS, api_error
-from app.demos.forms import FormValues
+from app.demos.forms import MAX_TEXT, FormValues
+from app.demos.messages import on_screen
 from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
 from app.web import render
@@ -17,9 +18,11 @@ from app.worker.errors import InvalidInput
 from app.worker.formulas import formulas
 from app.worker.layers import (
     LAYER_KINDS,
+    UNUSED_FIELDS,
     LayerResult,
     LayerSpec,
     compute_layer,
+    refuse_unused,
 )
 from app.worker.stack import EXAMPLE as STACK_EXAMPLE
 from app.worker.stack import summarize_stack
@@ -54,22 +57,56 @@ LAYER_DEFAULTS = {
 }
 
 
+# The labels the one-layer form shows; an error names its field with these words.
+LAYER_LABELS = {
+    "kind": "Layer",
+    "in_channels": "Channels",
+    "height": "Height",
+    "width": "Width",
+    "out_channels": "Out channels / features",
+    "kernel_size": "Kernel",
+    "stride": "Stride",
+    "padding": "Padding",
+    "dilation": "Dilation",
+    "groups": "Groups",
+    "output_padding": "Output padding",
+    "bias": "Bias",
+    "ceil_mode": "ceil_mode",
+}
+# For each setting, the kinds that use it: the form shows only those fields for a kind.
+FIELD_KINDS: dict[str, list[str]] = {
+    name: [kind for kind in LAYER_KINDS if name not in UNUSED_FIELDS[kind]]
+    for name in ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
+                 "output_padding", "bias", "ceil_mode")
+}  # fmt: skip
+
+
 def layer_spec_from(form: FormValues) -> LayerSpec:
-    stride_text = form.text("stride").strip()
+    """The layer the form describes. Only the settings its kind uses are read: the form hides
+    (and does not send) the others."""
+    kind = form.choice("kind", LAYER_KINDS)
+
+    def stride(name: str) -> int | tuple[int, int] | None:
+        return form.pair(name) if form.text(name).strip() else None
+
+    readers = {
+        "out_channels": form.integer,
+        "kernel_size": form.pair,
+        "stride": stride,
+        "padding": form.padding,
+        "dilation": form.pair,
+        "groups": form.integer,
+        "bias": form.flag,
+        "ceil_mode": form.flag,
+        "output_padding": form.pair,
+    }
+    settings = {name: read(name) for name, read in readers.items() if kind in FIELD_KINDS[name]}
     return LayerSpec(
-        kind=form.choice("kind", LAYER_KINDS),  # type: ignore[arg-type]
+        kind=kind,  # type: ignore[arg-type]
         in_channels=form.integer("in_channels"),
         height=form.integer("height"),
         width=form.integer("width"),
-        out_channels=form.integer("out_channels"),
-        kernel_size=form.pair("kernel_size"),
-        stride=form.pair("stride") if stride_text else None,
-        padding=form.padding("padding"),
-        dilation=form.pair("dilation"),
-        groups=form.integer("groups"),
-        bias=form.flag("bias"),
-        ceil_mode=form.flag("ceil_mode"),
-        output_padding=form.pair("output_padding"),
+        **settings,  # type: ignore[arg-type]
     )
 
 
@@ -97,6 +134,8 @@ def shapes_page(request: Request) -> HTMLResponse:
     context: dict[str, Any] = {
         "form": form.values,
         "kinds": KIND_TITLES,
+        "labels": LAYER_LABELS,
+        "field_kinds": FIELD_KINDS,
         "error": None,
         **placement(request),
     }
@@ -104,7 +143,7 @@ def shapes_page(request: Request) -> HTMLResponse:
     try:
         context |= layer_context(compute_layer(layer_spec_from(form)))
     except InvalidInput as error:
-        context["error"], status = error, 422
+        context["error"], status = on_screen(error, LAYER_LABELS), 422
     return render(
         request,
         "pages/demos_shapes.html",
@@ -133,6 +172,9 @@ class ConvRequest(BaseModel):
 
 
 class LayerRequest(BaseModel):
+    """One layer. A setting its kind has no use for (e.g. `kernel_size` for a Linear layer,
+    `groups` for pooling) is refused with a 422 when given, not ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["conv2d", "conv_transpose2d", "max_pool2d", "avg_pool2d", "linear"]
@@ -209,8 +251,12 @@ async def conv_shape(body: ConvRequest) -> ConvResponse:
 @router.post("/api/shapes/layer", response_model=LayerResponse, responses=ERRORS)
 async def layer_shape(body: LayerRequest) -> LayerResponse:
     """Any one layer: Conv2d, ConvTranspose2d, MaxPool2d, AvgPool2d or Linear (on C·H·W)."""
+    given = body.model_dump(exclude_unset=True)
+    if body.kind in ("conv2d", "conv_transpose2d", "linear"):
+        given.setdefault("out_channels", body.out_channels)  # this API's default, 1
     try:
-        return LayerResponse.of(compute_layer(LayerSpec(**body.model_dump())))
+        refuse_unused(body.kind, sorted(body.model_fields_set))
+        return LayerResponse.of(compute_layer(LayerSpec(**given)))
     except InvalidInput as error:
         raise api_error(error) from None
 
@@ -324,6 +370,13 @@ def list_architectures() -> list[str]:
 
 STACK_DEFAULTS = {"layers": STACK_EXAMPLE, "in_channels": "3", "height": "224", "width": "224"}
 MODEL_DEFAULTS = {"arch": "resnet50", "height": "224", "width": "224", "trainable": "all"}
+STACK_LABELS = {"layers": "Layers", "in_channels": "Channels", "height": "Height", "width": "Width"}
+MODEL_LABELS = {
+    "arch": "Architecture",
+    "height": "Height",
+    "width": "Width",
+    "trainable": "Trainable",
+}
 
 
 def _summary_context(summary: ModelSummary) -> dict[str, Any]:
@@ -335,6 +388,8 @@ async def stack_page(request: Request) -> HTMLResponse:
     form = FormValues(request.query_params, STACK_DEFAULTS)
     context: dict[str, Any] = {
         "form": form.values,
+        "labels": STACK_LABELS,
+        "max_text": f"{MAX_TEXT:,}",
         "error": None,
         "summary": None,
         **placement(request),
@@ -347,7 +402,7 @@ async def stack_page(request: Request) -> HTMLResponse:
         )
         context |= _summary_context(summary)
     except InvalidInput as error:
-        context["error"], status = error, 422
+        context["error"], status = on_screen(error, STACK_LABELS), 422
     return render(
         request,
         "pages/demos_stack.html",
@@ -362,6 +417,7 @@ async def model_page(request: Request) -> HTMLResponse:
     form = FormValues(request.query_params, MODEL_DEFAULTS)
     context: dict[str, Any] = {
         "form": form.values,
+        "labels": MODEL_LABELS,
         "error": None,
         "summary": None,
         "architectures": ARCHITECTURES,
@@ -375,7 +431,7 @@ async def model_page(request: Request) -> HTMLResponse:
         summary = await run_demo(request, summarize_architecture, arch, height, width, trainable)  # type: ignore[arg-type]
         context |= _summary_context(summary)
     except InvalidInput as error:
-        context["error"], status = error, 422
+        context["error"], status = on_screen(error, MODEL_LABELS), 422
     return render(
         request,
         "pages/demos_model.html",

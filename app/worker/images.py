@@ -113,7 +113,7 @@ def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
         if width * height > MAX_PIXELS:
             raise InvalidInput(
                 "image",
-                f"{width}×{height} is {width * height / 1e6:.0f} megapixels; "
+                f"{height} high × {width} wide is {width * height / 1e6:.0f} megapixels; "
                 f"the limit is {MAX_PIXELS // 1_000_000}",
             )
         try:

@@ -8,7 +8,7 @@ name, exactly the settings PyTorch rejects, plus non-positive sizes and the size
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Literal, get_args
 
 from torch import nn
@@ -36,6 +36,31 @@ MODULE_NAMES: dict[str, str] = {
 }
 
 
+# The settings each kind has no use for: refused when given, never silently ignored.
+UNUSED_FIELDS: dict[str, tuple[str, ...]] = {
+    "conv2d": ("ceil_mode", "output_padding"),
+    "conv_transpose2d": ("ceil_mode",),
+    "max_pool2d": ("out_channels", "groups", "bias", "output_padding"),
+    "avg_pool2d": ("out_channels", "groups", "bias", "output_padding", "dilation"),
+    "linear": ("kernel_size", "stride", "padding", "dilation", "groups", "ceil_mode",
+               "output_padding"),
+}  # fmt: skip
+FIELD_WORDS = {
+    "out_channels": "output channels",
+    "kernel_size": "kernel",
+    "output_padding": "output padding",
+    "ceil_mode": "ceil mode",
+}
+
+
+def refuse_unused(kind: str, given: Sequence[str]) -> None:
+    """Raise InvalidInput naming the first of the `given` settings that `kind` has no use for."""
+    module = MODULE_NAMES[kind].removeprefix("nn.")
+    for name in UNUSED_FIELDS[kind]:
+        if name in given:
+            raise InvalidInput(name, f"{module} has no {FIELD_WORDS.get(name, name)}; leave it out")
+
+
 def check_count(field: str, value: object, low: int, high: int) -> int:
     """An integer in [low, high], or InvalidInput naming `field`."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -61,7 +86,8 @@ def _fmt(pair: Pair) -> str:
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer applied to one C×H×W image. Fields a kind does not use are ignored.
+    """One layer applied to one C×H×W image. A field the kind does not use (UNUSED_FIELDS) must
+    keep its default: `validate` refuses it otherwise, naming the field.
 
     `out_channels` is the Linear layer's `out_features`; a Linear layer here sees the input
     flattened (`in_features = C·H·W`), as after `nn.Flatten()`.
@@ -87,6 +113,7 @@ class LayerSpec:
             raise InvalidInput(
                 "kind", f"must be one of {', '.join(LAYER_KINDS)} (got {self.kind!r})"
             )
+        self._refuse_unused()
         channels = check_count("in_channels", self.in_channels, 1, MAX_CHANNELS)
         height = check_count("height", self.height, 1, MAX_SIZE)
         width = check_count("width", self.width, 1, MAX_SIZE)
@@ -102,8 +129,6 @@ class LayerSpec:
             else check_pair("stride", self.stride, 1, MAX_SIZE)
         )
         dilation = check_pair("dilation", self.dilation, 1, MAX_SIZE)
-        if self.kind == "avg_pool2d" and dilation != (1, 1):
-            raise InvalidInput("dilation", "AvgPool2d has no dilation; leave it at 1")
         valid = ValidLayer(
             self.kind, channels, height, width, out_channels=channels, kernel=kernel,
             stride=stride, dilation=dilation, bias=bool(self.bias), ceil_mode=bool(self.ceil_mode),
@@ -120,6 +145,11 @@ class LayerSpec:
         if self.kind == "conv_transpose2d":
             return _validate_conv_transpose(valid, self.padding, self.output_padding)
         return _validate_conv(valid, self.padding)
+
+    def _refuse_unused(self) -> None:
+        defaults = {f.name: f.default for f in fields(self)}
+        changed = [f.name for f in fields(self) if getattr(self, f.name) != defaults[f.name]]
+        refuse_unused(self.kind, changed)
 
 
 @dataclass(frozen=True)
@@ -150,9 +180,18 @@ def _padding_pair(value: PaddingInput) -> Pair:
     return check_pair("padding", value, 0, MAX_SIZE)
 
 
-def _too_small(field: str, axis: str, span: int, padded: int) -> InvalidInput:
+def _too_small(axis: str, kernel: int, dilation: int, padded: int) -> InvalidInput:
+    """The window does not fit the padded input. Blamed on the dilation when the kernel alone
+    would fit, so that the message points at the setting that made it too wide."""
+    span = ar.effective_kernel(kernel, dilation)
+    if dilation > 1 and kernel <= padded:
+        return InvalidInput(
+            "dilation",
+            f"with dilation {dilation} the {kernel}-tap kernel spans {span} {axis}, but the "
+            f"padded input has only {padded}; the output would be empty",
+        )
     return InvalidInput(
-        field,
+        "kernel_size",
         f"the window spans {span} {axis} but the padded input has only {padded}; "
         "the output would be empty",
     )
@@ -186,9 +225,8 @@ def _validate_conv(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
         ("rows", layer.height, layer.kernel[0], layer.dilation[0], layer.padding[0]),
         ("columns", layer.width, layer.kernel[1], layer.dilation[1], layer.padding[1]),
     ):
-        span = ar.effective_kernel(kernel, dilation)
-        if size + before + after < span:
-            raise _too_small("kernel_size", axis, span, size + before + after)
+        if size + before + after < ar.effective_kernel(kernel, dilation):
+            raise _too_small(axis, kernel, dilation, size + before + after)
     return layer
 
 
@@ -231,8 +269,8 @@ def _validate_pool(layer: ValidLayer, padding: PaddingInput) -> ValidLayer:
     out = _pool_size(layer)
     if min(out) < 1:
         axis, size, index = ("rows", layer.height, 0) if out[0] < 1 else ("columns", layer.width, 1)
-        span = ar.effective_kernel(layer.kernel[index], layer.dilation[index])
-        raise _too_small("kernel_size", axis, span, size + 2 * pads[index])
+        padded = size + 2 * pads[index]
+        raise _too_small(axis, layer.kernel[index], layer.dilation[index], padded)
     return layer
 
 
