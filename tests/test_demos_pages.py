@@ -12,6 +12,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
+from app.demos.present import short_count
 from app.main import create_app
 from app.settings import ROOT, Settings
 from app.views.demos_augment import AUGMENT_LABELS
@@ -322,3 +323,85 @@ DEMO_TEMPLATES = [
 def test_each_demo_template_starts_with_its_context_comment(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     assert re.match(r"^\{#-? context: .+ -?#\}$", first), first
+
+
+def test_an_empty_number_field_gets_a_message_not_a_quoted_nothing(client: TestClient) -> None:
+    response = client.get("/demos/pooling", params={"kernel": ""}, headers=HX)
+    assert response.status_code == 422
+    error = soup(response.text).select_one(".demo-error").text
+    assert error == "Kernel (k×k): is empty or not a number; enter a whole number, e.g. 3"
+    assert "''" not in error
+
+
+def test_a_huge_dilation_is_reported_as_a_dilation_error(client: TestClient) -> None:
+    response = client.get("/demos/shapes", params={"dilation": "100"})
+    assert response.status_code == 422
+    page = soup(response.text)
+    # A 7×7 kernel with dilation 100 spans 601 rows; the 7 taps alone fit the padded input.
+    assert page.select_one(".demo-error").text.startswith(
+        "Dilation: with dilation 100 the 7-tap kernel spans 601 rows"
+    )
+    assert page.select_one("#dilation")["aria-invalid"] == "true"
+    assert page.select_one("#kernel_size").get("aria-invalid") is None
+
+
+def test_stack_text_over_the_limit_is_refused_not_cut(client: TestClient) -> None:
+    text = "relu  # " + "x" * 4100  # one valid line: a silent cut would still build a table
+    response = client.get("/demos/shapes/stack", params={"layers": text})
+    assert response.status_code == 422
+    page = soup(response.text)
+    message = page.select_one(".demo-error").text
+    assert message.startswith(f"Layers: is {len(text):,} characters long; the limit is 4,000")
+    assert page.select_one("#layers").text == text  # shown again whole, to be shortened
+    assert page.select_one(".summary-table") is None
+
+
+def test_the_layer_form_shows_only_the_fields_of_its_kind(client: TestClient) -> None:
+    page = soup(client.get("/demos/shapes", params={"kind": "linear", "out_channels": "10"}).text)
+    for name in ("kernel_size", "stride", "padding", "dilation", "groups", "output_padding"):
+        field = page.select_one(f"#{name}")
+        assert field.has_attr("disabled") and field.find_parent(class_="field").has_attr("hidden")
+    for name in ("in_channels", "out_channels"):
+        assert not page.select_one(f"#{name}").has_attr("disabled")
+    figures = {
+        dt.text: dd.text
+        for dt, dd in zip(page.select(".figures dt"), page.select(".figures dd"), strict=True)
+    }
+    assert figures["Output (features)"] == "10"
+
+
+def test_number_fields_carry_their_limits_as_real_attributes(client: TestClient) -> None:
+    html = client.get("/demos/augmentation").text
+    assert "&#34;" not in html and "&quot;" not in html.split("<main", 1)[1]
+    scale = soup(html).select_one("#scale_min")
+    assert (scale["min"], scale["max"], scale["step"]) == ("0.01", "1", "0.01")
+    kernel = soup(client.get("/demos/pooling").text).select_one("#kernel")
+    assert (kernel["min"], kernel["max"], kernel["step"]) == ("1", "16", "1")
+
+
+def test_huge_counts_are_written_in_words(client: TestClient) -> None:
+    params = {"kind": "linear", "in_channels": "65536", "height": "16384", "width": "16384",
+              "out_channels": "65536", "bias": "false"}  # fmt: skip
+    page = soup(client.get("/demos/shapes", params=params).text)
+    figure = {
+        dt.text: dd.text
+        for dt, dd in zip(page.select(".figures dt"), page.select(".figures dd"), strict=True)
+    }
+    weights = 65536 * 16384 * 16384 * 65536  # 2⁶⁰
+    assert figure["Parameters"] == f"{weights:,} (1.15 quintillion)"
+    assert " T)" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (999_999, "999,999"),
+        (11_689_512, "11.7 million"),
+        (4_089_184_256, "4.09 billion"),
+        (999_999_999, "1 billion"),  # rounded up into the next word, not "1e+03 million"
+        (2**60, "1.15 quintillion"),
+        (3 * 10**24, "3.00 × 10²⁴"),
+    ],
+)
+def test_short_counts_read_as_words(count: int, shown: str) -> None:
+    assert short_count(count) == shown

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from fsrs import Rating
@@ -18,6 +19,7 @@ class AnswerError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
 
 
@@ -111,12 +113,22 @@ def grade(presented: Presented, answer: object, *, hints_used: int = 0) -> Outco
     return Outcome(None, rating, item.answer, item.answer, answer.lower())
 
 
+# 12,345 or 1,234,567.5: the only commas a number may hold. "0,153" is not one of them.
+_THOUSANDS = re.compile(r"^[+-]?[1-9]\d{0,2}(,\d{3})+(\.\d*)?$")
+
+
 def _as_number(answer: object) -> float:
     if isinstance(answer, bool):
         raise AnswerError("answer", "must be a number")
     if isinstance(answer, int | float):
         number = float(answer)
     elif isinstance(answer, str):
+        if "," in answer and not _THOUSANDS.match(answer.strip()):
+            raise AnswerError(
+                "answer",
+                f"'{answer[:40]}' has a comma that does not separate thousands; write decimals "
+                "with a dot (0.153, not 0,153)",
+            )
         try:
             number = float(answer.replace(",", "").replace("_", "").strip())
         except ValueError:

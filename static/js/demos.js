@@ -108,6 +108,18 @@
 
   // --- an uploaded photo stays while the other settings change -----------------------------
 
+  // The upload form carries copies of the settings for browsers without this script; with it,
+  // the settings form itself is included, as edited, so the copies must not be sent.
+  function disableSettingsCopies(root) {
+    root.querySelectorAll("form[data-upload-form] [data-settings-copy]").forEach(function (copy) {
+      copy.disabled = true;
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { disableSettingsCopies(document); });
+  document.addEventListener("htmx:load", function (event) {
+    if (event.target && event.target.querySelectorAll) disableSettingsCopies(event.target);
+  });
+
   function uploadFormAfter(form) {
     const next = form.nextElementSibling;
     return next && next.matches("form[data-upload-form]") ? next : null;
