@@ -10,10 +10,8 @@ from torch import nn
 
 from app.worker.errors import InvalidInput
 from app.worker.formulas import formulas
-from app.worker.layers import (
-    LayerSpec,
-    compute_layer,
-)
+from app.worker.layer_spec import LayerSpec
+from app.worker.layers import compute_layer
 from app.worker.tradeoffs import pointwise_vs_fc, separable_comparison
 
 

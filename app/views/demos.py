@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import BankDep
-from app.views import demos_architectures, demos_augment, demos_pooling, demos_shapes
+from app.views import api_shapes, demos_architectures, demos_augment, demos_pooling, demos_shapes
 from app.web import render, templates
 from app.worker.images import SAMPLE_PHOTOS
 
@@ -140,5 +140,5 @@ def demos_index(request: Request, bank: BankDep) -> HTMLResponse:
     return render(request, "pages/demos.html", {"demos": CATALOGUE, "questions": questions})
 
 
-for module in (demos_shapes, demos_pooling, demos_augment, demos_architectures):
+for module in (demos_shapes, api_shapes, demos_pooling, demos_augment, demos_architectures):
     router.include_router(module.router)

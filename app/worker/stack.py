@@ -28,14 +28,8 @@ import torch
 from torch import nn
 
 from app.worker.errors import InvalidInput, relabel
-from app.worker.layers import (
-    MAX_CHANNELS,
-    MAX_SIZE,
-    LayerResult,
-    LayerSpec,
-    build_module,
-    compute_layer,
-)
+from app.worker.layer_spec import MAX_CHANNELS, MAX_SIZE, LayerSpec
+from app.worker.layers import LayerResult, build_module, compute_layer
 from app.worker.summary import ModelSummary, summarize
 
 MAX_LINES = 64
