@@ -405,3 +405,32 @@ def test_huge_counts_are_written_in_words(client: TestClient) -> None:
 )
 def test_short_counts_read_as_words(count: int, shown: str) -> None:
     assert short_count(count) == shown
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/demos/shapes", {"bias": "maybe"}, "bias"),
+        ("/demos/shapes", {"kernel_size": "x"}, "kernel_size"),
+        (
+            "/demos/shapes",
+            {"kind": "max_pool2d", "kernel_size": "2", "ceil_mode": "perhaps"},
+            "ceil_mode",
+        ),
+        ("/demos/augmentation", {"crop": "sometimes"}, "crop"),
+        ("/demos/augmentation", {"mix": "blend"}, "mix"),
+        ("/demos/pooling", {"grid": "1 2\n3"}, "grid"),
+        ("/demos/pooling", {"photo": "mona-lisa"}, "photo"),
+        ("/demos/shapes/model", {"arch": "resnet51"}, "arch"),
+    ],
+)
+def test_the_field_at_fault_is_marked_and_tied_to_the_message(
+    client: TestClient, path: str, query: dict, field: str
+) -> None:
+    page = soup(client.get(path, params=query).text)
+    error = page.select_one(".demo-error")
+    control = page.select_one(f'[name="{field}"]:not([type="hidden"])')
+    assert error["data-field"] == field
+    assert control["aria-invalid"] == "true"
+    assert error["id"] in control["aria-describedby"].split()
+    assert len(page.select('[aria-invalid="true"]')) == 1  # only that one
