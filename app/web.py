@@ -10,6 +10,7 @@ from starlette.responses import HTMLResponse
 
 from app import __version__
 from app.auth import CSRF_FIELD, csrf_token, signed_in_name
+from app.demos.present import short_count
 from app.settings import ROOT
 
 templates = Jinja2Templates(directory=ROOT / "templates")
@@ -19,6 +20,7 @@ templates.env.globals["version"] = __version__
 templates.env.globals["csrf_token"] = csrf_token
 templates.env.globals["csrf_field"] = CSRF_FIELD
 templates.env.globals["signed_in_name"] = signed_in_name
+templates.env.filters["short_count"] = short_count
 
 
 def is_fragment_request(request: Request) -> bool:

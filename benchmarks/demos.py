@@ -19,7 +19,8 @@ import httpx
 from app.settings import Settings
 from app.worker.augment import AugmentSpec, augment
 from app.worker.images import PHOTO_NAMES, sample_photo
-from app.worker.layers import LayerSpec, compute_layer
+from app.worker.layer_spec import LayerSpec
+from app.worker.layers import compute_layer
 from app.worker.pooling import EXAMPLE_GRID, PoolingSpec, pooling_demo
 from app.worker.runtime import configure_threads
 from app.worker.summary import summarize_architecture

@@ -224,3 +224,20 @@ def test_unknown_question_filter_is_422(db_client: TestClient) -> None:
     response = db_client.get("/api/quiz/items", params={"question": "nope"})
     assert response.status_code == 422
     assert "question" in response.json()["detail"]
+
+
+def test_a_decimal_comma_is_refused_not_read_as_thousands(
+    db_client: TestClient, bank: QuestionBank
+) -> None:
+    _, item = _first(bank, NumericItem)
+    response = db_client.post("/api/quiz/answers", json={"item_id": item.id, "answer": "0,153"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith("answer: ") and "0.153, not 0,153" in detail
+    assert _reviews(db_client) == 0  # nothing was recorded
+    assert item.answer is not None
+    with_separators = f"{item.answer:,}"  # 12,345 is still twelve thousand …
+    body = db_client.post(
+        "/api/quiz/answers", json={"item_id": item.id, "answer": with_separators}
+    ).json()
+    assert body["correct"] is True, with_separators

@@ -17,9 +17,12 @@ def _figure(page: Page, scope: str, name: str):  # type: ignore[no-untyped-def]
 def test_shape_calculator_inside_a_question_updates_without_a_reload(page: Page) -> None:
     page.goto("/questions/convolutional-layers")
     demo = page.locator(".question-demos")
-    expect(demo.get_by_role("heading", name="Shape calculator")).to_be_visible()
+    page.locator(".try-it a").first.click()  # the link at the top jumps to the demo …
+    expect(demo.get_by_role("heading", name="Shape calculator")).to_be_in_viewport()
     output = _figure(page, "#q-layer-result", "Output")
-    expect(output).to_have_text("64 × 112 × 112")  # loaded by htmx with the page
+    expect(output).to_have_text("64 × 112 × 112")  # … which fills itself in once in view
+    formulas = page.locator("#q-layer-result details.formula-box")
+    expect(formulas).not_to_have_attribute("open", "")  # folded: part of the answer
     page.evaluate("window.__noReload = true")
 
     demo.get_by_label("Kernel", exact=True).fill("3")
@@ -31,7 +34,7 @@ def test_shape_calculator_inside_a_question_updates_without_a_reload(page: Page)
     expect(_figure(page, "#q-layer-result", "Parameters")).to_have_text("1,728")
     expect(page.locator("#q-layer-result .demo-code").first).to_contain_text('padding="same"')
     assert page.evaluate("window.__noReload") is True  # swapped in place, not a new page
-    assert page.url.endswith("/questions/convolutional-layers")
+    assert page.url.endswith("/questions/convolutional-layers#try-shape-calculator")
 
 
 def test_an_invalid_field_shows_its_message_inline(page: Page) -> None:
@@ -40,8 +43,15 @@ def test_an_invalid_field_shows_its_message_inline(page: Page) -> None:
     page.get_by_label("Groups").fill("5")
     page.get_by_role("button", name="Calculate").click()
     error = page.locator("#layer-result .demo-error")
-    expect(error).to_contain_text("groups: must divide in_channels (3)")
+    expect(error).to_have_text("Groups: must divide channels (3); got 5")
+    groups = page.get_by_label("Groups")
+    expect(groups).to_have_attribute("aria-invalid", "true")
+    assert "demo-error" in (groups.get_attribute("aria-describedby") or "").split()
     assert page.evaluate("window.__noReload") is True
+    page.get_by_label("Groups").fill("1")
+    page.get_by_role("button", name="Calculate").click()
+    expect(error).to_have_count(0)
+    expect(groups).not_to_have_attribute("aria-invalid", "true")  # the mark goes with the error
 
 
 def test_hovering_a_pooled_cell_shows_what_it_reads_and_where_its_gradient_goes(page: Page) -> None:
@@ -103,6 +113,8 @@ def test_demos_are_accessible_in_dark_mode(browser: Browser, live_server: str, p
     context = browser.new_context(base_url=live_server, bypass_csp=True, color_scheme="dark")
     page = context.new_page()
     page.goto(path)
-    page.locator(".demo-result .figures, .demo-result .pool-grid").first.wait_for()
+    result = page.locator(".demo-result").first
+    result.scroll_into_view_if_needed()  # an inline demo fills itself in once in view
+    result.locator(".figures, .pool-grid").first.wait_for()
     assert axe_violations(page) == []
     context.close()

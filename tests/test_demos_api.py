@@ -152,7 +152,7 @@ INVALID_CONV = [
     ({"in_channels": 4, "out_channels": 6, "groups": 4}, "groups"),
     ({"padding": "same", "stride": 2}, "stride"),
     ({"height": 5, "width": 5, "padding": 0}, "kernel_size"),  # a 7×7 kernel: output < 1
-    ({"kernel_size": 3, "dilation": 200, "padding": 0}, "kernel_size"),
+    ({"kernel_size": 3, "dilation": 200, "padding": 0}, "dilation"),  # 3 taps alone fit
     ({"in_channels": 10**9}, "in_channels"),
     ({"in_channels": "three"}, "in_channels"),
     ({"in_channels": 3.5}, "in_channels"),
@@ -246,7 +246,6 @@ def test_model_api_totals_equal_torchvision(client: TestClient) -> None:
         "macs": 118_013_952,
         "receptive_field": [7, 7],
         "whole_input": False,
-        "field_is_bound": False,
     }
 
 
@@ -298,7 +297,7 @@ def test_stack_api_error_names_the_line(client: TestClient) -> None:
     body = {"layers": "conv 8\nconv 8 k99", "height": 32, "width": 32}
     response = client.post("/api/shapes/stack", json=body)
     assert response.status_code == 422
-    assert response.json()["detail"].startswith("layers: line 2 (`conv 8 k99`): kernel_size:")
+    assert response.json()["detail"].startswith("layers: line 2 (`conv 8 k99`): kernel `k`:")
 
 
 def test_pooling_grid_api_returns_outputs_and_autograd_gradients(client: TestClient) -> None:
@@ -356,3 +355,23 @@ def test_demo_endpoints_are_in_the_openapi_schema(client: TestClient) -> None:
     ):
         assert path in paths
     assert "422" in paths["/api/shapes/conv"]["post"]["responses"]
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"kind": "linear", "kernel_size": 3}, "kernel_size"),
+        ({"kind": "max_pool2d", "kernel_size": 2, "groups": 2}, "groups"),
+        ({"kind": "avg_pool2d", "kernel_size": 2, "out_channels": 8}, "out_channels"),
+        ({"kind": "conv2d", "kernel_size": 3, "ceil_mode": True}, "ceil_mode"),
+    ],
+)
+def test_layer_api_refuses_a_setting_the_kind_does_not_use(
+    client: TestClient, body: dict, field: str
+) -> None:
+    response = client.post(
+        "/api/shapes/layer", json={"in_channels": 3, "height": 8, "width": 8, **body}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith(f"{field}: "), response.json()["detail"]
+    assert "has no" in response.json()["detail"]

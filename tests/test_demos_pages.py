@@ -12,8 +12,13 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
+from app.demos.present import short_count
 from app.main import create_app
 from app.settings import ROOT, Settings
+from app.views.demos_augment import AUGMENT_LABELS
+from app.views.demos_pooling import POOLING_LABELS
+from app.views.demos_shapes import LAYER_LABELS
+from app.worker.stack import KNOWN_OPS
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +101,7 @@ def test_layer_form_values_come_back_in_the_result(client: TestClient) -> None:
         dt.text: dd.text
         for dt, dd in zip(page.select(".figures dt"), page.select(".figures dd"), strict=True)
     }
-    assert figures["Output"] == "64 × 56 × 56"
+    assert figures["Output (C × H × W)"] == "64 × 56 × 56"
     assert figures["Parameters"].startswith("640")  # 64·1·3·3 + 64
     assert page.select_one("#bias[checked]") is not None
     assert 'padding="same"' in page.select_one(".demo-code").text
@@ -121,11 +126,14 @@ def test_bad_layer_input_is_422_with_the_message_inline(
     page_response = client.get("/demos/shapes?" + urlencode(query))
     assert page_response.status_code == 422
     page = soup(page_response.text)
-    assert page.select_one(".demo-error").text.startswith(f"{field}:")
+    label = LAYER_LABELS[field]  # the label on screen, not the field's name
+    assert page.select_one(".demo-error").text.startswith(f"{label}:")
     assert page.select_one("form.demo-form")  # the form stays, with what was typed
     fragment = client.get("/demos/shapes?" + urlencode(query), headers=HX)
     assert fragment.status_code == 422
-    assert soup(fragment.text).select_one('.demo-error[role="alert"]').text.startswith(f"{field}:")
+    error = soup(fragment.text).select_one('.demo-error[role="alert"]')
+    assert error.text.startswith(f"{label}:")
+    assert error["data-field"] == field  # what the page script marks
 
 
 def test_the_invalid_field_is_marked_for_screen_readers(client: TestClient) -> None:
@@ -148,9 +156,9 @@ def test_model_page_table_rows_add_up_to_the_totals(client: TestClient) -> None:
         client.get("/demos/shapes/model?arch=resnet18&height=128&width=128&trainable=head").text
     )
     rows = page.select(".summary-table tbody tr")
-    params = sum(int(row.select("td")[3].text.replace(",", "")) for row in rows)
+    params = sum(int(row.select("td")[4].text.replace(",", "")) for row in rows)
     assert params == 11_689_512
-    trainable = sum(int(row.select("td")[5].text.replace(",", "")) for row in rows)
+    trainable = sum(int(row.select("td")[6].text.replace(",", "")) for row in rows)
     assert trainable == 513_000
     assert "requires_grad_(False)" in page.select_one(".demo-code").text
 
@@ -158,8 +166,14 @@ def test_model_page_table_rows_add_up_to_the_totals(client: TestClient) -> None:
 def test_stack_page_error_points_at_the_line(client: TestClient) -> None:
     response = client.get("/demos/shapes/stack?" + urlencode({"layers": "conv 8\nwarp 3"}))
     assert response.status_code == 422
-    assert "line 2 (`warp 3`): unknown layer 'warp'" in soup(response.text).text
-    assert soup(response.text).select_one("#layers")["aria-invalid"] == "true"
+    error = soup(response.text).select_one(".demo-error")
+    assert error.text == "Layers: line 2 (warp 3): unknown layer 'warp'; known: " + ", ".join(
+        KNOWN_OPS
+    )
+    assert error.select_one("code").text == "warp 3"  # shown as code, no raw backticks
+    layers = soup(response.text).select_one("#layers")
+    assert layers["aria-invalid"] == "true"
+    assert error["id"] in layers["aria-describedby"].split()
 
 
 def test_pooling_page_traces_the_chosen_output_cell(client: TestClient) -> None:
@@ -186,7 +200,8 @@ def test_pooling_page_traces_the_chosen_output_cell(client: TestClient) -> None:
 def test_bad_pooling_input_is_422_inline(client: TestClient, query: dict, field: str) -> None:
     response = client.get("/demos/pooling?" + urlencode(query), headers=HX)
     assert response.status_code == 422
-    assert soup(response.text).select_one(".demo-error").text.startswith(f"{field}:")
+    error = soup(response.text).select_one(".demo-error")
+    assert error.text.startswith(f"{POOLING_LABELS[field]}:") and error["data-field"] == field
 
 
 def test_augmentation_url_holds_the_whole_state(client: TestClient) -> None:
@@ -225,7 +240,8 @@ def test_augmentation_url_holds_the_whole_state(client: TestClient) -> None:
 def test_bad_augmentation_input_is_422_inline(client: TestClient, query: dict, field: str) -> None:
     response = client.get("/demos/augmentation?" + urlencode(query))
     assert response.status_code == 422
-    assert soup(response.text).select_one(".demo-error").text.startswith(f"{field}:")
+    error = soup(response.text).select_one(".demo-error")
+    assert error.text.startswith(f"{AUGMENT_LABELS[field]}:") and error["data-field"] == field
 
 
 def test_architecture_table_sets_papers_beside_torchvision(
@@ -273,8 +289,27 @@ def test_every_question_that_lists_a_shape_calculator_gets_its_preset(
         if "shape-calculator" in question.meta.demos:
             page = soup(client.get(f"/questions/{question.slug}").text)
             assert page.select_one("#q-kernel_size") is not None
-            result = page.select_one("#q-layer-result")
-            assert result["hx-trigger"] == "load"
+
+
+def test_every_inline_demo_runs_the_same_way_and_is_linked_from_the_top(
+    client: TestClient, bank: QuestionBank
+) -> None:
+    for question in bank:
+        if not question.meta.demos:
+            continue
+        page = soup(client.get(f"/questions/{question.slug}").text)
+        results = page.select(".question-demos .demo-result")
+        assert results, question.slug
+        # Each fills itself in when it comes into view (none waits for a click, none runs
+        # unseen at page load).
+        assert {result["hx-trigger"] for result in results} == {"intersect once"}
+        links = page.select(".try-it a")
+        assert [link["href"] for link in links] == [f"#try-{name}" for name in question.meta.demos]
+        for link in links:
+            assert page.select_one(link["href"]) is not None
+        # The "try it" line sits at the top, before the prompt.
+        text = page.select_one("article").text
+        assert text.index("Try it:") < text.index("The question")
 
 
 DEMO_TEMPLATES = [
@@ -288,3 +323,114 @@ DEMO_TEMPLATES = [
 def test_each_demo_template_starts_with_its_context_comment(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     assert re.match(r"^\{#-? context: .+ -?#\}$", first), first
+
+
+def test_an_empty_number_field_gets_a_message_not_a_quoted_nothing(client: TestClient) -> None:
+    response = client.get("/demos/pooling", params={"kernel": ""}, headers=HX)
+    assert response.status_code == 422
+    error = soup(response.text).select_one(".demo-error").text
+    assert error == "Kernel (k×k): is empty or not a number; enter a whole number, e.g. 3"
+    assert "''" not in error
+
+
+def test_a_huge_dilation_is_reported_as_a_dilation_error(client: TestClient) -> None:
+    response = client.get("/demos/shapes", params={"dilation": "100"})
+    assert response.status_code == 422
+    page = soup(response.text)
+    # A 7×7 kernel with dilation 100 spans 601 rows; the 7 taps alone fit the padded input.
+    assert page.select_one(".demo-error").text.startswith(
+        "Dilation: with dilation 100 the 7-tap kernel spans 601 rows"
+    )
+    assert page.select_one("#dilation")["aria-invalid"] == "true"
+    assert page.select_one("#kernel_size").get("aria-invalid") is None
+
+
+def test_stack_text_over_the_limit_is_refused_not_cut(client: TestClient) -> None:
+    text = "relu  # " + "x" * 4100  # one valid line: a silent cut would still build a table
+    response = client.get("/demos/shapes/stack", params={"layers": text})
+    assert response.status_code == 422
+    page = soup(response.text)
+    message = page.select_one(".demo-error").text
+    assert message.startswith(f"Layers: is {len(text):,} characters long; the limit is 4,000")
+    assert page.select_one("#layers").text == text  # shown again whole, to be shortened
+    assert page.select_one(".summary-table") is None
+
+
+def test_the_layer_form_shows_only_the_fields_of_its_kind(client: TestClient) -> None:
+    page = soup(client.get("/demos/shapes", params={"kind": "linear", "out_channels": "10"}).text)
+    for name in ("kernel_size", "stride", "padding", "dilation", "groups", "output_padding"):
+        field = page.select_one(f"#{name}")
+        assert field.has_attr("disabled") and field.find_parent(class_="field").has_attr("hidden")
+    for name in ("in_channels", "out_channels"):
+        assert not page.select_one(f"#{name}").has_attr("disabled")
+    figures = {
+        dt.text: dd.text
+        for dt, dd in zip(page.select(".figures dt"), page.select(".figures dd"), strict=True)
+    }
+    assert figures["Output (features)"] == "10"
+
+
+def test_number_fields_carry_their_limits_as_real_attributes(client: TestClient) -> None:
+    html = client.get("/demos/augmentation").text
+    assert "&#34;" not in html and "&quot;" not in html.split("<main", 1)[1]
+    scale = soup(html).select_one("#scale_min")
+    assert (scale["min"], scale["max"], scale["step"]) == ("0.01", "1", "0.01")
+    kernel = soup(client.get("/demos/pooling").text).select_one("#kernel")
+    assert (kernel["min"], kernel["max"], kernel["step"]) == ("1", "16", "1")
+
+
+def test_huge_counts_are_written_in_words(client: TestClient) -> None:
+    params = {"kind": "linear", "in_channels": "65536", "height": "16384", "width": "16384",
+              "out_channels": "65536", "bias": "false"}  # fmt: skip
+    page = soup(client.get("/demos/shapes", params=params).text)
+    figure = {
+        dt.text: dd.text
+        for dt, dd in zip(page.select(".figures dt"), page.select(".figures dd"), strict=True)
+    }
+    weights = 65536 * 16384 * 16384 * 65536  # 2⁶⁰
+    assert figure["Parameters"] == f"{weights:,} (1.15 quintillion)"
+    assert " T)" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [
+        (999_999, "999,999"),
+        (11_689_512, "11.7 million"),
+        (4_089_184_256, "4.09 billion"),
+        (999_999_999, "1 billion"),  # rounded up into the next word, not "1e+03 million"
+        (2**60, "1.15 quintillion"),
+        (3 * 10**24, "3.00 × 10²⁴"),
+    ],
+)
+def test_short_counts_read_as_words(count: int, shown: str) -> None:
+    assert short_count(count) == shown
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field"),
+    [
+        ("/demos/shapes", {"bias": "maybe"}, "bias"),
+        ("/demos/shapes", {"kernel_size": "x"}, "kernel_size"),
+        (
+            "/demos/shapes",
+            {"kind": "max_pool2d", "kernel_size": "2", "ceil_mode": "perhaps"},
+            "ceil_mode",
+        ),
+        ("/demos/augmentation", {"crop": "sometimes"}, "crop"),
+        ("/demos/augmentation", {"mix": "blend"}, "mix"),
+        ("/demos/pooling", {"grid": "1 2\n3"}, "grid"),
+        ("/demos/pooling", {"photo": "mona-lisa"}, "photo"),
+        ("/demos/shapes/model", {"arch": "resnet51"}, "arch"),
+    ],
+)
+def test_the_field_at_fault_is_marked_and_tied_to_the_message(
+    client: TestClient, path: str, query: dict, field: str
+) -> None:
+    page = soup(client.get(path, params=query).text)
+    error = page.select_one(".demo-error")
+    control = page.select_one(f'[name="{field}"]:not([type="hidden"])')
+    assert error["data-field"] == field
+    assert control["aria-invalid"] == "true"
+    assert error["id"] in control["aria-describedby"].split()
+    assert len(page.select('[aria-invalid="true"]')) == 1  # only that one

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
@@ -80,7 +82,7 @@ def test_bad_uploads_are_422_with_a_clear_message_and_the_server_carries_on(
     body = _hundred_megapixels() if data is None else data
     response = upload(small_cap_client, path, name, body)
     assert response.status_code == 422
-    assert error_text(response).startswith("image:") and message in error_text(response)
+    assert error_text(response).startswith("Your own photo:") and message in error_text(response)
     htmx = small_cap_client.post(
         path, files={"image": (name, body, "image/png")}, headers={"HX-Request": "true"}
     )
@@ -104,3 +106,47 @@ def test_the_upload_keeps_the_settings_of_the_form(small_cap_client: TestClient)
     response = upload(small_cap_client, "/demos/pooling", "mine.png", png((64, 64)), kernel="4")
     page = BeautifulSoup(response.text, "html.parser")
     assert "Kernel 4×4, stride 4" in page.select_one(".demo-summary").text
+
+
+def _mean_of_data_uri(src: str) -> np.ndarray:
+    data = base64.b64decode(src.split(",", 1)[1])
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), float).mean(axis=(0, 1))
+
+
+def test_a_16_bit_ramp_uploaded_to_either_demo_is_mid_grey_not_white(
+    small_cap_client: TestClient,
+) -> None:
+    ramp = np.arange(65536, dtype=np.uint16).reshape(256, 256)  # 0 … 65535 once each
+    buffer = io.BytesIO()
+    Image.fromarray(ramp).save(buffer, format="PNG")
+    expected = float(np.rint(ramp / 257.0).mean())  # 127.5: 65535 is white
+    response = upload(small_cap_client, "/demos/pooling", "ramp16.png", buffer.getvalue())
+    assert response.status_code == 200, error_text(response)
+    src = BeautifulSoup(response.text, "html.parser").select_one(".pool-photo img")["src"]
+    assert _mean_of_data_uri(src) == pytest.approx([expected] * 3, abs=1.5)  # JPEG-encoded
+    gallery = upload(
+        small_cap_client, "/demos/augmentation", "ramp16.png", buffer.getvalue(),
+        crop="false", flip="0", brightness="0", contrast="0", saturation="0", hue="0",
+        size="256",
+    )  # fmt: skip
+    assert gallery.status_code == 200, error_text(gallery)
+    first = BeautifulSoup(gallery.text, "html.parser").select_one(".gallery img")["src"]
+    assert _mean_of_data_uri(first) == pytest.approx([expected] * 3, abs=1.5)
+
+
+@pytest.mark.parametrize("path", DEMOS)
+def test_the_picker_names_the_uploaded_photo(small_cap_client: TestClient, path: str) -> None:
+    response = upload(small_cap_client, path, "C:\\photos\\my cat.png", png())
+    picker = BeautifulSoup(response.text, "html.parser").select_one("select[name=photo]")
+    chosen = picker.select_one("option[selected]")
+    assert chosen.text == "Your photo: my cat.png" and chosen["value"] == "upload"
+    assert len(picker.select("option[selected]")) == 1
+
+
+@pytest.mark.parametrize("path", DEMOS)
+def test_asking_for_the_upload_without_sending_it_says_it_is_not_kept(
+    small_cap_client: TestClient, path: str
+) -> None:
+    response = small_cap_client.get(path, params={"photo": "upload"})
+    assert response.status_code == 422
+    assert error_text(response).startswith("Photo: your photo is not kept on the server")

@@ -99,7 +99,8 @@ def test_an_unusable_answer_is_shown_inline_with_422(db_client: TestClient) -> N
     assert form.select_one("input[name=item_id]")["value"] == "conv-output-floor"
     response = submit(db_client, form, "sixteen")
     assert response.status_code == 422
-    assert "is not a number" in page(response).select_one(".form-error").text
+    error = page(response).select_one(".form-error").text
+    assert error.startswith("Your answer: 'sixteen' is not a number")  # the label, not `answer:`
     assert db_client.get("/api/progress").json()["questions"][0]["reviews"] == 0
 
 

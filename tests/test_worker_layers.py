@@ -10,10 +10,8 @@ from torch import nn
 
 from app.worker.errors import InvalidInput
 from app.worker.formulas import formulas
-from app.worker.layers import (
-    LayerSpec,
-    compute_layer,
-)
+from app.worker.layer_spec import LayerSpec
+from app.worker.layers import compute_layer
 from app.worker.tradeoffs import pointwise_vs_fc, separable_comparison
 
 
@@ -113,7 +111,31 @@ def test_formulas_end_with_the_result() -> None:
     result = compute_layer(spec)
     lines = formulas(result)
     assert lines[0].endswith(f"= {result.output_shape[1]}")
-    assert "last window" in lines[0]  # ceil_mode dropped a window that starts in the padding
+
+
+@pytest.mark.parametrize(
+    ("height", "kernel", "stride", "padding", "where"),
+    [
+        (6, 1, 2, 0, "past the end of the input"),  # MaxPool2d(1, 2, ceil_mode=True) on 6 rows
+        (5, 2, 2, 1, "in the right padding, over no input"),
+        (5, 3, 3, 1, "in the right padding, over no input"),
+    ],
+)
+def test_ceil_mode_says_with_the_numbers_why_the_last_window_is_dropped(
+    height: int, kernel: int, stride: int, padding: int, where: str
+) -> None:
+    pool = nn.MaxPool2d(kernel, stride, padding, ceil_mode=True)
+    rows = pool(torch.zeros(1, 1, height, 7)).shape[2]
+    spec = LayerSpec("max_pool2d", 1, height, 7, kernel_size=kernel, stride=stride,
+                     padding=padding, ceil_mode=True)  # fmt: skip
+    lines = formulas(compute_layer(spec))
+    start = rows * stride  # the window PyTorch dropped is window rows + 1
+    assert start >= height + padding  # PyTorch's rule, with torch's own count
+    assert lines[0].endswith(f"= {rows + 1} − 1 = {rows}")
+    assert (
+        f"window {rows + 1} would start at (out − 1)·s = ({rows + 1} − 1)·{stride} = {start} "
+        f"≥ H + p = {height} + {padding}: {where}"
+    ) in lines[1]
 
 
 def test_separable_and_pointwise_comparisons_count_real_modules() -> None:
@@ -148,7 +170,18 @@ INVALID = [
     (LayerSpec(in_channels=4, out_channels=6, groups=4), "groups"),
     (LayerSpec(padding="same", stride=2), "stride"),
     (LayerSpec(height=5, kernel_size=7), "kernel_size"),
-    (LayerSpec(width=5, kernel_size=3, dilation=3), "kernel_size"),
+    (LayerSpec(width=5, kernel_size=3, dilation=3), "dilation"),  # the 3 taps alone fit
+    (LayerSpec(width=5, kernel_size=7, dilation=3), "kernel_size"),  # 7 taps never fit
+    (LayerSpec(kernel_size=7, padding=3, dilation=100), "dilation"),
+    (LayerSpec("max_pool2d", height=9, kernel_size=3, dilation=9), "dilation"),
+    # A setting the kind has no use for is refused, not ignored.
+    (LayerSpec("conv2d", ceil_mode=True), "ceil_mode"),
+    (LayerSpec("conv2d", output_padding=1), "output_padding"),
+    (LayerSpec("max_pool2d", out_channels=8), "out_channels"),
+    (LayerSpec("avg_pool2d", groups=2), "groups"),
+    (LayerSpec("max_pool2d", bias=False), "bias"),
+    (LayerSpec("linear", kernel_size=5), "kernel_size"),
+    (LayerSpec("linear", stride=2), "stride"),
     (LayerSpec(in_channels=True), "in_channels"),
     (LayerSpec(kind="conv3d"), "kind"),  # type: ignore[arg-type]
     (LayerSpec("conv_transpose2d", stride=2, output_padding=2), "output_padding"),

@@ -7,15 +7,46 @@ parsed from that copy. The image bytes live only for the request: nothing is wri
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.types import Message
 
 from app.worker.errors import InvalidInput
-from app.worker.images import human_bytes
+from app.worker.images import check_photo, human_bytes
+
+# The photo picker's value while an uploaded photo is shown (the page script adds the option).
+UPLOAD_CHOICE = "upload"
 
 # Room for the form's other fields and the multipart framing around the file.
 FORM_OVERHEAD = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file, held for one request."""
+
+    name: str  # as the browser sent it, trimmed to a short, printable label
+    data: bytes
+
+
+def _label(filename: str | None) -> str:
+    name = "".join(ch for ch in (filename or "") if ch.isprintable()).strip()
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    return (name[:60] + "…") if len(name) > 60 else (name or "unnamed file")
+
+
+def check_no_lost_upload(photo: str) -> str:
+    """The sample photo named by the picker. The upload choice without a file (a shared link,
+    or a form sent without the page script) cannot be honoured: uploads are not kept."""
+    if photo == UPLOAD_CHOICE:
+        raise InvalidInput(
+            "photo",
+            "your photo is not kept on the server; choose it again under “Or your own photo”, "
+            "or pick a sample photo",
+        )
+    return check_photo(photo)
 
 
 def over_limit(max_bytes: int) -> InvalidInput:
@@ -24,8 +55,8 @@ def over_limit(max_bytes: int) -> InvalidInput:
 
 async def read_form_with_upload(
     request: Request, *, max_bytes: int, field: str = "image"
-) -> tuple[FormData, bytes | None]:
-    """The form's fields and the uploaded file's bytes (None when no file was chosen)."""
+) -> tuple[FormData, Upload | None]:
+    """The form's fields and the uploaded file (None when no file was chosen)."""
     limit = max_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > limit:
@@ -46,12 +77,12 @@ async def read_form_with_upload(
 
     form = await Request(request.scope, replay).form(max_files=1, max_fields=64)
     upload = form.get(field)
-    data: bytes | None = None
+    found: Upload | None = None
     if isinstance(upload, UploadFile):
         data = await upload.read()
-        if not data and not upload.filename:
-            data = None  # the file input was left empty: no upload
-        elif len(data) > max_bytes:
+        if len(data) > max_bytes:
             raise over_limit(max_bytes)
+        if data or upload.filename:  # else the file input was left empty: no upload
+            found = Upload(_label(upload.filename), data)
     await form.close()
-    return form, data
+    return form, found

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from fsrs import Rating
@@ -9,7 +10,7 @@ from fsrs import Rating
 from app.content.schema import ChoiceItem, NumericItem, QuizItem, RecallItem
 from app.quiz.generators import Variant, variant
 from app.worker.errors import InvalidInput
-from app.worker.numbers import as_finite_float, parse_float, parse_int
+from app.worker.numbers import as_finite_float, normalize, parse_float, parse_int
 
 SELF_GRADES = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
 
@@ -19,6 +20,7 @@ class AnswerError(ValueError):
 
     def __init__(self, field: str, message: str) -> None:
         self.field = field
+        self.message = message
         super().__init__(f"{field}: {message}")
 
 
@@ -121,10 +123,20 @@ def grade(presented: Presented, answer: object, *, hints_used: int = 0) -> Outco
     return Outcome(None, rating, item.answer, item.answer, answer.lower())
 
 
+# 12,345 or 1,234,567.5: the only commas a number may hold. "0,153" is not one of them.
+_THOUSANDS = re.compile(r"^[+-]?[1-9][0-9]{0,2}(,[0-9]{3})+(\.[0-9]*)?$", re.ASCII)
+
+
 def _as_number(answer: object) -> float:
     """A typed or JSON answer as a finite float, by the one rule in app.worker.numbers."""
     try:
         if isinstance(answer, str):
+            if "," in answer and not _THOUSANDS.match(normalize(answer)):
+                raise AnswerError(
+                    "answer",
+                    f"'{answer[:40]}' has a comma that does not separate thousands; write "
+                    "decimals with a dot (0.153, not 0,153)",
+                )
             # Thousands separators are allowed in an answer: "1,792" and "1_792" are 1792.
             return parse_float(answer.replace(",", "").replace("_", ""), field="answer")
         return as_finite_float(answer, field="answer")

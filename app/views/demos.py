@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.deps import BankDep
-from app.views import demos_architectures, demos_augment, demos_pooling, demos_shapes
+from app.views import api_shapes, demos_architectures, demos_augment, demos_pooling, demos_shapes
 from app.web import render, templates
 from app.worker.images import SAMPLE_PHOTOS
 
@@ -101,6 +101,10 @@ class InlineDemos:
     """
 
     layer_kinds: dict[str, str]
+    layer_labels: dict[str, str]
+    field_kinds: dict[str, list[str]]
+    pooling_labels: dict[str, str]
+    augment_labels: dict[str, str]
     photos: dict[str, Any]
     conv_weights: dict[str, str]
     mix_titles: dict[str, str]
@@ -113,6 +117,10 @@ class InlineDemos:
 
 templates.env.globals["inline_demos"] = InlineDemos(
     layer_kinds=demos_shapes.KIND_TITLES,
+    layer_labels=demos_shapes.LAYER_LABELS,
+    field_kinds=demos_shapes.FIELD_KINDS,
+    pooling_labels=demos_pooling.POOLING_LABELS,
+    augment_labels=demos_augment.AUGMENT_LABELS,
     photos=SAMPLE_PHOTOS,
     conv_weights=demos_pooling.WEIGHT_TITLES,
     mix_titles=demos_augment.MIX_TITLES,
@@ -132,5 +140,5 @@ def demos_index(request: Request, bank: BankDep) -> HTMLResponse:
     return render(request, "pages/demos.html", {"demos": CATALOGUE, "questions": questions})
 
 
-for module in (demos_shapes, demos_pooling, demos_augment, demos_architectures):
+for module in (demos_shapes, api_shapes, demos_pooling, demos_augment, demos_architectures):
     router.include_router(module.router)

@@ -9,13 +9,14 @@ from fastapi.responses import HTMLResponse
 from starlette.datastructures import ImmutableMultiDict
 
 from app.demos.forms import FormValues, MultiValues
+from app.demos.messages import on_screen
 from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
-from app.demos.uploads import read_form_with_upload
+from app.demos.uploads import Upload, check_no_lost_upload, read_form_with_upload
 from app.web import render
 from app.worker.augment import MIX_KINDS, AugmentSpec, augment
 from app.worker.errors import InvalidInput
-from app.worker.images import PHOTO_NAMES, SAMPLE_PHOTOS, check_photo, decode_upload, sample_photo
+from app.worker.images import PHOTO_NAMES, SAMPLE_PHOTOS, decode_upload, sample_photo
 
 router = APIRouter(tags=["demos"])
 
@@ -38,6 +39,26 @@ AUGMENT_DEFAULTS = {
     "magnitude": str(_DEFAULT.magnitude),
     "mix": "none",
     "alpha": f"{_DEFAULT.alpha:g}",
+}
+AUGMENT_LABELS = {
+    "photo": "Photo",
+    "seed": "Seed",
+    "views": "Views",
+    "size": "Size (px)",
+    "crop": "RandomResizedCrop (off: resize and centre crop)",
+    "scale_min": "Scale from",
+    "scale_max": "Scale to",
+    "flip": "Flip probability",
+    "brightness": "Brightness",
+    "contrast": "Contrast",
+    "saturation": "Saturation",
+    "hue": "Hue",
+    "randaugment": "RandAugment",
+    "num_ops": "N (operations)",
+    "magnitude": "M (magnitude, 0–30)",
+    "mix": "Batch mixing",
+    "alpha": "α (λ ~ Beta(α, α))",
+    "image": "Your own photo",
 }
 MIX_TITLES = {"none": "none", "mixup": "MixUp (blend)", "cutmix": "CutMix (paste a box)"}
 UPLOAD_NAME = "your photo"
@@ -71,16 +92,18 @@ def _photos(first: str, first_image: Any) -> list[tuple[str, Any]]:
 
 
 async def _gallery_response(
-    request: Request, source: MultiValues, upload: bytes | None, upload_error: InvalidInput | None
+    request: Request, source: MultiValues, upload: Upload | None, upload_error: InvalidInput | None
 ) -> HTMLResponse:
     form = FormValues(source, AUGMENT_DEFAULTS)
     context: dict[str, Any] = {
         "form": form.values,
         "photos": SAMPLE_PHOTOS,
         "mix_titles": MIX_TITLES,
+        "labels": AUGMENT_LABELS,
         "gallery": None,
-        "error": upload_error,
+        "error": None,
         "uploaded": upload is not None,
+        "upload_name": upload.name if upload else None,
         **placement(request),
     }
     status = 200
@@ -90,16 +113,16 @@ async def _gallery_response(
         spec = spec_from(form)
         if upload is not None:
             max_bytes = request.app.state.settings.upload_max_bytes
-            image = await run_demo(request, decode_upload, upload, max_bytes=max_bytes)
+            image = await run_demo(request, decode_upload, upload.data, max_bytes=max_bytes)
             name = UPLOAD_NAME
         else:
-            name = check_photo(form.text("photo"))
+            name = check_no_lost_upload(form.text("photo"))
             image = await run_demo(request, sample_photo, name)
         photos = await run_demo(request, _photos, name, image)
         gallery = await run_demo(request, augment, photos, spec)
         context |= {"gallery": gallery, "code": code_html(gallery.code)}
     except InvalidInput as error:
-        context["error"], status = error, 422
+        context["error"], status = on_screen(error, AUGMENT_LABELS), 422
     return render(
         request,
         "pages/demos_augmentation.html",

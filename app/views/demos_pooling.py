@@ -11,12 +11,13 @@ from starlette.datastructures import ImmutableMultiDict
 
 from app.demos.api import ERRORS, api_error
 from app.demos.forms import FormValues, MultiValues
+from app.demos.messages import on_screen
 from app.demos.present import placement
 from app.demos.runner import run_demo
-from app.demos.uploads import read_form_with_upload
+from app.demos.uploads import Upload, check_no_lost_upload, read_form_with_upload
 from app.web import render
 from app.worker.errors import InvalidInput
-from app.worker.images import SAMPLE_PHOTOS, check_photo, decode_upload, sample_photo
+from app.worker.images import SAMPLE_PHOTOS, decode_upload, sample_photo
 from app.worker.numbers import parse_int
 from app.worker.pooling import (
     CONV_WEIGHTS,
@@ -38,6 +39,15 @@ POOLING_DEFAULTS = {
     "conv_weights": "edges",
     "grid": grid_text(EXAMPLE_GRID),
     "cell": "0,0",
+}
+POOLING_LABELS = {
+    "kernel": "Kernel (k×k)",
+    "stride": "Stride",
+    "conv_weights": "Strided conv weights",
+    "photo": "Photo",
+    "grid": "Grid of numbers (rows of 2–12 values)",
+    "cell": "Traced output cell",
+    "image": "Your own photo",
 }
 WEIGHT_TITLES = {
     "edges": "edges (left −, right +)",
@@ -65,16 +75,18 @@ def _cell(form: FormValues) -> tuple[int, int]:
 
 
 async def _pooling_response(
-    request: Request, source: MultiValues, upload: bytes | None, upload_error: InvalidInput | None
+    request: Request, source: MultiValues, upload: Upload | None, upload_error: InvalidInput | None
 ) -> HTMLResponse:
     form = FormValues(source, POOLING_DEFAULTS)
     context: dict[str, Any] = {
         "form": form.values,
         "photos": SAMPLE_PHOTOS,
         "weights": WEIGHT_TITLES,
+        "labels": POOLING_LABELS,
         "result": None,
-        "error": upload_error,
+        "error": None,
         "uploaded": upload is not None,
+        "upload_name": upload.name if upload else None,
         **placement(request),
     }
     status = 200
@@ -86,14 +98,14 @@ async def _pooling_response(
         cell = _cell(form)
         if upload is not None:
             max_bytes = request.app.state.settings.upload_max_bytes
-            image = await run_demo(request, decode_upload, upload, max_bytes=max_bytes)
+            image = await run_demo(request, decode_upload, upload.data, max_bytes=max_bytes)
         else:
-            image = await run_demo(request, sample_photo, check_photo(form.text("photo")))
+            image = await run_demo(request, sample_photo, check_no_lost_upload(form.text("photo")))
         result = await run_demo(request, pooling_demo, image, rows, spec)
         out_h, out_w = result.grid.output_size
         context |= {"result": result, "cell": (min(cell[0], out_h - 1), min(cell[1], out_w - 1))}
     except InvalidInput as error:
-        context["error"], status = error, 422
+        context["error"], status = on_screen(error, POOLING_LABELS), 422
     return render(
         request,
         "pages/demos_pooling.html",

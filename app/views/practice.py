@@ -34,6 +34,15 @@ from app.quiz.selection import candidates
 from app.repos import reviews
 from app.web import render
 
+# What the answer form calls its fields, for messages (the API names them as sent).
+ANSWER_LABELS = {"answer": "Your answer", "item_id": "The quiz item", "seed": "The variant"}
+
+
+def on_screen(error: AnswerError) -> str:
+    """The error as the form shows it: the label on screen, then the message."""
+    return f"{ANSWER_LABELS.get(error.field, error.field)}: {error.message}"
+
+
 router = APIRouter(prefix="/practice", tags=["practice"], include_in_schema=False)
 
 RoundSize = Annotated[int, Query(ge=1, le=50)]
@@ -159,7 +168,7 @@ def answer(
         if found is None or error.field == "seed":
             raise HTTPException(status_code=422, detail=str(error)) from None
         context = _item_context(
-            present(found[1], seed), found[0], round_, "retry", error=str(error)
+            present(found[1], seed), found[0], round_, "retry", error=on_screen(error)
         )
         return render(
             request,
@@ -310,7 +319,7 @@ def submit_mock(
                 row["outcome"] = recorded.outcome
                 row["explanation_html"] = render_markdown(recorded.outcome.explanation)
             except AnswerError as error:
-                row["error"] = str(error)
+                row["error"] = on_screen(error)
         results.append(row)
     drop_mock(request)
     over = now - running.deadline

@@ -24,7 +24,7 @@ from torch.overrides import TorchFunctionMode
 from torchvision.transforms import v2
 
 from app.worker.errors import InvalidInput
-from app.worker.images import data_uri
+from app.worker.images import data_uri, to_rgb
 
 MixKind = Literal["none", "mixup", "cutmix"]
 MIX_KINDS: tuple[str, ...] = get_args(MixKind)
@@ -257,7 +257,7 @@ def augment_batch(photos: Sequence[tuple[str, Image.Image]], spec: AugmentSpec) 
     if not photos:
         raise InvalidInput("photo", "no photo to augment")
     names = tuple(name for name, _ in photos)
-    tensors = [v2.functional.pil_to_tensor(image.convert("RGB")) for _, image in photos]
+    tensors = [v2.functional.pil_to_tensor(to_rgb(image)) for _, image in photos]
     sources = batch_sources(names, spec)
     transform = build_pipeline(spec)
     mixer = _mixer(spec, len(names))

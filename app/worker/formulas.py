@@ -35,11 +35,14 @@ def formulas(result: LayerResult) -> tuple[str, ...]:
         pads = f"2·{before}" if before == after else f"{before} + {after}"
         span = size + before + after - d * (k - 1) - 1
         naive = (-(-span // s) if ceil else span // s) + 1
-        dropped = " − 1: the last window would start in the padding" if naive != value else ""
-        lines.append(
-            f"{axis}_out = {left}({axis} + padding − d·(k − 1) − 1) / s{right} + 1 = "
-            f"{left}({size} + {pads} − {d}·{k - 1} − 1) / {s}{right} + 1{dropped} = {value}"
-        )
+        general = f"{axis}_out = {left}({axis} + padding − d·(k − 1) − 1) / s{right} + 1"
+        filled = f"{left}({size} + {pads} − {d}·{k - 1} − 1) / {s}{right} + 1"
+        if naive == value:
+            lines.append(f"{general} = {filled} = {value}")
+            continue
+        lines.append(f"{general} − 1 = {filled} − 1 = {naive} − 1 = {value}")
+        lines.append(_dropped_window(axis, size, before, s, naive))
+    kh, kw = layer.kernel
     kh, kw = layer.kernel
     if layer.kind == "conv2d":
         bias = f" + {out}" if layer.bias else ""
@@ -60,3 +63,19 @@ def formulas(result: LayerResult) -> tuple[str, ...]:
             "no parameters; a window is compared or averaged, which is not counted as MACs"
         )
     return tuple(lines)
+
+
+def _dropped_window(axis: str, size: int, padding: int, stride: int, count: int) -> str:
+    """Why ceil_mode dropped the last window, with the numbers: PyTorch drops it when its start
+    `(out − 1)·s`, counted from the start of the left padding, is at or past `H + p`."""
+    start = (count - 1) * stride
+    if padding == 0:
+        where = "past the end of the input"
+    elif start >= size + 2 * padding:
+        where = "past the end of the padded input"
+    else:
+        where = "in the right padding, over no input"
+    return (
+        f"  (window {count} would start at (out − 1)·s = ({count} − 1)·{stride} = {start} "
+        f"≥ {axis} + p = {size} + {padding}: {where}, so PyTorch drops it)"
+    )

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.worker.errors import InvalidInput
@@ -67,7 +68,7 @@ def check_photo(name: str, field: str = "photo") -> str:
 def _sample(name: str) -> Image.Image:
     photo = SAMPLE_PHOTOS[name]
     with Image.open(_package_file(photo.package, photo.path)) as image:
-        return _fit(image.convert("RGB"), MAX_SIDE)
+        return _fit(to_rgb(image), MAX_SIDE)
 
 
 def sample_photo(name: str) -> Image.Image:
@@ -112,7 +113,7 @@ def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
         if width * height > MAX_PIXELS:
             raise InvalidInput(
                 "image",
-                f"{width}×{height} is {width * height / 1e6:.0f} megapixels; "
+                f"{height} high × {width} wide is {width * height / 1e6:.0f} megapixels; "
                 f"the limit is {MAX_PIXELS // 1_000_000}",
             )
         try:
@@ -120,7 +121,7 @@ def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
             image.draft("RGB", (MAX_SIDE, MAX_SIDE))  # JPEG decodes at a reduced scale: faster
             image.load()
             upright = ImageOps.exif_transpose(image)
-            rgb = _flatten_alpha(upright)
+            rgb = to_rgb(upright)
         except (OSError, ValueError, SyntaxError, EOFError):
             raise InvalidInput(
                 "image", "the file is damaged or cut short; it cannot be decoded"
@@ -128,14 +129,68 @@ def decode_upload(data: bytes, *, max_bytes: int) -> Image.Image:
     return _fit(rgb, MAX_SIDE)
 
 
-def _flatten_alpha(image: Image.Image) -> Image.Image:
-    """RGB on a white background (transparent pixels would otherwise turn black)."""
-    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
+# Modes whose samples are wider than 8 bits, and the value that maps to white (255).
+# Pillow decodes a 16-bit greyscale PNG as "I;16" (older versions as "I"); its 16-bit RGB and
+# RGBA PNGs already arrive as 8-bit RGB/RGBA (the high byte of each sample).
+_WIDE_MODES: dict[str, float] = {
+    "I;16": 65535.0,
+    "I;16L": 65535.0,
+    "I;16B": 65535.0,
+    "I;16N": 65535.0,
+    "I": 65535.0,
+    "F": 1.0,
+}
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A one-band image with samples wider than 8 bits, scaled (not clipped) to mode "L".
+
+    `I;16*` and `I` span 0…65535 (white is 65535, so 32768 becomes 128); `F` spans 0…1 when all
+    its values lie there, else it is read like `I`. Pillow's own `convert("L")` clips instead:
+    a 0…65535 ramp would come out almost all white.
+    """
+    samples = np.asarray(image, dtype=np.float64)
+    white = _WIDE_MODES[image.mode]
+    if image.mode == "F" and not (np.nanmin(samples) >= 0.0 and np.nanmax(samples) <= 1.0):
+        white = _WIDE_MODES["I"]
+    scaled = np.nan_to_num(samples * (255.0 / white), nan=0.0)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def _transparency_mask(image: Image.Image) -> Image.Image | None:
+    """Opacity as an "L" image (255 opaque), or None when every pixel is opaque.
+
+    Covers an alpha band (RGBA, LA, PA, premultiplied RGBa/La), a palette with transparent
+    entries, and a `tRNS` colour key in an RGB, L or 16-bit greyscale PNG (the pixels equal to
+    the key are transparent; for 16-bit images the key is compared before any scaling).
+    """
+    if not image.has_transparency_data:
+        return None
+    key = image.info.get("transparency")
+    if image.mode in _WIDE_MODES and isinstance(key, int):
+        opaque = np.asarray(image) != key
+        return Image.fromarray(opaque.astype(np.uint8) * 255, mode="L")
+    return image.convert("RGBA").getchannel("A")
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any decoded image as 8-bit RGB on a white background.
+
+    Samples wider than 8 bits are scaled to 0…255 (see `_eight_bit`); anything transparent,
+    whether through an alpha band, a palette or a colour key, is composited on white (it would
+    otherwise turn black, or keep the key's colour). Raises ValueError for a mode Pillow cannot
+    convert to RGB.
+    """
+    if image.mode in ("RGBa", "La"):  # premultiplied alpha: undone first (Pillow's only path)
+        image = image.convert("RGBA" if image.mode == "RGBa" else "LA")
+    mask = _transparency_mask(image)
+    base = _eight_bit(image) if image.mode in _WIDE_MODES else image
+    rgb = base.convert("RGB")
+    if mask is None:
+        return rgb
+    background = Image.new("RGB", rgb.size, (255, 255, 255))
+    background.paste(rgb, mask=mask)
+    return background
 
 
 def data_uri(image: Image.Image, *, format: str = "PNG", quality: int = 85) -> str:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from app.worker.errors import InvalidInput
-from app.worker.images import data_uri
+from app.worker.images import data_uri, to_rgb
 from app.worker.numbers import as_finite_float, parse_float
 
 Method = Literal["max", "avg", "conv"]
@@ -233,7 +233,7 @@ def _gradient_image(gradient: torch.Tensor, peak: float) -> Image.Image:
 
 def pool_photo(image: Image.Image, spec: PoolingSpec) -> PhotoPooling:
     """The three methods on an RGB photo fitted into 256×256, and their gradient maps."""
-    photo = image.convert("RGB")
+    photo = to_rgb(image)
     photo.thumbnail((PHOTO_SIDE, PHOTO_SIDE), Image.Resampling.LANCZOS)
     spec.validate(photo.height, photo.width)
     array = np.asarray(photo, dtype=np.float32) / 255.0

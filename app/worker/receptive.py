@@ -2,13 +2,14 @@
 
 A `ReceptiveFieldTracker` is a TorchFunctionMode: it sees each torch function a model calls
 (`conv2d`, `max_pool2d`, `linear`, `cat`, `permute`, `+`, …) and works out, for its output,
-how many input rows × columns one output value can depend on (the theoretical receptive field,
-along the largest path) and the jump, the input distance between neighbouring outputs:
+which input rows and columns each output position can depend on (the theoretical receptive
+field: borders ignored), kept per axis as whole positions (`app.worker.positions.Span`):
 
-- convolution and pooling widen the field by `(span − 1)·jump` and multiply the jump by the
-  stride (a transposed conv divides it); adaptive pooling uses its largest window;
+- convolution, transposed convolution, pooling and adaptive pooling map each output position
+  to the positions of their input that it reads; no fractional jump is ever summed, so a
+  transposed conv in the stack gives the exact field, not an estimate;
 - elementwise ops, concatenation and channel-only ops (a Linear over channels, LayerNorm over
-  channels, batch norm in eval mode) keep the widest field of their inputs;
+  channels, batch norm in eval mode) read, per position, everything their inputs read;
 - anything that mixes every position (global pooling, a Linear over a flattened map,
   attention over the tokens of an image, group/instance norm statistics) makes the output
   depend on the whole input, and so does everything computed from it afterwards;
@@ -20,16 +21,14 @@ It only reads shapes, so it works on the `meta` device.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
-from app.worker.arithmetic import conv_transpose_receptive_field, effective_kernel
+from app.worker.positions import Span, TooIrregular, union
 
 Dims = tuple[int, int] | tuple[()] | None
 
@@ -38,39 +37,36 @@ Dims = tuple[int, int] | tuple[()] | None
 class Field:
     """Receptive field of a tensor's values, in input pixels (rows, columns).
 
+    `spans` holds, per axis, the input positions each output position reads (None: unknown).
     `dims` says which tensor axes hold the rows and columns of positions: equal when they are
     merged into one axis (a flattened map, a token axis); `()` when no axis is spatial any more
     (a 1×1 map squeezed away), `None` when the layout cannot be followed.
     """
 
-    size: tuple[Fraction, Fraction] | None  # None: unknown
-    jump: tuple[Fraction, Fraction] | None
+    spans: tuple[Span, Span] | None
     dims: Dims
     whole: bool = False
-    # False once an irregular step (a transposed conv, adaptive pooling with uneven bins) makes
-    # `size` the sum of per-layer maxima: then it is an upper bound, not always reached.
-    exact: bool = True
 
     @property
     def known(self) -> bool:
-        return self.whole or self.size is not None
+        return self.whole or self.spans is not None
 
     @property
     def pixels(self) -> tuple[int, int] | None:
-        """The field rounded up to whole pixels; None when unknown or the whole input."""
-        if self.whole or self.size is None:
+        """Rows × columns of input one output value can depend on at most (the widest over
+        all output positions); None when unknown or the whole input."""
+        if self.whole or self.spans is None:
             return None
-        return math.ceil(self.size[0]), math.ceil(self.size[1])
+        return self.spans[0].size, self.spans[1].size
 
 
-UNKNOWN = Field(None, None, None)
-WHOLE = Field(None, None, None, whole=True)
+UNKNOWN = Field(None, None)
+WHOLE = Field(None, None, whole=True)
 
 
 def input_field() -> Field:
     """The field of an NCHW input image: each value is one pixel."""
-    one = Fraction(1)
-    return Field((one, one), (one, one), (2, 3))
+    return Field((Span.identity(), Span.identity()), (2, 3))
 
 
 _ELEMENT_FREE = {"size", "dim", "numel", "__get__", "__len__", "__bool__", "__format__"}
@@ -186,13 +182,14 @@ def _reshaped_dims(field: Field, before: Sequence[int], after: Sequence[int]) ->
 def _union(fields: Sequence[Field], dims: Dims) -> Field:
     if any(field.whole for field in fields):
         return WHOLE
-    sizes = [f.size for f in fields if f.size is not None]
-    jumps = [f.jump for f in fields if f.jump is not None]
-    if len(sizes) < len(fields):
+    spans = [f.spans for f in fields if f.spans is not None]
+    if len(spans) < len(fields):
         return UNKNOWN
-    size = (max(s[0] for s in sizes), max(s[1] for s in sizes))
-    jump = (max(j[0] for j in jumps), max(j[1] for j in jumps))
-    return Field(size, jump, dims, exact=all(f.exact for f in fields))
+    try:
+        rows, cols = union([s[0] for s in spans]), union([s[1] for s in spans])
+    except TooIrregular:
+        return UNKNOWN
+    return Field((rows, cols), dims)
 
 
 def _normalise(axis: int, ndim: int) -> int:
@@ -234,7 +231,8 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         try:
             self._propagate(name, args, kwargs, tracked, outputs)
         except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError):
-            for tensor in outputs:  # an argument form this tracker does not know: unknown
+            # An argument form this tracker does not know, or a TooIrregular pattern: unknown.
+            for tensor in outputs:
                 self._set(tensor, None)
         return out
 
@@ -255,7 +253,7 @@ class ReceptiveFieldTracker(TorchFunctionMode):
             for tensor in outputs:
                 self._set(tensor, WHOLE)
             return
-        if any(field.size is None for _, field in tracked):
+        if any(field.spans is None for _, field in tracked):
             new = None  # an unknown input makes the output unknown
         elif name in ("conv2d", "conv_transpose2d") or name in _POOLS:
             new = self._window(name, args, kwargs, source, field)
@@ -336,29 +334,33 @@ class ReceptiveFieldTracker(TorchFunctionMode):
     ) -> Field | None:
         if field.dims != (source.ndim - 2, source.ndim - 1):
             return None
+        transposed = name == "conv_transpose2d"
         if name in ("conv2d", "conv_transpose2d"):
             weight = _argument(args, kwargs, 1, "weight")
             kernel = (int(weight.shape[-2]), int(weight.shape[-1]))
             stride = _pair(_argument(args, kwargs, 3, "stride", 1))
-            index = 7 if name == "conv_transpose2d" else 5
-            dilation = _pair(_argument(args, kwargs, index, "dilation", 1))
+            dilation = _pair(_argument(args, kwargs, 7 if transposed else 5, "dilation", 1))
+            given = _argument(args, kwargs, 4, "padding", 0)
         else:
             kernel = _pair(_argument(args, kwargs, 1, "kernel_size"))
             given = _argument(args, kwargs, 2, "stride")
             stride = kernel if given is None or given == [] or given == () else _pair(given)
             dilation = _pair(_argument(args, kwargs, 4, "dilation", 1)) if "max" in name else (1, 1)
-        assert field.size is not None and field.jump is not None
-        size, jump = list(field.size), list(field.jump)
-        exact = field.exact and (name != "conv_transpose2d" or stride == (1, 1))
-        for axis in (0, 1):
-            if name == "conv_transpose2d":
-                span = conv_transpose_receptive_field(kernel[axis], stride[axis], dilation[axis])
-                size[axis] += (span - 1) * jump[axis]
-                jump[axis] /= stride[axis]
-            else:
-                size[axis] += (effective_kernel(kernel[axis], dilation[axis]) - 1) * jump[axis]
-                jump[axis] *= stride[axis]
-        return Field((size[0], size[1]), (jump[0], jump[1]), field.dims, exact=exact)
+            given = _argument(args, kwargs, 3, "padding", 0)
+        if given == "valid":
+            padding = (0, 0)
+        elif given == "same":  # PyTorch puts the smaller half before
+            padding = (dilation[0] * (kernel[0] - 1) // 2, dilation[1] * (kernel[1] - 1) // 2)
+        else:
+            padding = _pair(given)
+        assert field.spans is not None
+        spans = tuple(
+            (span.transposed if transposed else span.window)(
+                kernel[axis], stride[axis], dilation[axis], padding[axis]
+            )
+            for axis, span in enumerate(field.spans)
+        )
+        return Field((spans[0], spans[1]), field.dims)
 
     def _adaptive(
         self, args: tuple, kwargs: dict, source: torch.Tensor, field: Field
@@ -369,15 +371,9 @@ class ReceptiveFieldTracker(TorchFunctionMode):
         out = tuple(sizes[i] if wanted[i] is None else int(wanted[i]) for i in (0, 1))
         if field.dims != (source.ndim - 2, source.ndim - 1):
             return None
-        assert field.size is not None and field.jump is not None
-        size, jump = list(field.size), list(field.jump)
-        exact = field.exact and sizes[0] % out[0] == 0 and sizes[1] % out[1] == 0
-        for axis in (0, 1):
-            n, m = sizes[axis], out[axis]
-            window = max(-(-(i + 1) * n // m) - (i * n // m) for i in range(m))
-            size[axis] += (window - 1) * jump[axis]
-            jump[axis] *= Fraction(n, m)
-        return Field((size[0], size[1]), (jump[0], jump[1]), field.dims, exact=exact)
+        assert field.spans is not None
+        rows, cols = (span.adaptive(sizes[i], out[i]) for i, span in enumerate(field.spans))
+        return Field((rows, cols), field.dims)
 
     @staticmethod
     def _moved(field: Field, order: list[int]) -> Field:

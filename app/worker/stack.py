@@ -28,15 +28,9 @@ from dataclasses import dataclass, replace
 import torch
 from torch import nn
 
-from app.worker.errors import InvalidInput
-from app.worker.layers import (
-    MAX_CHANNELS,
-    MAX_SIZE,
-    LayerResult,
-    LayerSpec,
-    build_module,
-    compute_layer,
-)
+from app.worker.errors import InvalidInput, relabel
+from app.worker.layer_spec import MAX_CHANNELS, MAX_SIZE, LayerSpec
+from app.worker.layers import LayerResult, build_module, compute_layer
 from app.worker.numbers import parse_float, parse_int
 from app.worker.summary import ModelSummary, summarize
 
@@ -128,8 +122,23 @@ class _Line:
         try:
             return compute_layer(spec)
         except InvalidInput as error:
-            raise self.problem(str(error)) from None
+            name = STACK_WORDS.get(error.field, error.field)
+            raise self.problem(f"{name}: {relabel(error.message, STACK_WORDS)}") from None
 
+
+# The one-layer calculator's fields as this little language writes them.
+STACK_WORDS = {
+    "kernel_size": "kernel `k`",
+    "stride": "stride `s`",
+    "padding": "padding `p`",
+    "dilation": "dilation `d`",
+    "groups": "groups `g`",
+    "output_padding": "output padding `op`",
+    "out_channels": "output channels",
+    "in_channels": "input channels",
+    "bias": "`nobias`",
+    "ceil_mode": "`ceil`",
+}
 
 _OPTION_NAMES = {
     "k": "kernel_size",
@@ -164,7 +173,7 @@ def _calculator_layer(line: _Line, shape: tuple[int, ...]) -> Built:
     if line.op in POOL_OPS:
         options = line.options(words)
         options.setdefault("kernel_size", 2)
-        spec = LayerSpec(POOL_OPS[line.op], c, h, w, c, **options)  # type: ignore[arg-type]
+        spec = LayerSpec(POOL_OPS[line.op], c, h, w, **options)  # type: ignore[arg-type]
     else:
         if line.op == "dwconv":
             out = c

@@ -128,7 +128,6 @@ class SummaryRow:
     macs: int
     receptive_field: tuple[int, int] | None  # input rows × columns; None: not followed
     whole_input: bool  # its outputs depend on every input pixel
-    field_is_bound: bool = False  # the field is an upper bound (after irregular steps)
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,6 @@ class _Record:
     macs: int = 0
     receptive_field: tuple[int, int] | None = None
     whole_input: bool = False
-    field_is_bound: bool = False
     ran: bool = False
 
 
@@ -187,7 +185,6 @@ class _Recorder:
                 if found is not None:
                     record.whole_input = found.whole
                     record.receptive_field = found.pixels
-                    record.field_is_bound = not found.exact
 
         return before, after
 
@@ -292,7 +289,6 @@ def _tabulate(
                 macs=record.macs,
                 receptive_field=record.receptive_field,
                 whole_input=record.whole_input,
-                field_is_bound=record.field_is_bound,
             )
         )
     return ModelSummary(

@@ -28,8 +28,11 @@
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
   document.addEventListener("htmx:afterSwap", function (event) {
-    enhance(event.detail.target);
-    const focusTarget = event.detail.target.querySelector("[data-focus-on-swap]");
+    // A history restore swaps the whole body and names no target.
+    const target = event.detail.target || event.target;
+    if (!target || !target.querySelectorAll) return;
+    enhance(target);
+    const focusTarget = target.querySelector("[data-focus-on-swap]");
     if (focusTarget) focusTarget.focus();
   });
 })();
