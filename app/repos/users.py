@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, col, delete, func, select, update
+from sqlmodel import Session, col, delete, func, select, text, update
 
 from app.models import CardState, Draft, LoginAttempt, ReviewLog, User
 from app.quiz.scheduling import detach_snapshot
@@ -51,6 +51,23 @@ def start_login_attempt(session: Session, *, username_key: str, address: str, no
     session.flush()
     assert attempt.id is not None
     return attempt.id
+
+
+def lock_login_counters(session: Session, *, username_key: str, address: str) -> None:
+    """Serialise login tries for this name and this address until the transaction ends.
+
+    On PostgreSQL two transaction-scoped advisory locks (names in class 1, addresses in class
+    2, always taken in that order, so two tries cannot wait on each other in a cycle); on
+    SQLite a write transaction already runs alone. Counting under the lock makes the limit
+    exact: the n-th concurrent try sees the n − 1 before it, however the requests interleave.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for class_id, key in ((1, username_key), (2, address[:64])):
+        session.connection().execute(
+            text("SELECT pg_advisory_xact_lock(:class_id, hashtext(:key))"),
+            {"class_id": class_id, "key": key},
+        )
 
 
 def count_login_attempts(

@@ -144,34 +144,33 @@ def login_form(request: Request) -> HTMLResponse:
 def _open_attempt(
     engine: Engine, settings: Settings, name_key: str, address: str
 ) -> tuple[int, str | None]:
-    """Record the try, then count: (attempt id, None) or (…, "name"/"address") when over a limit.
+    """Count the earlier tries, then record this one: (attempt id, None), or (0, "name"/"address")
+    when a limit is reached and nothing was recorded.
 
-    Insert-then-count, each in its own committed transaction: every try is counted by every
-    try that counts after it, so however many run at once, at most the limit get past here.
+    The count and the insert run in one transaction that holds a lock per name and per
+    address (`users.lock_login_counters`), so however many tries run at once, exactly the
+    first `LOGIN_MAX_FAILURES` for a name get past here and the rest are refused.
     """
     now = utcnow()
     window = timedelta(minutes=settings.login_window_minutes)
+    limited = None
+    attempt_id = 0
     with write_session(engine) as session:
         users.delete_old_login_attempts(session, before=now - window)
         session_rows.delete_expired(session, now=now, lifetime=lifetime(settings))
-        attempt_id = users.start_login_attempt(
-            session, username_key=name_key, address=address, now=now
-        )
-        session.commit()
-    with read_session(engine) as session:
+        users.lock_login_counters(session, username_key=name_key, address=address)
         by_name, by_address = users.count_login_attempts(
             session, username_key=name_key, address=address, since=now - window
         )
-    limited = None
-    if name_key and by_name > settings.login_max_failures:
-        limited = "name"
-    elif by_address > settings.login_max_failures_per_address:
-        limited = "address"
-    if limited:
-        # A refused try checked nothing: it does not count against the name again.
-        with write_session(engine) as session:
-            users.forget_login_attempt(session, attempt_id=attempt_id)
-            session.commit()
+        if name_key and by_name >= settings.login_max_failures:
+            limited = "name"
+        elif by_address >= settings.login_max_failures_per_address:
+            limited = "address"
+        else:
+            attempt_id = users.start_login_attempt(
+                session, username_key=name_key, address=address, now=now
+            )
+        session.commit()
     return attempt_id, limited
 
 
