@@ -28,7 +28,7 @@ from app.views import (
     questions,
 )
 
-# The practice round's cookie (ids and grades only, bounded: app.practice_session); the
+# The practice round's cookie (ids and grades only, bounded: app.practice.rounds); the
 # session cookie itself is app.sessions'.
 ROUND_COOKIE = "cvprep_round"
 

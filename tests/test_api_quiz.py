@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
 from app.content.schema import ChoiceItem, NumericItem, RecallItem
-from app.quiz.generators import variant
+from app.practice.generators import variant
 
 
 def _items(client: TestClient, question: str) -> list[dict]:

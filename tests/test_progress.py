@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.models import CardState, ReviewLog
-from app.progress import due_forecast, heatmap, streak, true_retention
+from app.practice.progress import due_forecast, heatmap, streak, true_retention
 from tests.test_accounts import csrf
 
 

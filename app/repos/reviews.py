@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.models import CardState, ReviewLog
-from app.quiz import scheduling
-from app.quiz.grading import Outcome
+from app.practice import scheduling
+from app.practice.grading import Outcome
 
 
 def card_for(session: Session, *, user_id: int, item_id: str) -> CardState | None:
@@ -165,7 +165,7 @@ def undo_last(session: Session, *, user_id: int) -> ReviewLog | None:
     if last is None:
         return None
     card = card_for(session, user_id=user_id, item_id=last.item_id)
-    # A detached snapshot (app.quiz.scheduling) belongs to another user's card: leave this one.
+    # A detached snapshot (app.practice.scheduling) belongs to another user's card: leave this one.
     if card is not None and last.card_before and not scheduling.is_detached(last.card_before):
         scheduling.restore(card, last.card_before)
         if card.reps == 0:

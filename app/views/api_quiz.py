@@ -15,10 +15,10 @@ from app.deps import BankDep
 from app.errors import API_ERRORS, ErrorBody
 from app.inputs import StorableStr
 from app.models.common import utcnow
-from app.practice import answer_item
-from app.progress import by_question, streak
-from app.quiz.generators import SEED_MAX, fresh_seed
-from app.quiz.grading import AnswerError, present
+from app.practice.answering import answer_item
+from app.practice.generators import SEED_MAX, fresh_seed
+from app.practice.grading import AnswerError, present
+from app.practice.progress import by_question, streak
 from app.repos import reviews
 from app.repos.reviews import IdempotencyConflict
 

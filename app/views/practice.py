@@ -17,8 +17,10 @@ from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt
 from app.models.common import utcnow
-from app.practice import answer_item, find_item
-from app.practice_session import (
+from app.practice.answering import answer_item, find_item
+from app.practice.generators import SEED_MAX, fresh_seed
+from app.practice.grading import AnswerError, Presented, choice_index, present
+from app.practice.rounds import (
     Mock,
     Round,
     drop_mock,
@@ -28,9 +30,7 @@ from app.practice_session import (
     save_mock,
     save_round,
 )
-from app.quiz.generators import SEED_MAX, fresh_seed
-from app.quiz.grading import AnswerError, Presented, choice_index, present
-from app.quiz.selection import candidates
+from app.practice.selection import candidates
 from app.repos import reviews
 from app.web import render
 

@@ -14,9 +14,9 @@ from app.charts import column_bars, heatmap_cells
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep, SettingsDep
 from app.models.common import utcnow
-from app.progress import by_question, by_tag, due_forecast, heatmap, streak, true_retention
+from app.practice.export import ImportRefused, check_export, export_user, import_user, parse_export
+from app.practice.progress import by_question, by_tag, due_forecast, heatmap, streak, true_retention
 from app.repos import reviews
-from app.transfer import ImportRefused, check_export, export_user, import_user, parse_export
 from app.web import render
 
 router = APIRouter(prefix="/progress", tags=["progress"], include_in_schema=False)

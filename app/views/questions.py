@@ -16,7 +16,7 @@ from app.db import read_session
 from app.deps import BankDep
 from app.models import Draft
 from app.models.common import utcnow
-from app.progress import by_question
+from app.practice.progress import by_question
 from app.repos import drafts, reviews
 from app.web import render, render_shared, templates
 

@@ -11,7 +11,7 @@ from app.content import Question, QuestionBank
 from app.content.schema import QuizItem
 from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
-from app.quiz.grading import AnswerError, Outcome, Presented, grade, present
+from app.practice.grading import AnswerError, Outcome, Presented, grade, present
 from app.repos import reviews
 
 

@@ -21,8 +21,8 @@ from app.content import QuestionBank
 from app.inputs import StorableStr
 from app.models import CardState, Draft, ReviewLog, User
 from app.models.common import utcnow
-from app.quiz import scheduling
-from app.quiz.generators import SEED_MAX
+from app.practice import scheduling
+from app.practice.generators import SEED_MAX
 from app.repos import drafts, reviews
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from fsrs import Rating
 
 from app.content.schema import ChoiceItem, NumericItem, QuizItem, RecallItem
-from app.quiz.generators import Variant, variant
+from app.practice.generators import Variant, variant
 from app.worker.errors import InvalidInput
 from app.worker.numbers import as_finite_float, parse_float, parse_int
 

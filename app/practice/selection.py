@@ -9,7 +9,7 @@ from datetime import datetime
 from app.content import Question, QuestionBank
 from app.content.schema import QuizItem
 from app.models import CardState
-from app.quiz.scheduling import retrievability
+from app.practice.scheduling import retrievability
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from fsrs import Rating, State
 
 from app.content import QuestionBank
 from app.models import CardState, ReviewLog
-from app.quiz.scheduling import retrievability
+from app.practice.scheduling import retrievability
 
 
 @dataclass(frozen=True)
