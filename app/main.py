@@ -23,6 +23,7 @@ from app.views import (
     demos,
     drafts,
     meta,
+    mock,
     practice,
     progress,
     questions,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     routers = (
         questions,
         drafts,
+        mock,
         practice,
         progress,
         accounts,

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
+from app.content import QuestionBank
 from app.models import CardState, ReviewLog
 from app.practice.progress import due_forecast, heatmap, streak, true_retention
 from tests.test_accounts import csrf
@@ -68,16 +69,57 @@ def _answer(client: TestClient, item: str, value: object) -> None:
     )
 
 
-def test_progress_page_draws_the_charts(db_client: TestClient) -> None:
+def test_progress_page_draws_the_charts(db_client: TestClient, bank: QuestionBank) -> None:
     _answer(db_client, "pool-max-gradient", 0)
     _answer(db_client, "conv-output-floor", 0)
     page = BeautifulSoup(db_client.get("/progress").text, "html.parser")
     assert page.select_one("#mastery-heading")
-    assert len(page.select("svg.bars-h")[0].select("rect.fill")) == 12
+    rows = page.select("#mastery-heading ~ .mastery-list > li")
+    assert len(rows) == 12
+    # Every question by its title, linked, with its figures in text (never cut to fit).
+    links = [row.select_one("a.mastery-title") for row in rows]
+    assert [a["href"] for a in links] == [f"/questions/{q.slug}" for q in bank]
+    assert [a.text for a in links] == [f"Q{q.number}. {q.title}" for q in bank]
+    assert "of 8 items mastered" in rows[1].text
+    assert len(page.select("#tags-heading ~ .mastery-list > li")) == len(bank.tags)
     assert page.select("svg.columns rect.fill")
-    assert len(page.select("svg.heatmap rect")) == 90
-    assert page.select("svg.heatmap rect.level-0") and page.select("svg.heatmap rect:not(.level-0)")
+    assert len(page.select("svg.heatmap:not(.swatch) rect")) == 90
+    heatmap = page.select_one("svg.heatmap:not(.swatch)")
+    assert heatmap.select("rect.level-0") and heatmap.select("rect:not(.level-0)")
+    # Labelled: weekdays, months, and a legend from empty to the busiest day.
+    labels = [t.text for t in heatmap.select("text")]
+    assert {"Mon", "Wed", "Fri"} <= set(labels)
+    assert any(
+        label in labels
+        for label in (
+            "Jan",
+            "Feb",
+            "Mar",
+            "Apr",
+            "May",
+            "Jun",
+            "Jul",
+            "Aug",
+            "Sep",
+            "Oct",
+            "Nov",
+            "Dec",
+        )
+    )
+    legend = page.select_one(".legend")
+    assert "Less" in legend.text and "More" in legend.text
+    assert len(legend.select("svg.swatch rect")) == 5
     assert "2" in page.select_one(".stats").text
+
+
+def test_a_new_learner_is_told_what_to_do_instead_of_empty_charts(db_client: TestClient) -> None:
+    page = BeautifulSoup(db_client.get("/progress").text, "html.parser")
+    empty = page.select_one(".empty-state")
+    assert empty is not None
+    assert empty.select_one("a[href='/practice?new=true']").text == "Start a practice round"
+    assert not page.select("svg.chart")
+    home = BeautifulSoup(db_client.get("/").text, "html.parser")
+    assert home.select_one(".banner a[href='/practice?new=true']")
 
 
 def test_home_shows_mastery_and_continue_link(db_client: TestClient) -> None:

@@ -1,9 +1,9 @@
 """The state of one practice round or mock interview, kept in a signed cookie of its own.
 
-Only item ids, seeds and grades live here, and never more than ROUND_BUDGET bytes of them
-(a browser drops a cookie past 4 KB): results beyond the round's size, or past the budget,
-are dropped oldest first. Every graded answer is also in the database, so losing the cookie
-loses the round's summary, never a review.
+Only question numbers, item ids, seeds and review ids live here, and never more than
+ROUND_BUDGET bytes of them (a browser drops a cookie past 4 KB): review ids beyond the round's
+size, or past the budget, are dropped oldest first. Every graded answer is in the database, so
+losing the cookie loses the round's place, never a review.
 """
 
 from __future__ import annotations
@@ -18,34 +18,42 @@ ROUND_KEY = "practice"
 MOCK_KEY = "mock"
 # Bytes of JSON a round may take in the cookie (signed and base64-encoded it grows by ~1/3).
 ROUND_BUDGET = 2400
+MODES = ("mixed", "mistakes")
 
 
 @dataclass
 class Round:
-    question: str = ""  # limit to one question's items, or "" for all
+    questions: list[int] = field(default_factory=list)  # question numbers; [] is all of them
     size: int = 10
-    # (item, correct, rating) of the latest answers, oldest dropped past the cookie's budget
-    results: list[tuple[str, bool | None, int]] = field(default_factory=list)
-    done: int = 0  # answers given in this round (results may hold fewer)
-
-    @property
-    def answered(self) -> list[str]:
-        return [item for item, _, _ in self.results]
+    mode: str = "mixed"  # "mixed": due → new → weak; "mistakes": items last answered wrongly
+    # Review ids of this round's answers, in order; the oldest dropped past the cookie's budget.
+    reviews: list[int] = field(default_factory=list)
+    done: int = 0  # answers given in this round (`reviews` may hold fewer)
+    # The item on screen and its seed, so a reload shows the same numbers and option order.
+    current: tuple[str, int | None] | None = None
+    ended: bool = False  # nothing was left to practise before the round reached its size
 
     @property
     def finished(self) -> bool:
-        return self.done >= self.size
+        return self.ended or self.done >= self.size
 
-    def record(self, item_id: str, correct: bool | None, rating: int) -> None:
-        if not self.finished:
-            self.results.append((item_id, correct, rating))
+    def record(self, review_id: int, item_id: str) -> None:
+        """Count an answer to the item on screen; a repeated review (an idempotent retry) or
+        an answer after the end changes nothing."""
+        if self.current and self.current[0] == item_id:
+            self.current = None
+        if not self.finished and review_id not in self.reviews:
+            self.reviews.append(review_id)
             self.done += 1
 
-    def take_back(self, item_id: str) -> bool:
-        """Forget the latest answer if it was to `item_id` (after an undo)."""
-        if self.results and self.results[-1][0] == item_id:
-            self.results.pop()
+    def take_back(self, review_id: int, item_id: str, seed: int | None) -> bool:
+        """Forget the latest answer if it was `review_id` (after an undo); the item is then
+        on screen again, as it was shown."""
+        if self.reviews and self.reviews[-1] == review_id:
+            self.reviews.pop()
             self.done = max(0, self.done - 1)
+            self.ended = False
+            self.current = (item_id, seed)
             return True
         return False
 
@@ -55,19 +63,29 @@ def load_round(request: Request) -> Round | None:
     if not isinstance(data, dict):
         return None
     try:
-        results = [(str(i), c if c is None else bool(c), int(r)) for i, c, r in data["results"]]
-        done = int(data.get("done", len(results)))
-        return Round(str(data["question"]), int(data["size"]), results, done)
-    except (KeyError, TypeError, ValueError):  # a cookie from an older version: start over
+        current = data.get("current")
+        round_ = Round(
+            questions=[int(n) for n in data["questions"]],
+            size=int(data["size"]),
+            mode=str(data["mode"]),
+            reviews=[int(i) for i in data["reviews"]],
+            done=int(data["done"]),
+            current=(str(current[0]), None if current[1] is None else int(current[1]))
+            if current
+            else None,
+            ended=bool(data.get("ended", False)),
+        )
+    except (KeyError, TypeError, ValueError, IndexError):  # an older version's cookie: start over
         return None
+    return round_ if round_.mode in MODES else None
 
 
 def save_round(request: Request, round_: Round) -> None:
-    """Store the round, its results cut to its size and to ROUND_BUDGET bytes."""
-    round_.results = round_.results[-round_.size :]
+    """Store the round, its review ids cut to its size and to ROUND_BUDGET bytes."""
+    round_.reviews = round_.reviews[-round_.size :]
     data = asdict(round_)
-    while data["results"] and len(json.dumps(data)) > ROUND_BUDGET:
-        data["results"].pop(0)
+    while data["reviews"] and len(json.dumps(data)) > ROUND_BUDGET:
+        data["reviews"].pop(0)
     request.session[ROUND_KEY] = data
 
 
@@ -77,7 +95,7 @@ def drop_round(request: Request) -> None:
 
 @dataclass
 class Mock:
-    items: list[tuple[str, int | None]]  # (item id, seed)
+    items: list[tuple[str, int | None]]  # (item id, seed: parametric numbers, option order)
     started: str  # ISO time
     minutes: int
 

@@ -33,6 +33,17 @@ def reviews_of(
     return session.exec(statement.order_by(col(ReviewLog.reviewed_at), col(ReviewLog.id))).all()
 
 
+def reviews_by_ids(session: Session, *, user_id: int, ids: Sequence[int]) -> list[ReviewLog]:
+    """The user's reviews among `ids`, in the order of `ids` (others' and removed ones left out)."""
+    if not ids:
+        return []
+    found = session.exec(
+        select(ReviewLog).where(ReviewLog.user_id == user_id, col(ReviewLog.id).in_(list(ids)))
+    ).all()
+    by_id = {review.id: review for review in found}
+    return [by_id[i] for i in ids if i in by_id]
+
+
 def review_of(session: Session, *, user_id: int, uid: str) -> ReviewLog | None:
     return session.exec(
         select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.uid == uid)
@@ -98,6 +109,7 @@ def record_review(
     now: datetime,
     idempotency_key: str | None = None,
     duration_ms: int | None = None,
+    choice_order: str | None = None,
 ) -> tuple[ReviewLog, CardState]:
     """Append the review and move the card on, in one transaction.
 
@@ -123,6 +135,7 @@ def record_review(
         correct=outcome.correct,
         answer=outcome.answer_text,
         seed=seed,
+        choice_order=choice_order,
         mode=mode,
         reviewed_at=now,
         duration_ms=duration_ms,

@@ -69,8 +69,10 @@ async def home(
     if user is not None and user.id is not None:
         engine = request.app.state.engine
         progress, resume = await run_in_threadpool(_home_progress, engine, bank, user.id)
+    hits = bank.search(q, tag)
     context = {
-        "questions": bank.search(q, tag),
+        "questions": [hit.question for hit in hits],
+        "hits": {hit.question.slug: hit.snippet for hit in hits if hit.snippet},
         "total": len(bank),
         "tags": bank.tags,
         "q": q,
