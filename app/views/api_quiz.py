@@ -99,8 +99,11 @@ class ReviewOut(BaseModel):
     question: str
     rating: int = Field(description="1 again, 2 hard, 3 good, 4 easy")
     correct: bool | None
-    answer: str
+    answer: str = Field(description="multiple choice: the chosen option's index in the file")
     seed: int | None
+    choice_order: list[int] | None = Field(
+        default=None, description="multiple choice: the options' file indices in the order shown"
+    )
     reviewed_at: datetime
 
 
@@ -213,6 +216,9 @@ def _review_out(review) -> ReviewOut:
         correct=review.correct,
         answer=review.answer,
         seed=review.seed,
+        choice_order=[int(i) for i in review.choice_order.split(",")]
+        if review.choice_order
+        else None,
         reviewed_at=review.reviewed_at,
     )
 
