@@ -314,7 +314,7 @@ def test_mock_results_show_everything_for_every_item_skipped_included(
     body = page(db_client.post("/practice/mock/submit", data={"csrf_token": token, **answers}))
     rows = body.select(".mock-results > li")
     assert len(rows) == 3
-    for row, (item, seed) in zip(rows, drawn, strict=True):
+    for row, (item, _seed) in zip(rows, drawn, strict=True):
         found = bank.item(item.id)
         assert found is not None
         assert row.select_one(f"a[href='/questions/{found[0].slug}?reveal=true#answer']")
