@@ -14,7 +14,7 @@ from app.content.render import render_markdown
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt
-from app.models import CardState, User
+from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
 from app.practice.answering import answer_item, find_item
 from app.practice.generators import SEED_MAX, fresh_seed
@@ -200,7 +200,7 @@ def _upcoming(
     return candidates(bank, cards, utcnow(), scope=scope, exclude=answered)
 
 
-def _round_reviews(session: Session, user: User | None, round_: Round) -> list:
+def _round_reviews(session: Session, user: User | None, round_: Round) -> list[ReviewLog]:
     if user is None or user.id is None:
         return []
     return reviews.reviews_by_ids(session, user_id=user.id, ids=round_.reviews)
