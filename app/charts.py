@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from app.progress import DayCount
+from app.practice.progress import DayCount
 
 
 @dataclass(frozen=True)

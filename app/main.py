@@ -23,12 +23,13 @@ from app.views import (
     demos,
     drafts,
     meta,
+    mock,
     practice,
     progress,
     questions,
 )
 
-# The practice round's cookie (ids and grades only, bounded: app.practice_session); the
+# The practice round's cookie (ids and grades only, bounded: app.practice.rounds); the
 # session cookie itself is app.sessions'.
 ROUND_COOKIE = "cvprep_round"
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     routers = (
         questions,
         drafts,
+        mock,
         practice,
         progress,
         accounts,

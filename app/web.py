@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode, urlsplit
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from app import __version__
@@ -21,6 +24,59 @@ templates.env.globals["csrf_token"] = csrf_token
 templates.env.globals["csrf_field"] = CSRF_FIELD
 templates.env.globals["signed_in_name"] = signed_in_name
 templates.env.filters["short_count"] = short_count
+
+TIME_STYLES = {"datetime": "%Y-%m-%d %H:%M", "time": "%H:%M:%S"}
+
+
+def local_time(moment: datetime, style: str = "datetime") -> Markup:
+    """`<time>` for a moment: UTC text that static/js/app.js rewrites in the reader's own
+    time zone (the UTC text stays without JavaScript). `style`: "datetime" or "time"."""
+    utc = moment.astimezone(UTC)
+    text = f"{utc.strftime(TIME_STYLES[style])} UTC"
+    return Markup('<time datetime="{}" data-local="{}">{}</time>').format(
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"), style, text
+    )
+
+
+templates.env.globals["local_time"] = local_time
+
+# Pages a login must not return to: they would loop, or undo what was just done.
+NO_RETURN = ("/login", "/register", "/logout", "/account/logout-everywhere")
+
+
+def safe_next(value: str | None) -> str | None:
+    """`value` if it is a path on this site to return to after logging in, else None.
+
+    Only a local path is accepted: it starts with one "/" (not "//" or "/\\", which browsers
+    read as another host), has no scheme or host, no backslash, no control character, and is
+    not a page that logs in or out. Anything else could send the learner to another site.
+    """
+    if not value or len(value) > 2000 or not value.startswith("/"):
+        return None
+    if value.startswith(("//", "/\\")) or "\\" in value:
+        return None
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        return None
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return None
+    if parts.path.rstrip("/") in NO_RETURN:
+        return None
+    return value
+
+
+def return_query(request: Request) -> str:
+    """`?next=<this page's path>` for links to the login and register pages ("" where it would
+    loop). The path only: pages served from the shared cache must not carry one visitor's
+    query string to the next."""
+    if request.url.path in ("/login", "/register"):
+        kept = safe_next(request.query_params.get("next"))
+        return f"?{urlencode({'next': kept})}" if kept else ""
+    here = request.url.path
+    return f"?{urlencode({'next': here})}" if safe_next(here) else ""
+
+
+templates.env.globals["return_query"] = return_query
 
 
 def is_fragment_request(request: Request) -> bool:

@@ -117,7 +117,7 @@ def test_username_with_html_is_refused_and_echoed_escaped(db_client: TestClient)
         ("/questions/pooling/draft", {"draft": "hello"}),
         ("/practice/answer", {"item_id": "pool-max-gradient", "answer": "0"}),
         ("/practice/undo", {}),
-        ("/practice/restart", {}),
+        ("/practice/end", {}),
         ("/practice/mock", {"items": "3", "minutes": "5"}),
         ("/practice/mock/submit", {}),
     ],

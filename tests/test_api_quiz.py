@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
 from app.content.schema import ChoiceItem, NumericItem, RecallItem
-from app.quiz.generators import variant
+from app.practice.generators import variant
 
 
 def _items(client: TestClient, question: str) -> list[dict]:
@@ -215,7 +215,9 @@ def test_progress_counts_reviews_correct_and_due(db_client: TestClient) -> None:
     body = db_client.get("/api/progress").json()
     pooling = next(q for q in body["questions"] if q["slug"] == "pooling")
     assert pooling["reviews"] == 2 and pooling["correct"] == 1
-    assert 0 < pooling["mastery"] <= 1
+    # The last answer was wrong: nothing is mastered, however recently it was reviewed.
+    assert (pooling["seen"], pooling["mastered"], pooling["mastery"]) == (1, 0, 0.0)
+    assert pooling["items"] == 8
     assert body["streak"] == 1
     assert len(body["questions"]) == 12
 

@@ -63,7 +63,7 @@ def _first(directory: Path) -> Path:
         ("difficulty: foundational", "difficulty: trivial", "difficulty", "Input should be"),
         ("number: 1\n", "number: 2\n", "number", "does not match the file name"),
         ("slug: convolutional-layers", "slug: conv", "slug", "does not match the file name"),
-        ("tags: [", "tags: [Not A Slug, ", "tags.0", "String should match pattern"),
+        ("tags: [", "tags: [architecture, ", "tags.0", "Input should be 'architectures'"),
         ("demos: [shape-calculator]", "demos: [teleporter]", "demos.0", "Input should be"),
         ("kind: choice", "kind: essay", "quiz.", "does not match any of the expected tags"),
         ("## Go deeper", "## Further reading", "body", "must end with the sections"),

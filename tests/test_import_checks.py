@@ -14,7 +14,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from fsrs import Card, Rating, State
 
-from app.quiz.scheduling import SCHEDULER
+from app.practice.scheduling import SCHEDULER
 from tests.test_accounts import answer, login, register
 from tests.test_progress import _comparable, _export, _import
 

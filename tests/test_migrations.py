@@ -182,3 +182,37 @@ REVIEW_COLUMNS = (
     "reviewed_at",
     "card_before",
 )
+
+
+def test_0004_adds_the_choice_order_and_keeps_the_reviews(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0002")
+    engine = sqlalchemy.create_engine(url)
+    when = datetime(2026, 1, 5, 12, tzinfo=UTC)
+    user = sqlalchemy.table("user", sqlalchemy.column("created_at"))
+    review = sqlalchemy.table("review_log", *(sqlalchemy.column(c) for c in REVIEW_COLUMNS))
+    with engine.begin() as connection:
+        connection.execute(user.insert(), [{"created_at": when}])
+        connection.execute(
+            review.insert(),
+            [
+                {
+                    "uid": "c" * 32,
+                    "user_id": 1,
+                    "item_id": "pool-max-gradient",
+                    "question_slug": "pooling",
+                    "rating": 3,
+                    "answer": "0",
+                    "mode": "practice",
+                    "reviewed_at": when,
+                    "card_before": None,
+                }
+            ],
+        )
+    upgrade(url)
+    with engine.begin() as connection:
+        rows = connection.exec_driver_sql("SELECT uid, answer, choice_order FROM review_log").all()
+        connection.exec_driver_sql("UPDATE review_log SET choice_order = '2,0,3,1'")
+    engine.dispose()
+    # Reviews from before were shown in the file's order: NULL says exactly that.
+    assert [tuple(r) for r in rows] == [("c" * 32, "0", None)]

@@ -6,29 +6,43 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
-from app.content.schema import ChoiceItem, NumericItem, RecallItem
-from app.quiz.generators import variant
+from app.content.schema import ChoiceItem, NumericItem, QuizItem, RecallItem
+from app.practice.generators import variant
+from app.practice.grading import present
 
 
 def page(response) -> BeautifulSoup:
     return BeautifulSoup(response.text, "html.parser")
 
 
+def seed_of(form: BeautifulSoup) -> int | None:
+    field = form.select_one("input[name=seed]")
+    return int(field["value"]) if field else None
+
+
+def right_for(item: QuizItem, seed: int | None) -> str:
+    """The right answer as a learner sends it: for multiple choice, the position shown."""
+    if isinstance(item, ChoiceItem):
+        return str(present(item, seed).shown_position(item.answer_index))
+    if isinstance(item, NumericItem):
+        return str(variant(item.generator, seed).answer if item.generator else item.answer)
+    assert isinstance(item, RecallItem)
+    return "good"
+
+
 def right_answer(bank: QuestionBank, form: BeautifulSoup) -> str:
-    item_id = form.select_one("input[name=item_id]")["value"]
-    found = bank.item(item_id)
+    found = bank.item(form.select_one("input[name=item_id]")["value"])
+    assert found is not None
+    return right_for(found[1], seed_of(form))
+
+
+def wrong_answer(bank: QuestionBank, form: BeautifulSoup) -> str:
+    found = bank.item(form.select_one("input[name=item_id]")["value"])
     assert found is not None
     item = found[1]
     if isinstance(item, ChoiceItem):
-        return str(item.answer_index)
-    if isinstance(item, NumericItem):
-        if item.generator:
-            return str(
-                variant(item.generator, int(form.select_one("input[name=seed]")["value"])).answer
-            )
-        return str(item.answer)
-    assert isinstance(item, RecallItem)
-    return "good"
+        return str((int(right_for(item, seed_of(form))) + 1) % len(item.choices))
+    return "again" if isinstance(item, RecallItem) else "-12345"
 
 
 def submit(client: TestClient, form: BeautifulSoup, answer: str):
@@ -54,27 +68,31 @@ def test_a_round_of_one_question_goes_item_by_item_to_a_summary(
         assert feedback.status_code == 200
         verdict = page(feedback).select_one("#verdict").text
         assert "Correct" in verdict or "Graded" in verdict
+        assert page(feedback).select_one("[data-next]")["href"] == (
+            "/practice/summary" if len(seen) == count else "/practice"
+        )
         response = db_client.get("/practice")
     assert sorted(seen) == sorted(item.id for item in question.meta.quiz)
-    summary = page(response)
-    assert summary.h1.text == "Round complete"
-    assert len(summary.select("table.summary tbody tr")) == count
+    # The round is over: "Practice" offers a new round, and the summary has every item.
+    start = page(response)
+    assert start.select_one("form.round-form button").text == "Start a new round"
+    assert start.select_one("a[href='/practice/summary']")
+    summary = page(db_client.get("/practice/summary"))
+    assert summary.h1.text == "Round summary"
+    assert len(summary.select(".round-summary > li")) == count
 
 
-def test_new_items_come_in_syllabus_order_and_due_ones_first(
+def test_a_new_learners_first_round_covers_ten_questions(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
-    first = page(db_client.get("/practice", params={"new": "true"})).select_one(
-        "input[name=item_id]"
-    )["value"]
-    assert first == bank.questions[0].meta.quiz[0].id
-    # An item answered wrongly is due again in minutes; once due it comes before new items.
-    assert (
-        db_client.post(
-            "/api/quiz/answers", json={"item_id": "pool-gap-card", "answer": "again"}
-        ).status_code
-        == 200
-    )
+    seen = []
+    response = db_client.get("/practice", params={"new": "true", "size": 10})
+    for _ in range(10):
+        form = page(response).select_one("#practice-card form")
+        seen.append(bank.item(form.select_one("input[name=item_id]")["value"])[0].number)
+        assert submit(db_client, form, right_answer(bank, form)).status_code == 200
+        response = db_client.get("/practice")
+    assert seen == list(range(1, 11))  # the first new item of each question, in syllabus order
 
 
 def test_wrong_answer_shows_the_right_one_and_the_explanation(
@@ -83,11 +101,7 @@ def test_wrong_answer_shows_the_right_one_and_the_explanation(
     form = page(
         db_client.get("/practice", params={"question": "pooling", "new": "true"})
     ).select_one("#practice-card form")
-    item = bank.item(form.select_one("input[name=item_id]")["value"])[1]
-    wrong = "0" if isinstance(item, ChoiceItem) and item.answer_index != 0 else "1"
-    if isinstance(item, NumericItem):
-        wrong = "-12345"
-    feedback = page(submit(db_client, form, wrong))
+    feedback = page(submit(db_client, form, wrong_answer(bank, form)))
     assert "Not quite" in feedback.select_one("#verdict").text
     assert feedback.select_one(".explanation").text.strip()
 
@@ -124,6 +138,16 @@ def test_bad_practice_parameters_are_422(db_client: TestClient) -> None:
     assert db_client.get("/practice", params={"size": "many"}).status_code == 422
 
 
+def mock_items(bank: QuestionBank, round_page: BeautifulSoup) -> list[tuple[QuizItem, int | None]]:
+    """The items of a running mock interview, with their seeds, as the page lists them."""
+    items = []
+    for entry in round_page.select(".mock-items > li"):
+        found = bank.item(entry["data-item"])
+        assert found is not None
+        items.append((found[1], int(entry["data-seed"]) if entry.get("data-seed") else None))
+    return items
+
+
 def test_mock_interview_gives_feedback_only_at_the_end(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
@@ -131,16 +155,11 @@ def test_mock_interview_gives_feedback_only_at_the_end(
     token = start.select_one("input[name=csrf_token]")["value"]
     db_client.post("/practice/mock", data={"csrf_token": token, "items": "4", "minutes": "5"})
     round_page = page(db_client.get("/practice/mock"))
-    items = round_page.select(".mock-items > li")
-    assert len(items) == 4
+    assert len(round_page.select(".mock-items > li")) == 4
     assert round_page.select_one("[data-deadline]")
     assert not round_page.select(".explanation")
-    # A new learner gets the first auto-graded items in syllabus order; answer two rightly.
-    expected = [i for q in bank for i in q.meta.quiz if i.kind in ("choice", "numeric")][:4]
-    answers = {}
-    for index, item in enumerate(expected[:2]):
-        right = item.answer_index if isinstance(item, ChoiceItem) else item.answer
-        answers[f"answer-{index}"] = str(right)
+    drawn = mock_items(bank, round_page)
+    answers = {f"answer-{n}": right_for(item, seed) for n, (item, seed) in enumerate(drawn[:2])}
     result = db_client.post("/practice/mock/submit", data={"csrf_token": token, **answers})
     assert result.status_code == 200
     body = page(result)

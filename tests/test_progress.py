@@ -7,10 +7,24 @@ from datetime import UTC, date, datetime, timedelta
 
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
+from fsrs import Card, Rating, Scheduler
 
+from app.content import QuestionBank
 from app.models import CardState, ReviewLog
-from app.progress import due_forecast, heatmap, streak, true_retention
+from app.practice.progress import (
+    MASTERY_STABILITY_DAYS,
+    by_question,
+    by_tag,
+    due_forecast,
+    heatmap,
+    is_mastered,
+    streak,
+    true_retention,
+)
 from tests.test_accounts import csrf
+
+# The scheduler as the app configures it (fsrs 6, desired retention 0.9, no fuzzing).
+FSRS = Scheduler(desired_retention=0.9, enable_fuzzing=False)
 
 
 def _review(day: date, rating: int = 3, state_before: int | None = None) -> ReviewLog:
@@ -68,16 +82,57 @@ def _answer(client: TestClient, item: str, value: object) -> None:
     )
 
 
-def test_progress_page_draws_the_charts(db_client: TestClient) -> None:
+def test_progress_page_draws_the_charts(db_client: TestClient, bank: QuestionBank) -> None:
     _answer(db_client, "pool-max-gradient", 0)
     _answer(db_client, "conv-output-floor", 0)
     page = BeautifulSoup(db_client.get("/progress").text, "html.parser")
     assert page.select_one("#mastery-heading")
-    assert len(page.select("svg.bars-h")[0].select("rect.fill")) == 12
+    rows = page.select("#mastery-heading ~ .mastery-list > li")
+    assert len(rows) == 12
+    # Every question by its title, linked, with its figures in text (never cut to fit).
+    links = [row.select_one("a.mastery-title") for row in rows]
+    assert [a["href"] for a in links] == [f"/questions/{q.slug}" for q in bank]
+    assert [a.text for a in links] == [f"Q{q.number}. {q.title}" for q in bank]
+    assert "of 8 items mastered" in rows[1].text
+    assert len(page.select("#tags-heading ~ .mastery-list > li")) == len(bank.tags)
     assert page.select("svg.columns rect.fill")
-    assert len(page.select("svg.heatmap rect")) == 90
-    assert page.select("svg.heatmap rect.level-0") and page.select("svg.heatmap rect:not(.level-0)")
+    assert len(page.select("svg.heatmap:not(.swatch) rect")) == 90
+    heatmap = page.select_one("svg.heatmap:not(.swatch)")
+    assert heatmap.select("rect.level-0") and heatmap.select("rect:not(.level-0)")
+    # Labelled: weekdays, months, and a legend from empty to the busiest day.
+    labels = [t.text for t in heatmap.select("text")]
+    assert {"Mon", "Wed", "Fri"} <= set(labels)
+    assert any(
+        label in labels
+        for label in (
+            "Jan",
+            "Feb",
+            "Mar",
+            "Apr",
+            "May",
+            "Jun",
+            "Jul",
+            "Aug",
+            "Sep",
+            "Oct",
+            "Nov",
+            "Dec",
+        )
+    )
+    legend = page.select_one(".legend")
+    assert "Less" in legend.text and "More" in legend.text
+    assert len(legend.select("svg.swatch rect")) == 5
     assert "2" in page.select_one(".stats").text
+
+
+def test_a_new_learner_is_told_what_to_do_instead_of_empty_charts(db_client: TestClient) -> None:
+    page = BeautifulSoup(db_client.get("/progress").text, "html.parser")
+    empty = page.select_one(".empty-state")
+    assert empty is not None
+    assert empty.select_one("a[href='/practice?new=true']").text == "Start a practice round"
+    assert not page.select("svg.chart")
+    home = BeautifulSoup(db_client.get("/").text, "html.parser")
+    assert home.select_one(".banner a[href='/practice?new=true']")
 
 
 def test_home_shows_mastery_and_continue_link(db_client: TestClient) -> None:
@@ -139,3 +194,121 @@ def test_a_bad_import_file_is_422_and_changes_nothing(db_client: TestClient) -> 
 
 def test_export_without_any_data_is_404(db_client: TestClient) -> None:
     assert db_client.get("/progress/export.json").status_code == 404
+
+
+# --- mastery: the share of items FSRS holds stable (≥ 10 days) whose last grade passed ------
+
+
+def _card_after(ratings: list[tuple[Rating, timedelta]], start: datetime) -> tuple[CardState, int]:
+    """A card reviewed with `ratings` (each after its delay), by fsrs itself; (card, last)."""
+    card = Card(card_id=1, due=start)
+    at = start
+    for rating, delay in ratings:
+        at += delay
+        card, _ = FSRS.review_card(card, rating, review_datetime=at)
+    state = CardState(
+        user_id=1,
+        item_id="x",
+        question_slug="q",
+        state=card.state.value,
+        step=card.step,
+        stability=card.stability,
+        difficulty=card.difficulty,
+        due=card.due,
+        last_review=card.last_review,
+    )
+    return state, ratings[-1][0].value
+
+
+def test_an_item_is_mastered_only_when_stable_and_last_answered_right() -> None:
+    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    good, again = Rating.Good, Rating.Again
+    once, _ = _card_after([(good, timedelta(0))], start)
+    assert not is_mastered(once, good.value)  # one right answer is not mastery
+    spaced, last = _card_after(
+        [(good, timedelta(0)), (good, timedelta(minutes=10)), (good, timedelta(days=2))], start
+    )
+    assert spaced.stability is not None and spaced.stability >= MASTERY_STABILITY_DAYS
+    assert is_mastered(spaced, last)
+    lapsed, last = _card_after(
+        [
+            (good, timedelta(0)),
+            (good, timedelta(minutes=10)),
+            (good, timedelta(days=2)),
+            (good, timedelta(days=11)),
+            (again, timedelta(days=60)),
+        ],
+        start,
+    )
+    assert last == again.value and not is_mastered(lapsed, last)
+    # Even a card still very stable is not mastered right after a wrong answer.
+    assert not is_mastered(
+        CardState(
+            user_id=1,
+            item_id="x",
+            question_slug="q",
+            state=2,
+            stability=400.0,
+            difficulty=5.0,
+            due=start,
+            last_review=start,
+        ),
+        Rating.Again.value,
+    )
+
+
+def test_three_wrong_answers_leave_mastery_at_zero(db_client: TestClient) -> None:
+    for _ in range(3):
+        _answer(db_client, "metrics-micro-f1", 1)
+    assert _wrong_three_times_is_wrong(db_client)
+
+
+def _wrong_three_times_is_wrong(client: TestClient) -> bool:
+    body = client.get("/api/progress").json()
+    row = next(q for q in body["questions"] if q["slug"] == "evaluation-metrics")
+    return row["reviews"] == 3 and row["mastered"] == 0 and row["mastery"] == 0.0
+
+
+def test_mastery_per_question_and_per_tag_counts_items(bank: QuestionBank) -> None:
+    start = datetime(2026, 3, 1, 9, tzinfo=UTC)
+    steady = [
+        (Rating.Good, timedelta(0)),
+        (Rating.Good, timedelta(minutes=10)),
+        (Rating.Good, timedelta(days=2)),
+    ]
+    pooling = bank.get("pooling")
+    metrics = bank.get("evaluation-metrics")
+    assert pooling is not None and metrics is not None
+    mastered_ids = [pooling.meta.quiz[0].id, pooling.meta.quiz[1].id, metrics.meta.quiz[0].id]
+    cards, history = {}, []
+    for item_id in mastered_ids:
+        card, last = _card_after(steady, start)
+        cards[item_id] = card
+        slug = "pooling" if item_id.startswith("pool") else "evaluation-metrics"
+        history.append(
+            ReviewLog(
+                user_id=1,
+                item_id=item_id,
+                question_slug=slug,
+                rating=last,
+                correct=True,
+                reviewed_at=start,
+            )
+        )
+    now = start + timedelta(days=3)
+    rows = {r.slug: r for r in by_question(bank, cards, history, now)}
+    assert rows["pooling"].mastered == 2
+    assert rows["pooling"].mastery == 2 / len(pooling.meta.quiz)
+    tags = {t.tag: t for t in by_tag(bank, cards, history)}
+    calibration_items = [i.id for q in bank if "calibration" in q.tags for i in q.meta.quiz]
+    assert tags["calibration"].items == len(calibration_items)
+    assert tags["calibration"].mastered == sum(i in calibration_items for i in mastered_ids)
+    assert tags["pooling"].mastery == 2 / len(pooling.meta.quiz)
+
+
+def test_the_page_defines_mastery_and_names_its_source(db_client: TestClient) -> None:
+    _answer(db_client, "pool-max-gradient", 0)
+    page = BeautifulSoup(db_client.get("/progress").text, "html.parser")
+    definition = page.select_one("#mastery-definition").text
+    assert "10 days" in definition and "last answer" in definition
+    assert "FSRS" in definition and "KDD 2022" in definition

@@ -15,7 +15,7 @@ from app.content.schema import ChoiceItem
 from app.worker.errors import InvalidInput
 from app.worker.numbers import as_finite_float, check_int, parse_float, parse_int
 from tests.test_accounts import csrf, login, register
-from tests.test_practice_pages import page, submit
+from tests.test_practice_pages import mock_items, page, right_for, seed_of, submit
 
 
 @pytest.mark.parametrize(
@@ -99,11 +99,16 @@ def _choice_form(client: TestClient, bank: QuestionBank) -> tuple[BeautifulSoup,
     return form, found[1]
 
 
+def _right_position(form: BeautifulSoup, item: ChoiceItem) -> int:
+    """Where the right option is in the shuffled order this form shows."""
+    return int(right_for(item, seed_of(form)))
+
+
 def test_a_superscript_choice_in_the_practice_form_is_that_option(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
     form, item = _choice_form(db_client, bank)
-    superscript = "⁰¹²³⁴⁵⁶⁷⁸⁹"[item.answer_index]
+    superscript = "⁰¹²³⁴⁵⁶⁷⁸⁹"[_right_position(form, item)]
     response = submit(db_client, form, superscript)
     assert response.status_code == 200
     assert "Correct" in page(response).select_one("#verdict").text
@@ -113,13 +118,15 @@ def test_a_circled_digit_in_the_mock_round_is_that_option(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
     token = csrf(db_client, "/practice/mock")
-    db_client.post("/practice/mock", data={"csrf_token": token, "items": "⑤", "minutes": "５"})
-    items = page(db_client.get("/practice/mock")).select(".mock-items > li")
-    assert len(items) == 5  # "⑤" read as 5
-    # A new learner's mock takes the first auto-graded items in syllabus order.
-    drawn = [i for q in bank for i in q.meta.quiz if i.kind in ("choice", "numeric")][:5]
-    index, item = next((n, i) for n, i in enumerate(drawn) if isinstance(i, ChoiceItem))
-    circled = "⓪①②③④⑤⑥⑦⑧⑨"[item.answer_index]
+    db_client.post("/practice/mock", data={"csrf_token": token, "items": "⑫", "minutes": "５"})
+    round_page = page(db_client.get("/practice/mock"))
+    # "⑫" read as 12: one item from each question, so some are multiple choice.
+    assert len(round_page.select(".mock-items > li")) == 12
+    drawn = mock_items(bank, round_page)
+    index, item, seed = next(
+        (n, i, s) for n, (i, s) in enumerate(drawn) if isinstance(i, ChoiceItem)
+    )
+    circled = "⓪①②③④⑤⑥⑦⑧⑨"[int(right_for(item, seed))]
     answers = {"csrf_token": token, f"answer-{index}": circled}
     result = db_client.post("/practice/mock/submit", data=answers)
     assert result.status_code == 200
@@ -205,8 +212,8 @@ def test_the_round_cookie_stays_small_however_many_answers(
     form, item = _choice_form(db_client, bank)
     db_client.get("/practice", params={"question": "pooling", "size": 3, "new": "true"})
     for _ in range(40):
-        assert submit(db_client, form, str(item.answer_index)).status_code == 200
+        assert submit(db_client, form, str(_right_position(form, item))).status_code == 200
     cookie = db_client.cookies.get("cvprep_round")
     assert cookie is not None and len(cookie) < 1000
-    summary = page(db_client.get("/practice"))
-    assert summary.h1.text == "Round complete"
+    summary = page(db_client.get("/practice/summary"))
+    assert summary.h1.text == "Round summary"

@@ -10,8 +10,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from app.content.render import CodeBlock, Renderer, code_blocks, plain_text
+from app.content.render import CodeBlock, Renderer, code_blocks, plain_text, prose_text
 from app.content.schema import QuestionMeta, QuizItem
+from app.content.search import SearchHit, SearchIndex
 
 FILE_NAME = re.compile(r"^(?P<number>\d{2})-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 FRONT_MATTER = re.compile(r"\A---\n(?P<yaml>.*?)\n---\n(?P<body>.*)\Z", re.S)
@@ -46,6 +47,7 @@ class Question:
     answer_markdown: str
     search_text: str
     code: tuple[CodeBlock, ...]
+    answer_text: str = ""  # the answer as plain text, for search ranking and snippets
 
     @property
     def number(self) -> int:
@@ -61,7 +63,7 @@ class Question:
 
     @property
     def tags(self) -> list[str]:
-        return self.meta.tags
+        return list(self.meta.tags)
 
     @property
     def difficulty(self) -> str:
@@ -73,11 +75,13 @@ class QuestionBank:
     questions: tuple[Question, ...]
     _by_slug: dict[str, Question] = field(init=False, repr=False)
     _items: dict[str, tuple[Question, QuizItem]] = field(init=False, repr=False)
+    _index: SearchIndex = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_slug", {q.slug: q for q in self.questions})
         items = {item.id: (q, item) for q in self.questions for item in q.meta.quiz}
         object.__setattr__(self, "_items", items)
+        object.__setattr__(self, "_index", SearchIndex(self.questions))
 
     def __iter__(self):
         return iter(self.questions)
@@ -101,14 +105,16 @@ class QuestionBank:
         following = self.questions[index + 1] if index + 1 < len(self.questions) else None
         return previous, following
 
-    def search(self, text: str = "", tag: str = "") -> list[Question]:
-        """Questions whose title, prompt or answer contain every word of `text`, with `tag`."""
-        words = text.lower().split()
-        return [
-            q
-            for q in self.questions
-            if (not tag or tag in q.tags) and all(word in q.search_text for word in words)
-        ]
+    def search(self, text: str = "", tag: str = "") -> list[SearchHit]:
+        """Questions with `tag` that hold every word of `text` (a word matches the words it
+        begins: "pool" finds "pooling"), best first by BM25, each with a highlighted snippet.
+        Without `text`, every question with `tag` in syllabus order."""
+        tagged = [q for q in self.questions if not tag or tag in q.tags]
+        return (
+            self._index.search(text, within={q.slug for q in tagged})
+            if text.strip()
+            else [SearchHit(q, 0.0, None) for q in tagged]
+        )
 
 
 def _split(text: str) -> tuple[str, str]:
@@ -190,6 +196,7 @@ def load_question(path: Path, renderer: Renderer) -> Question:
         answer_markdown=body,
         search_text=search_text.lower(),
         code=tuple(blocks),
+        answer_text=prose_text(tokens),
     )
 
 

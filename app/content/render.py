@@ -149,6 +149,23 @@ def plain_text(tokens: Sequence[Token]) -> str:
     return " ".join(" ".join(parts).split())
 
 
+def prose_text(tokens: Sequence[Token]) -> str:
+    """The text a reader sees (prose, table cells, code) without Markdown syntax: for search
+    snippets. Whitespace is collapsed to single spaces."""
+    parts = []
+    for token in tokens:
+        if token.type == "inline":
+            for child in token.children or []:
+                if child.type in ("text", "code_inline"):
+                    parts.append(child.content)
+                elif child.type in ("softbreak", "hardbreak"):
+                    parts.append(" ")
+            parts.append(" ")
+        elif token.type in ("fence", "code_block"):
+            parts.append(f" {token.content} ")
+    return " ".join("".join(parts).split())
+
+
 def pygments_css() -> str:
     # WCAG-AA styles from accessible-pygments, so highlighted code passes the contrast check.
     light = HtmlFormatter(style="a11y-light").get_style_defs(".highlight")

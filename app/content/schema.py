@@ -10,6 +10,37 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", m
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
 
 Difficulty = Literal["foundational", "intermediate", "advanced"]
+# The one tag vocabulary: a question's tags come from this list, so a filter never splits one
+# topic over two spellings (`architecture` / `architectures`). Add a tag here to use it.
+Tag = Literal[
+    "architectures",
+    "calibration",
+    "class-imbalance",
+    "convolution",
+    "data-augmentation",
+    "downsampling",
+    "efficiency",
+    "evaluation",
+    "fundamentals",
+    "history",
+    "imagenet",
+    "invariance",
+    "loss-functions",
+    "mixed-precision",
+    "normalization",
+    "optimization",
+    "pooling",
+    "pytorch",
+    "receptive-field",
+    "regularization",
+    "residual-connections",
+    "resnet",
+    "sampling",
+    "tensor-shapes",
+    "training",
+    "transfer-learning",
+]
+TAGS: tuple[str, ...] = get_args(Tag)
 DemoName = Literal[
     "shape-calculator", "pooling-visualizer", "augmentation-gallery", "architecture-facts"
 ]
@@ -98,8 +129,15 @@ class QuestionMeta(_Strict):
     slug: Slug
     title: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=120)]
     prompt: Text
-    tags: list[Slug] = Field(min_length=1, max_length=6)
+    tags: list[Tag] = Field(min_length=1, max_length=6)
     difficulty: Difficulty
     demos: list[DemoName] = Field(default_factory=list)
     experiments: list[ExperimentName] = Field(default_factory=list)
     quiz: list[QuizItem] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _tags_once(self) -> QuestionMeta:
+        repeated = sorted({tag for tag in self.tags if self.tags.count(tag) > 1})
+        if repeated:
+            raise ValueError(f"tags: each tag once ({', '.join(repeated)} repeated)")
+        return self

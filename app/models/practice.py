@@ -51,6 +51,9 @@ class ReviewLog(SQLModel, table=True):
     correct: bool | None = None  # None for self-graded recall cards
     answer: str = Field(default="", sa_column=Column(Text, nullable=False))
     seed: int | None = None
+    # Multiple choice: the options' indices (as in the question file) in the order shown,
+    # e.g. "2,0,3,1"; `answer` is the chosen option's index in the file. None: the file's order.
+    choice_order: str | None = Field(default=None, max_length=40)
     mode: str = Field(default="practice", max_length=20)  # practice | mock | api
     reviewed_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)

@@ -10,8 +10,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.models import CardState, ReviewLog
-from app.quiz import scheduling
-from app.quiz.grading import Outcome
+from app.practice import scheduling
+from app.practice.grading import Outcome
 
 
 def card_for(session: Session, *, user_id: int, item_id: str) -> CardState | None:
@@ -31,6 +31,17 @@ def reviews_of(
     if since is not None:
         statement = statement.where(col(ReviewLog.reviewed_at) >= since)
     return session.exec(statement.order_by(col(ReviewLog.reviewed_at), col(ReviewLog.id))).all()
+
+
+def reviews_by_ids(session: Session, *, user_id: int, ids: Sequence[int]) -> list[ReviewLog]:
+    """The user's reviews among `ids`, in the order of `ids` (others' and removed ones left out)."""
+    if not ids:
+        return []
+    found = session.exec(
+        select(ReviewLog).where(ReviewLog.user_id == user_id, col(ReviewLog.id).in_(list(ids)))
+    ).all()
+    by_id = {review.id: review for review in found}
+    return [by_id[i] for i in ids if i in by_id]
 
 
 def review_of(session: Session, *, user_id: int, uid: str) -> ReviewLog | None:
@@ -98,6 +109,7 @@ def record_review(
     now: datetime,
     idempotency_key: str | None = None,
     duration_ms: int | None = None,
+    choice_order: str | None = None,
 ) -> tuple[ReviewLog, CardState]:
     """Append the review and move the card on, in one transaction.
 
@@ -123,6 +135,7 @@ def record_review(
         correct=outcome.correct,
         answer=outcome.answer_text,
         seed=seed,
+        choice_order=choice_order,
         mode=mode,
         reviewed_at=now,
         duration_ms=duration_ms,
@@ -165,7 +178,7 @@ def undo_last(session: Session, *, user_id: int) -> ReviewLog | None:
     if last is None:
         return None
     card = card_for(session, user_id=user_id, item_id=last.item_id)
-    # A detached snapshot (app.quiz.scheduling) belongs to another user's card: leave this one.
+    # A detached snapshot (app.practice.scheduling) belongs to another user's card: leave this one.
     if card is not None and last.card_before and not scheduling.is_detached(last.card_before):
         scheduling.restore(card, last.card_before)
         if card.reps == 0:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, col, delete, func, select, text, update
 
 from app.models import CardState, Draft, LoginAttempt, ReviewLog, User
-from app.quiz.scheduling import detach_snapshot
+from app.practice.scheduling import detach_snapshot
 
 
 def get_user(session: Session, *, user_id: int) -> User | None:

@@ -36,7 +36,7 @@ from app.models.common import utcnow
 from app.repos import sessions as session_rows
 from app.repos import users
 from app.settings import Settings
-from app.web import render
+from app.web import render, safe_next
 
 router = APIRouter(tags=["accounts"], include_in_schema=False)
 
@@ -47,11 +47,27 @@ USERNAME_RULE = "username: use 3 to 40 letters, digits, '.', '_' or '-'."
 Text = Annotated[FormText, Form(max_length=400)]
 
 
+DEFAULT_LANDING = "/progress"
+
+
 def _form(
-    request: Request, page: str, *, error: str = "", username: str = "", status: int = 200
+    request: Request,
+    page: str,
+    *,
+    error: str = "",
+    username: str = "",
+    next_page: str | None = None,
+    status: int = 200,
 ) -> HTMLResponse:
-    context = {"error": error, "username": username[:40]}
+    """The login or register form; `next_page` (checked by `safe_next`) rides along in it."""
+    kept = safe_next(next_page if next_page is not None else request.query_params.get("next"))
+    context = {"error": error, "username": username[:40], "next": kept or ""}
     return render(request, page, context, status_code=status)
+
+
+def _landing(next_page: str) -> RedirectResponse:
+    """Back to the page the learner came from, when it is a page of this site."""
+    return RedirectResponse(safe_next(next_page) or DEFAULT_LANDING, status_code=303)
 
 
 def client_address(request: Request) -> str:
@@ -108,7 +124,11 @@ def _register(
 
 @router.post("/register", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def register(
-    request: Request, user: OptionalUser, username: Text = "", password: Text = ""
+    request: Request,
+    user: OptionalUser,
+    username: Text = "",
+    password: Text = "",
+    next_page: Annotated[FormText, Form(alias="next", max_length=2000)] = "",
 ) -> Response:
     engine = request.app.state.engine
     name = parse_username(username)
@@ -122,15 +142,29 @@ async def register(
     elif await run_in_threadpool(_name_taken, engine, name.key):
         error = "username: that name is taken; choose another."
     if error or name is None:
-        return _form(request, "pages/register.html", error=error, username=username, status=422)
+        return _form(
+            request,
+            "pages/register.html",
+            error=error,
+            username=username,
+            next_page=next_page,
+            status=422,
+        )
     password_hash = await hash_password(password)
     registered = await run_in_threadpool(_register, engine, request, user, name, password_hash)
     if registered is None:
         error = "username: that name is taken; choose another."
-        return _form(request, "pages/register.html", error=error, username=username, status=422)
+        return _form(
+            request,
+            "pages/register.html",
+            error=error,
+            username=username,
+            next_page=next_page,
+            status=422,
+        )
     key, account = registered
     adopted(request, key, account)
-    return RedirectResponse("/progress", status_code=303)
+    return _landing(next_page)
 
 
 # --- login -----------------------------------------------------------------------------------
@@ -208,6 +242,7 @@ async def login(
     current: OptionalUser,
     username: Text = "",
     password: Text = "",
+    next_page: Annotated[FormText, Form(alias="next", max_length=2000)] = "",
 ) -> Response:
     engine = request.app.state.engine
     name = parse_username(username)
@@ -221,19 +256,31 @@ async def login(
             f"Too many failed attempts {where}; "
             f"try again in {settings.login_window_minutes} minutes."
         )
-        return _form(request, "pages/login.html", error=message, username=username, status=429)
+        return _form(
+            request,
+            "pages/login.html",
+            error=message,
+            username=username,
+            next_page=next_page,
+            status=429,
+        )
     account = await run_in_threadpool(_find_account, engine, name_key) if name else None
     # Unknown names verify the dummy hash: the same work, the same time, the same answer.
     matches = await verify_password(password, account.password_hash if account else None)
     if account is None or not matches:
         return _form(
-            request, "pages/login.html", error=WRONG_CREDENTIALS, username=username, status=401
+            request,
+            "pages/login.html",
+            error=WRONG_CREDENTIALS,
+            username=username,
+            next_page=next_page,
+            status=401,
         )
     key = await run_in_threadpool(
         _finish_login, engine, request, attempt_id, account, current, name_key
     )
     adopted(request, key, account)
-    return RedirectResponse("/progress", status_code=303)
+    return _landing(next_page)
 
 
 # --- logout and the account page -------------------------------------------------------------

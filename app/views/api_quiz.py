@@ -9,16 +9,16 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Requ
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from app.auth import ActingUser, OptionalUser
-from app.content.schema import ChoiceItem, NumericItem
+from app.content.schema import ChoiceItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.errors import API_ERRORS, ErrorBody
 from app.inputs import StorableStr
 from app.models.common import utcnow
-from app.practice import answer_item
-from app.progress import by_question, streak
-from app.quiz.generators import SEED_MAX, fresh_seed
-from app.quiz.grading import AnswerError, present
+from app.practice.answering import answer_item
+from app.practice.generators import SEED_MAX, fresh_seed
+from app.practice.grading import AnswerError, needs_seed, present
+from app.practice.progress import MASTERY_DEFINITION, by_question, streak
 from app.repos import reviews
 from app.repos.reviews import IdempotencyConflict
 
@@ -54,8 +54,14 @@ class ItemOut(BaseModel):
     question: str
     kind: str
     prompt: str = Field(description="Markdown")
-    choices: list[str] | None = None
-    seed: int | None = Field(default=None, description="Send it back with the answer")
+    choices: list[str] | None = Field(
+        default=None, description="Multiple choice: the options in the order drawn from `seed`"
+    )
+    seed: int | None = Field(
+        default=None,
+        description="Send it back with the answer: it fixes a parametric item's numbers and a "
+        "multiple-choice item's option order",
+    )
 
 
 class AnswerIn(BaseModel):
@@ -63,10 +69,15 @@ class AnswerIn(BaseModel):
 
     item_id: str = Field(max_length=80)
     answer: StrictInt | StrictFloat | AnswerText = Field(
-        description="choice: option index; numeric: a number; recall: again|hard|good|easy"
+        description="choice: the option's position in the order shown (with the item's seed; "
+        "without one, its index in the question file); numeric: a number; recall: "
+        "again|hard|good|easy"
     )
     seed: StrictInt | None = Field(
-        default=None, ge=1, le=SEED_MAX, description="The seed of a parametric item"
+        default=None,
+        ge=1,
+        le=SEED_MAX,
+        description="The seed the item came with (parametric numbers, multiple-choice order)",
     )
     hints_used: int = Field(default=0, ge=0, le=10)
     idempotency_key: IdempotencyKey | None = Field(
@@ -88,17 +99,23 @@ class ReviewOut(BaseModel):
     question: str
     rating: int = Field(description="1 again, 2 hard, 3 good, 4 easy")
     correct: bool | None
-    answer: str
+    answer: str = Field(description="multiple choice: the chosen option's index in the file")
     seed: int | None
+    choice_order: list[int] | None = Field(
+        default=None, description="multiple choice: the options' file indices in the order shown"
+    )
     reviewed_at: datetime
 
 
 class QuestionProgressOut(BaseModel):
     slug: str
+    items: int
+    seen: int = Field(description="Items answered at least once")
+    mastered: int = Field(description=MASTERY_DEFINITION)
     reviews: int
     correct: int
     due: int
-    mastery: float
+    mastery: float = Field(description="mastered / items, 0..1")
 
 
 class ProgressOut(BaseModel):
@@ -111,16 +128,17 @@ class ProgressOut(BaseModel):
 def list_items(
     bank: BankDep, question: Annotated[str | None, Query(max_length=60)] = None
 ) -> list[ItemOut]:
-    """The quiz items of one question (or all); a parametric item comes with a fresh seed."""
+    """The quiz items of one question (or all). A parametric item comes with a fresh seed, and
+    so does a multiple-choice item: its options are listed in the order that seed draws."""
     if question is not None and bank.get(question) is None:
         raise HTTPException(status_code=422, detail=f"question: no question is called '{question}'")
     out = []
     for q in [bank.get(question)] if question else list(bank):
         assert q is not None
         for item in q.meta.quiz:
-            seed = fresh_seed() if isinstance(item, NumericItem) and item.generator else None
+            seed = fresh_seed() if needs_seed(item) else None
             shown = present(item, seed)
-            choices = [c.text for c in item.choices] if isinstance(item, ChoiceItem) else None
+            choices = [c.text for c in shown.choices] if isinstance(item, ChoiceItem) else None
             out.append(
                 ItemOut(
                     id=item.id,
@@ -198,6 +216,9 @@ def _review_out(review) -> ReviewOut:
         correct=review.correct,
         answer=review.answer,
         seed=review.seed,
+        choice_order=[int(i) for i in review.choice_order.split(",")]
+        if review.choice_order
+        else None,
         reviewed_at=review.reviewed_at,
     )
 
@@ -236,7 +257,8 @@ def undo_last(session: WriteSessionDep, user: OptionalUser) -> ReviewOut:
 
 @router.get("/progress", response_model=ProgressOut)
 def read_progress(bank: BankDep, session: SessionDep, user: OptionalUser) -> ProgressOut:
-    """Per-question reviews, accuracy, due count and mastery; cards due now; the streak."""
+    """Per question: items, items seen and mastered, reviews, right answers, items due and
+    mastery (the share of items mastered); cards due now; the streak."""
     now = utcnow()
     cards = (
         {c.item_id: c for c in reviews.cards_of(session, user_id=user.id)}
@@ -249,6 +271,9 @@ def read_progress(bank: BankDep, session: SessionDep, user: OptionalUser) -> Pro
         questions=[
             QuestionProgressOut(
                 slug=r.slug,
+                items=r.items,
+                seen=r.seen,
+                mastered=r.mastered,
                 reviews=r.reviews,
                 correct=r.correct,
                 due=r.due,

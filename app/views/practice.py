@@ -1,78 +1,142 @@
-"""Practice rounds (due → new → weak, one item at a time) and the timed mock interview."""
+"""Practice rounds: choose topics and size, one item at a time, feedback, undo, the summary."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
+from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from starlette.datastructures import FormData
+from sqlmodel import Session
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
-from app.content import QuestionBank
+from app.content import Question, QuestionBank
 from app.content.render import render_markdown
-from app.content.schema import NumericItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt
+from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
-from app.practice import answer_item, find_item
-from app.practice_session import (
-    Mock,
-    Round,
-    drop_mock,
-    drop_round,
-    load_mock,
-    load_round,
-    save_mock,
-    save_round,
+from app.practice.answering import answer_item, find_item
+from app.practice.generators import SEED_MAX, fresh_seed
+from app.practice.grading import (
+    AnswerError,
+    Presented,
+    choice_index,
+    needs_seed,
+    on_screen,
+    present,
+    replay,
 )
-from app.quiz.generators import SEED_MAX, fresh_seed
-from app.quiz.grading import AnswerError, Presented, choice_index, present
-from app.quiz.selection import candidates
+from app.practice.progress import mistakes
+from app.practice.rounds import Round, drop_round, load_round, save_round
+from app.practice.scheduling import describe_interval, next_intervals
+from app.practice.selection import Candidate, candidates, mistake_candidates, scope_of
 from app.repos import reviews
 from app.web import render
 
-# What the answer form calls its fields, for messages (the API names them as sent).
-ANSWER_LABELS = {"answer": "Your answer", "item_id": "The quiz item", "seed": "The variant"}
-
-
-def on_screen(error: AnswerError) -> str:
-    """The error as the form shows it: the label on screen, then the message."""
-    return f"{ANSWER_LABELS.get(error.field, error.field)}: {error.message}"
-
-
 router = APIRouter(prefix="/practice", tags=["practice"], include_in_schema=False)
 
-RoundSize = Annotated[int, Query(ge=1, le=50)]
-AUTO_GRADED = ("choice", "numeric")
+ROUND_MAX = 50
+# Typed by the learner in the round form: read by the one rule for numbers.
+RoundSize = Annotated[TypedInt, Query(ge=1, le=ROUND_MAX)]
+Slugs = Annotated[list[str], Query(max_length=30)]
+GRADE_NAMES = {1: "Again", 2: "Hard", 3: "Good", 4: "Easy"}
 
 
-def _question_filter(bank: QuestionBank, slug: str) -> str:
-    if slug and bank.get(slug) is None:
-        raise HTTPException(status_code=422, detail=f"question: no question is called '{slug}'")
-    return slug
+def _checked_scope(bank: QuestionBank, questions: list[str], tags: list[str]) -> list[Question]:
+    """The round's questions from the form; 422 naming the field for an unknown one."""
+    for slug in questions:
+        if bank.get(slug) is None:
+            raise HTTPException(
+                status_code=422, detail=f"question: no question is called '{slug[:60]}'"
+            )
+    for tag in tags:
+        if tag not in bank.tags:
+            raise HTTPException(status_code=422, detail=f"tag: unknown tag '{tag[:60]}'")
+    return scope_of(bank, questions=questions, tags=tags)
+
+
+def _cards(session: Session, user: User | None) -> dict[str, CardState]:
+    if user is None or user.id is None:
+        return {}
+    return {c.item_id: c for c in reviews.cards_of(session, user_id=user.id)}
+
+
+def _mistake_ids(session: Session, user: User | None) -> list[str]:
+    if user is None or user.id is None:
+        return []
+    return mistakes(reviews.reviews_of(session, user_id=user.id))
+
+
+def _scope_label(bank: QuestionBank, round_: Round) -> str:
+    if round_.mode == "mistakes":
+        return "your mistakes"
+    if not round_.questions or len(round_.questions) == len(bank):
+        return "all questions"
+    return ", ".join(f"Q{n}" for n in round_.questions)
 
 
 def _item_context(
-    presented: Presented, question, round_: Round | None, reason: str, error: str = ""
-) -> dict:
+    bank: QuestionBank,
+    presented: Presented,
+    question: Question,
+    round_: Round | None,
+    reason: str,
+    *,
+    card: CardState | None,
+    error: str = "",
+    typed: str = "",
+) -> dict[str, Any]:
     item = presented.item
+    now = utcnow()
+    intervals = {}
+    if item.kind == "recall":
+        intervals = {
+            rating.value: describe_interval(span)
+            for rating, span in next_intervals(card, now).items()
+        }
     return {
         "question": question,
         "item": item,
+        "presented": presented,
         "seed": presented.seed,
         "prompt_html": render_markdown(presented.prompt),
         "hint": presented.variant.hint if presented.variant else "",
-        "unit": (presented.variant.unit if presented.variant else getattr(item, "unit", "")) or "",
+        "unit": presented.unit,
         "answer_html": render_markdown(item.answer) if item.kind == "recall" else "",
         "round": round_,
+        "scope_label": _scope_label(bank, round_) if round_ else "",
         "position": round_.done + 1 if round_ else 1,
         "reason": reason,
         "error": error,
-        "started": int(utcnow().timestamp() * 1000),
+        "typed": typed,
+        "intervals": intervals,
+        "started": int(now.timestamp() * 1000),
     }
+
+
+def _start_page(
+    request: Request,
+    bank: QuestionBank,
+    session: Session,
+    user: User | None,
+    *,
+    round_: Round | None,
+    notice: str = "",
+    status_code: int = 200,
+) -> HTMLResponse:
+    cards = _cards(session, user)
+    now = utcnow()
+    context = {
+        "questions": list(bank),
+        "tags": bank.tags,
+        "mistake_count": len(_mistake_ids(session, user)),
+        "due_now": sum(1 for c in cards.values() if c.due <= now),
+        "last_round": round_ if round_ and round_.done else None,
+        "notice": notice,
+        "round_max": ROUND_MAX,
+    }
+    return render(request, "pages/practice_start.html", context, status_code=status_code)
 
 
 @router.get("", response_class=HTMLResponse)
@@ -81,52 +145,113 @@ def practice(
     bank: BankDep,
     session: SessionDep,
     user: OptionalUser,
-    question: Annotated[str, Query(max_length=60)] = "",
+    question: Slugs = [],  # noqa: B006  (FastAPI copies defaults)
+    tag: Slugs = [],  # noqa: B006
     size: RoundSize = 10,
     new: bool = False,
-) -> HTMLResponse:
-    """The next item of the current round, or the round's summary when it is over."""
-    slug = _question_filter(bank, question)
+    mistakes: bool = False,
+    undone: bool = False,
+) -> Response:
+    """The item on screen in the current round; a new round (`new`, with the questions, tags
+    and size chosen); or, with no round going, the page that starts one."""
+    scope = _checked_scope(bank, question, tag)
     round_ = load_round(request)
-    if new or round_ is None or (slug and round_.question != slug):
-        round_ = Round(question=slug, size=size)
-        save_round(request, round_)
-    now = utcnow()
-    cards = (
-        {c.item_id: c for c in reviews.cards_of(session, user_id=user.id)}
-        if user and user.id
-        else {}
+    numbers = [q.number for q in scope] if (question or tag) else []
+    if new or (numbers and (round_ is None or round_.questions != numbers)):
+        round_ = Round(questions=numbers, size=size, mode="mistakes" if mistakes else "mixed")
+    elif round_ is None or round_.finished:
+        notice = "Your last grade was taken back." if undone else ""
+        return _start_page(request, bank, session, user, round_=round_, notice=notice)
+    cards = _cards(session, user)
+    if round_.current and (found := bank.item(round_.current[0])) is not None:
+        shown_question, item = found
+        seed, reason = round_.current[1], "current"
+        if needs_seed(item) != (seed is not None):  # an item changed kind since: draw it afresh
+            seed = fresh_seed() if needs_seed(item) else None
+    else:
+        upcoming = _upcoming(bank, session, user, round_, cards)
+        if not upcoming:
+            round_.ended = True
+            round_.current = None
+            save_round(request, round_)
+            if round_.done:
+                return RedirectResponse("/practice/summary", status_code=303)
+            notice = (
+                "No mistakes to review: every item you answered was right the last time."
+                if round_.mode == "mistakes"
+                else "Nothing to practise in that selection."
+            )
+            return _start_page(request, bank, session, user, round_=None, notice=notice)
+        shown_question, item, reason = upcoming[0].question, upcoming[0].item, upcoming[0].reason
+        seed = fresh_seed() if needs_seed(item) else None
+    round_.current = (item.id, seed)
+    save_round(request, round_)
+    presented = present(item, seed)
+    context = _item_context(
+        bank, presented, shown_question, round_, reason, card=cards.get(item.id)
     )
-    scope = bank.get(round_.question) if round_.question else None
-    upcoming = (
-        []
-        if round_.finished
-        else candidates(bank, cards, now, question=scope, exclude=round_.answered)
-    )
-    if not upcoming:
-        return render(request, "pages/practice_summary.html", _summary_context(bank, round_, scope))
-    nxt = upcoming[0]
-    seed = fresh_seed() if isinstance(nxt.item, NumericItem) and nxt.item.generator else None
-    context = _item_context(present(nxt.item, seed), nxt.question, round_, nxt.reason)
+    context["undone"] = undone
     return render(request, "pages/practice.html", context)
 
 
-def _summary_context(bank: QuestionBank, round_: Round, scope) -> dict:
+def _upcoming(
+    bank: QuestionBank,
+    session: Session,
+    user: User | None,
+    round_: Round,
+    cards: dict[str, CardState],
+) -> list[Candidate]:
+    answered = [r.item_id for r in _round_reviews(session, user, round_)]
+    if round_.mode == "mistakes":
+        return mistake_candidates(bank, _mistake_ids(session, user), exclude=answered)
+    scope = [q for q in bank if not round_.questions or q.number in round_.questions]
+    return candidates(bank, cards, utcnow(), scope=scope, exclude=answered)
+
+
+def _round_reviews(session: Session, user: User | None, round_: Round) -> list[ReviewLog]:
+    if user is None or user.id is None:
+        return []
+    return reviews.reviews_by_ids(session, user_id=user.id, ids=round_.reviews)
+
+
+@router.get("/summary", response_class=HTMLResponse)
+def summary(request: Request, bank: BankDep, session: SessionDep, user: OptionalUser) -> Response:
+    """Every item of the round: its prompt, your answer, the right one and why."""
+    round_ = load_round(request)
+    if round_ is None or not round_.done:
+        return RedirectResponse("/practice", status_code=303)
     rows = []
-    for item_id, correct, rating in round_.results:
-        found = bank.item(item_id)
-        if found:
-            rows.append(
-                {"question": found[0], "item": found[1], "correct": correct, "rating": rating}
-            )
+    for review in _round_reviews(session, user, round_):
+        found = bank.item(review.item_id)
+        if found is None:
+            continue
+        shown = replay(found[1], answer=review.answer, seed=review.seed, order=review.choice_order)
+        rows.append(
+            {
+                "question": found[0],
+                "item": found[1],
+                "prompt_html": render_markdown(shown.presented.prompt),
+                "given": shown.given,
+                "expected": shown.expected,
+                "explanation_html": render_markdown(shown.explanation),
+                "correct": review.correct,
+                "grade": GRADE_NAMES.get(review.rating, ""),
+                "failed": review.correct is False or review.rating == 1,
+            }
+        )
     graded = [r for r in rows if r["correct"] is not None]
-    return {
+    context = {
         "rows": rows,
-        "scope": scope,
+        "round": round_,
+        "scope_label": _scope_label(bank, round_),
         "correct": sum(1 for r in graded if r["correct"]),
         "graded": len(graded),
-        "round": round_,
+        "failed": sum(1 for r in rows if r["failed"]),
+        "again_query": "&".join(f"question={bank.questions[n - 1].slug}" for n in round_.questions)
+        if round_.mode == "mixed" and all(0 < n <= len(bank) for n in round_.questions)
+        else "",
     }
+    return render(request, "pages/practice_summary.html", context)
 
 
 @router.post("/answer", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -141,7 +266,9 @@ def answer(
     hints_used: Annotated[int, Form(ge=0, le=10)] = 0,
     started: Annotated[int | None, Form(ge=0, le=2**53)] = None,  # ms since the epoch
 ) -> HTMLResponse:
-    """Grade the answer, record the review, show the feedback (the explanation, next due)."""
+    """Grade the answer, record the review, show the feedback (what you answered, the right
+    answer, why, when it comes back). An answer that cannot be graded is shown again, as
+    typed, with the reason."""
     round_ = load_round(request) or Round()
     try:
         question, item = find_item(bank, item_id)
@@ -167,9 +294,19 @@ def answer(
         found = bank.item(item_id)
         if found is None or error.field == "seed":
             raise HTTPException(status_code=422, detail=str(error)) from None
+        assert user.id is not None
+        card = reviews.card_for(session, user_id=user.id, item_id=item_id)
         context = _item_context(
-            present(found[1], seed), found[0], round_, "retry", error=on_screen(error)
+            bank,
+            present(found[1], seed),
+            found[0],
+            round_,
+            "retry",
+            card=card,
+            error=on_screen(error),
+            typed=answer,
         )
+        context["hints_used"] = hints_used
         return render(
             request,
             "pages/practice.html",
@@ -177,19 +314,21 @@ def answer(
             fragment="partials/_practice_item.html",
             status_code=422,
         )
-    round_.record(item.id, recorded.review.correct, recorded.review.rating)
+    assert recorded.review.id is not None
+    round_.record(recorded.review.id, item.id)
     save_round(request, round_)
+    outcome = recorded.outcome
     context = {
         "question": question,
         "item": item,
-        "outcome": recorded.outcome,
-        "explanation_html": render_markdown(recorded.outcome.explanation),
-        "expected_html": render_markdown(recorded.outcome.expected)
-        if item.kind == "recall"
-        else "",
+        "outcome": outcome,
+        "typed": answer.strip() if item.kind == "numeric" else outcome.given,
+        "explanation_html": render_markdown(outcome.explanation),
+        "expected_html": render_markdown(outcome.expected) if item.kind == "recall" else "",
         "card": recorded.card,
         "round": round_,
         "prompt_html": render_markdown(recorded.presented.prompt),
+        "next_url": "/practice/summary" if round_.finished else "/practice",
     }
     return render(
         request,
@@ -201,133 +340,28 @@ def answer(
 
 @router.post("/undo", dependencies=[CsrfChecked])
 def undo(request: Request, session: WriteSessionDep, user: OptionalUser) -> Response:
-    """Take back the last grade: the review is removed and its card restored."""
-    if user is not None and user.id is not None:
-        removed = reviews.undo_last(session, user_id=user.id)
-        round_ = load_round(request)
-        if removed and round_ and round_.take_back(removed.item_id):
-            save_round(request, round_)
-    return RedirectResponse("/practice", status_code=303)
+    """Take back the last grade: the review is removed, its card restored, and the item is on
+    screen again as it was shown; the page then says so."""
+    removed = reviews.undo_last(session, user_id=user.id) if user and user.id else None
+    if removed is None:
+        return RedirectResponse("/practice", status_code=303)
+    round_ = load_round(request)
+    if (
+        round_ is not None
+        and removed.id is not None
+        and round_.take_back(removed.id, removed.item_id, removed.seed)
+    ):
+        save_round(request, round_)
+    return RedirectResponse("/practice?undone=true", status_code=303)
 
 
-@router.post("/restart", dependencies=[CsrfChecked])
-def restart(request: Request, question: Annotated[str, Form(max_length=60)] = "") -> Response:
-    drop_round(request)
-    target = f"/practice?question={question}" if question else "/practice"
-    return RedirectResponse(target, status_code=303)
-
-
-# --- mock interview -----------------------------------------------------------------------
-
-# Typed by the learner: read by the one rule for numbers (app.worker.numbers).
-MockSize = Annotated[TypedInt, Form(ge=1, le=20)]
-MockMinutes = Annotated[TypedInt, Form(ge=1, le=90)]
-GRACE = timedelta(seconds=15)
-
-
-@router.get("/mock", response_class=HTMLResponse)
-def mock(request: Request, bank: BankDep) -> HTMLResponse:
-    """The running mock interview, or the form that starts one."""
-    running = load_mock(request)
-    if running is None:
-        return render(request, "pages/mock_start.html", {})
-    items = []
-    for item_id, seed in running.items:
-        question, item = find_item(bank, item_id)
-        shown = present(item, seed)
-        items.append(
-            {
-                "question": question,
-                "item": item,
-                "seed": seed,
-                "prompt_html": render_markdown(shown.prompt),
-                "unit": (shown.variant.unit if shown.variant else getattr(item, "unit", "")) or "",
-            }
-        )
-    context = {"mock": running, "items": items, "deadline": running.deadline.isoformat()}
-    return render(request, "pages/mock_round.html", context)
-
-
-@router.post("/mock", dependencies=[CsrfChecked])
-def start_mock(
-    request: Request,
-    bank: BankDep,
-    session: SessionDep,
-    user: OptionalUser,
-    items: MockSize = 5,
-    minutes: MockMinutes = 10,
-) -> Response:
-    now = utcnow()
-    cards = (
-        {c.item_id: c for c in reviews.cards_of(session, user_id=user.id)}
-        if user and user.id
-        else {}
-    )
-    chosen = candidates(bank, cards, now, kinds=AUTO_GRADED)[:items]
-    picked = [
-        (c.item.id, fresh_seed() if isinstance(c.item, NumericItem) and c.item.generator else None)
-        for c in chosen
-    ]
-    save_mock(request, Mock(items=picked, started=now.isoformat(), minutes=minutes))
-    return RedirectResponse("/practice/mock", status_code=303)
-
-
-async def read_form(request: Request) -> FormData:
-    return await request.form()
-
-
-@router.post("/mock/submit", response_class=HTMLResponse, dependencies=[CsrfChecked])
-def submit_mock(
-    request: Request,
-    bank: BankDep,
-    session: WriteSessionDep,
-    user: ActingUser,
-    form: Annotated[FormData, Depends(read_form)],
-) -> HTMLResponse:
-    """Grade every answered item at once; feedback comes only now, at the end."""
-    running = load_mock(request)
-    if running is None:
-        raise HTTPException(
-            status_code=409, detail="No mock interview is running; start one first."
-        )
-    now = utcnow()
-    results = []
-    for index, (item_id, seed) in enumerate(running.items):
-        question, item = find_item(bank, item_id)
-        raw = form.get(f"answer-{index}")
-        text = raw.strip() if isinstance(raw, str) else ""
-        row: dict[str, Any] = {
-            "question": question,
-            "item": item,
-            "given": text,
-            "outcome": None,
-            "error": "",
-        }
-        if text:
-            try:
-                given: object = choice_index(text) if item.kind == "choice" else text
-                recorded = answer_item(
-                    session,
-                    bank,
-                    user=user,
-                    item_id=item_id,
-                    answer=given,
-                    seed=seed,
-                    mode="mock",
-                    now=now,
-                )
-                row["outcome"] = recorded.outcome
-                row["explanation_html"] = render_markdown(recorded.outcome.explanation)
-            except AnswerError as error:
-                row["error"] = on_screen(error)
-        results.append(row)
-    drop_mock(request)
-    over = now - running.deadline
-    context = {
-        "results": results,
-        "correct": sum(1 for r in results if r["outcome"] and r["outcome"].correct),
-        "total": len(results),
-        "over_time": over if over > GRACE else None,
-        "minutes": running.minutes,
-    }
-    return render(request, "pages/mock_result.html", context)
+@router.post("/end", dependencies=[CsrfChecked])
+def end_round(request: Request) -> Response:
+    """End the current round now: its summary if anything was answered, else a new start."""
+    round_ = load_round(request)
+    if round_ is None or not round_.done:
+        drop_round(request)
+        return RedirectResponse("/practice", status_code=303)
+    round_.ended, round_.current = True, None
+    save_round(request, round_)
+    return RedirectResponse("/practice/summary", status_code=303)

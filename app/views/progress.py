@@ -14,9 +14,20 @@ from app.charts import column_bars, heatmap_cells
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep, SettingsDep
 from app.models.common import utcnow
-from app.progress import by_question, by_tag, due_forecast, heatmap, streak, true_retention
+from app.practice.export import ImportRefused, check_export, export_user, import_user, parse_export
+from app.practice.progress import (
+    MASTERY_DEFINITION,
+    MASTERY_SOURCE,
+    by_question,
+    by_tag,
+    due_forecast,
+    heatmap,
+    heatmap_months,
+    mistakes,
+    streak,
+    true_retention,
+)
 from app.repos import reviews
-from app.transfer import ImportRefused, check_export, export_user, import_user, parse_export
 from app.web import render
 
 router = APIRouter(prefix="/progress", tags=["progress"], include_in_schema=False)
@@ -31,15 +42,23 @@ def progress_page(
     user_id = user.id if user is not None else None
     card_list = reviews.cards_of(session, user_id=user_id) if user_id is not None else []
     history = reviews.reviews_of(session, user_id=user_id) if user_id is not None else []
+    cards = {c.item_id: c for c in card_list}
     passed, tested = true_retention(history)
     forecast = due_forecast(card_list, today)
+    days = heatmap(history, today)
     context = {
         "user": user,
-        "questions": by_question(bank, {c.item_id: c for c in card_list}, history, now),
-        "tags": [t for t in by_tag(bank, history) if t.graded],
+        "questions": by_question(bank, cards, history, now),
+        "tags": by_tag(bank, cards, history),
+        "mastery_definition": MASTERY_DEFINITION,
+        "mastery_source": MASTERY_SOURCE,
+        "mistake_count": len(mistakes(history)),
         "forecast": column_bars(forecast),
         "forecast_total": sum(d.count for d in forecast),
-        "heatmap": heatmap_cells(heatmap(history, today)),
+        "heatmap": heatmap_cells(days),
+        "heatmap_months": heatmap_months(days),
+        "heatmap_top": max((d.count for d in days), default=0),
+        "heatmap_active_days": sum(1 for d in days if d.count),
         "streak": streak(history, today),
         "retention": (passed / tested) if tested else None,
         "retention_counts": (passed, tested),

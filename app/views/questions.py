@@ -16,7 +16,7 @@ from app.db import read_session
 from app.deps import BankDep
 from app.models import Draft
 from app.models.common import utcnow
-from app.progress import by_question
+from app.practice.progress import by_question
 from app.repos import drafts, reviews
 from app.web import render, render_shared, templates
 
@@ -69,8 +69,10 @@ async def home(
     if user is not None and user.id is not None:
         engine = request.app.state.engine
         progress, resume = await run_in_threadpool(_home_progress, engine, bank, user.id)
+    hits = bank.search(q, tag)
     context = {
-        "questions": bank.search(q, tag),
+        "questions": [hit.question for hit in hits],
+        "hits": {hit.question.slug: hit.snippet for hit in hits if hit.snippet},
         "total": len(bank),
         "tags": bank.tags,
         "q": q,

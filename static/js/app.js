@@ -22,17 +22,122 @@
     });
   }
 
-  function enhance(root) {
-    addCopyButtons(root);
+  // <time datetime="…Z" data-local="datetime|time">… UTC</time>: shown in the reader's own
+  // time zone; the UTC text stays as the tooltip (and is what a page without JS shows).
+  function localTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (element) {
+      if (element.dataset.localised) return;
+      const when = new Date(element.getAttribute("datetime"));
+      if (isNaN(when.getTime())) return;
+      const options = element.dataset.local === "time"
+        ? { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" }
+        : { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", timeZoneName: "short" };
+      element.title = element.textContent;
+      element.textContent = when.toLocaleString(undefined, options);
+      element.dataset.localised = "true";
+    });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  function enhance(root) {
+    addCopyButtons(root);
+    localTimes(root);
+  }
+
+  // After an htmx swap, move focus to what the new content marks (the verdict after an
+  // answer, the model answer after a reveal) so a screen reader announces it. An outerHTML
+  // swap replaces the target itself: find the new element by its id.
+  function swappedRoot(target) {
+    if (target.isConnected) return target;
+    return (target.id && document.getElementById(target.id)) || document.body;
+  }
+
+  function focusMarked(root) {
+    const marked = root.matches && root.matches("[data-focus-on-swap]")
+      ? root : root.querySelector("[data-focus-on-swap]");
+    if (marked) marked.focus();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.documentElement.classList.add("js");
+    enhance(document);
+    // A practice page loaded in full (no htmx) focuses its feedback or field the same way.
+    const card = document.getElementById("practice-card");
+    if (card) focusMarked(card);
+  });
   document.addEventListener("htmx:afterSwap", function (event) {
     // A history restore swaps the whole body and names no target.
     const target = event.detail.target || event.target;
     if (!target || !target.querySelectorAll) return;
-    enhance(target);
-    const focusTarget = target.querySelector("[data-focus-on-swap]");
-    if (focusTarget) focusTarget.focus();
+    const root = swappedRoot(target);
+    enhance(root);
+    focusMarked(root);
   });
+
+  // --- drafts: saved on the debounce (htmx), before a reveal, and when the page is left ----
+
+  function draftParts() {
+    const form = document.querySelector("form[data-draft]");
+    const field = form && form.querySelector("textarea[name=draft]");
+    return form && field ? { form: form, field: field } : null;
+  }
+
+  function unsaved(parts) {
+    return parts.field.value !== (parts.form.dataset.saved || "");
+  }
+
+  // Save now with fetch; resolves once the server has it (or failed: the reveal goes on).
+  function saveDraft(parts) {
+    if (!unsaved(parts)) return Promise.resolve();
+    const value = parts.field.value;
+    return fetch(parts.form.action, {
+      method: "POST",
+      body: new FormData(parts.form), // carries the CSRF token as a form field
+      headers: { "HX-Request": "true" },
+      credentials: "same-origin",
+    }).then(function (response) {
+      if (!response.ok) return;
+      parts.form.dataset.saved = value;
+      return response.text().then(function (html) {
+        const status = document.getElementById("draft-status");
+        if (status) { status.outerHTML = html; enhance(parts.form); }
+      });
+    }).catch(function () {});
+  }
+
+  // Leaving the page: a beacon survives the unload. It cannot send the CSRF header, so the
+  // token travels in the form body, where the server checks it just the same.
+  function beaconDraft() {
+    const parts = draftParts();
+    if (!parts || !unsaved(parts) || !navigator.sendBeacon) return;
+    if (navigator.sendBeacon(parts.form.action, new FormData(parts.form))) {
+      parts.form.dataset.saved = parts.field.value;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    const parts = draftParts();
+    if (parts) parts.form.dataset.saved = parts.field.value;
+  });
+  // What the debounced htmx save sent is what the server now has.
+  document.addEventListener("htmx:configRequest", function (event) {
+    const parts = draftParts();
+    if (parts && event.detail.elt === parts.form) parts.form.dataset.sending = parts.field.value;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const parts = draftParts();
+    if (parts && event.detail.elt === parts.form && event.detail.successful) {
+      parts.form.dataset.saved = parts.form.dataset.sending || "";
+    }
+  });
+  // Reveal the model answer only once the draft typed so far is saved, so it shows beside it.
+  document.addEventListener("htmx:confirm", function (event) {
+    const parts = draftParts();
+    if (!parts || !event.detail.elt.matches("[data-reveal-answer]") || !unsaved(parts)) return;
+    event.preventDefault();
+    saveDraft(parts).then(function () { event.detail.issueRequest(true); });
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden") beaconDraft();
+  });
+  window.addEventListener("pagehide", beaconDraft);
 })();

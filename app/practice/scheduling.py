@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from fsrs import Card, Rating, Scheduler, State
 
@@ -103,3 +103,30 @@ def retrievability(card: CardState, now: datetime) -> float:
     if card.last_review is None:
         return 0.0
     return SCHEDULER.get_card_retrievability(to_fsrs(card), current_datetime=now)
+
+
+def next_intervals(card: CardState | None, now: datetime) -> dict[Rating, timedelta]:
+    """How long until the next review for each grade given now (what fsrs would schedule).
+
+    `card` None is an item never reviewed. Nothing is changed or stored.
+    """
+    current = to_fsrs(card) if card is not None else Card(card_id=0, due=now)
+    intervals = {}
+    for rating in Rating:
+        updated, _log = SCHEDULER.review_card(current, rating, review_datetime=now)
+        intervals[rating] = updated.due - now
+    return intervals
+
+
+def describe_interval(interval: timedelta) -> str:
+    """An interval as a person says it: "10 min", "5 h", "1 day", "11 days", "1.3 years"."""
+    seconds = interval.total_seconds()
+    if seconds < 3600:
+        minutes = max(1, round(seconds / 60))
+        return f"{minutes} min"
+    if seconds < 86_400:
+        return f"{round(seconds / 3600)} h"
+    days = round(seconds / 86_400)
+    if days < 365:
+        return f"{days} day{'s' if days != 1 else ''}"
+    return f"{days / 365.25:.1f} years"

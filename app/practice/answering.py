@@ -11,7 +11,7 @@ from app.content import Question, QuestionBank
 from app.content.schema import QuizItem
 from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
-from app.quiz.grading import AnswerError, Outcome, Presented, grade, present
+from app.practice.grading import AnswerError, Outcome, Presented, format_order, grade, present
 from app.repos import reviews
 
 
@@ -45,7 +45,11 @@ def answer_item(
     duration_ms: int | None = None,
     now: datetime | None = None,
 ) -> Recorded:
-    """Grade and record one attempt. AnswerError (nothing recorded) when it cannot be graded."""
+    """Grade and record one attempt. AnswerError (nothing recorded) when it cannot be graded.
+
+    `seed` is the one the item was presented with (parametric numbers, shuffled options); the
+    review records it and, for multiple choice, the order of the options shown.
+    """
     assert user.id is not None
     question, item = find_item(bank, item_id)
     presented = present(item, seed)
@@ -61,5 +65,6 @@ def answer_item(
         now=now or utcnow(),
         idempotency_key=idempotency_key,
         duration_ms=duration_ms,
+        choice_order=format_order(presented.order),
     )
     return Recorded(question, presented, outcome, review, card)

@@ -18,11 +18,13 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from sqlmodel import Session, select
 
 from app.content import QuestionBank
+from app.content.schema import ChoiceItem
 from app.inputs import StorableStr
 from app.models import CardState, Draft, ReviewLog, User
 from app.models.common import utcnow
-from app.quiz import scheduling
-from app.quiz.generators import SEED_MAX
+from app.practice import scheduling
+from app.practice.generators import SEED_MAX
+from app.practice.grading import parse_order
 from app.repos import drafts, reviews
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
@@ -79,6 +81,9 @@ class ReviewRecord(_Strict):
     correct: bool | None
     answer: Annotated[StorableStr, Field(max_length=2000)]
     seed: Annotated[int, Field(ge=1, le=SEED_MAX)] | None
+    # Multiple choice: the file's option indices in the order shown ("2,0,3,1"); absent in
+    # files from versions that showed every option in the file's order.
+    choice_order: Annotated[str, Field(pattern=r"^[0-9](,[0-9]){1,9}$")] | None = None
     mode: Literal["practice", "mock", "api"]
     reviewed_at: Moment
     duration_ms: Annotated[int, Field(ge=0, le=86_400_000)] | None
@@ -200,6 +205,22 @@ def _check_card(where: str, card: CardFields, now: datetime) -> list[str]:
     return problems
 
 
+def _order_problems(where: str, review: ReviewRecord, bank: QuestionBank) -> list[str]:
+    """A review's choice order must be an order of its item's options (and only a
+    multiple-choice item has one)."""
+    if review.choice_order is None:
+        return []
+    found = bank.item(review.item_id)
+    assert found is not None
+    item = found[1]
+    if not isinstance(item, ChoiceItem):
+        return [f"{where}.choice_order: item '{review.item_id}' has no options to order"]
+    if parse_order(review.choice_order, len(item.choices)) is None:
+        count = len(item.choices)
+        return [f"{where}.choice_order: must list each of the options 0..{count - 1} once"]
+    return []
+
+
 @dataclass
 class Plan:
     """A checked import: what to write, and what was left out."""
@@ -265,6 +286,7 @@ def check_export(data: Export, bank: QuestionBank, now: datetime | None = None) 
         if not known_item(where, review.item_id, review.question_slug):
             plan.skipped["reviews"] += 1
             continue
+        problems += _order_problems(where, review, bank)
         plan.keep_reviews.append(review)
     for index, draft in enumerate(data.drafts):
         where = f"drafts[{index}]"

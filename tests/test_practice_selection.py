@@ -8,8 +8,8 @@ from fsrs import Rating
 
 from app.content import QuestionBank
 from app.models import CardState
-from app.quiz import scheduling
-from app.quiz.selection import candidates
+from app.practice import scheduling
+from app.practice.selection import candidates
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 

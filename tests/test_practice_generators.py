@@ -11,7 +11,7 @@ from sklearn.metrics import precision_recall_fscore_support
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
-from app.quiz.generators import GENERATORS, SEED_MAX, variant
+from app.practice.generators import GENERATORS, SEED_MAX, variant
 
 SEEDS = range(1, 151)
 

@@ -1,1 +1,0 @@
-"""Practising: parametric items, grading, scheduling, what to practise next."""
