@@ -20,32 +20,46 @@ HX = {"HX-Request": "true"}
 
 
 def _bm25(bank: QuestionBank, query: list[str]) -> dict[str, float]:
-    """BM25 as Robertson & Zaragoza (2009) give it, computed here from the questions' text,
-    each query word standing for the indexed words it begins."""
-    docs = {}
-    for q in bank:
-        tf: dict[str, float] = {}
-        for text, weight in (
-            (q.title, FIELD_WEIGHTS["title"]),
-            (" ".join(q.tags), FIELD_WEIGHTS["tags"]),
-            (q.meta.prompt, FIELD_WEIGHTS["prompt"]),
-            (q.answer_text, FIELD_WEIGHTS["answer"]),
-        ):
-            for w in re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower()):
-                tf[w] = tf.get(w, 0.0) + weight
-        docs[q.slug] = tf
-    average = sum(sum(d.values()) for d in docs.values()) / len(docs)
+    """BM25 as Robertson & Zaragoza (2009) give it, per field against the field's average
+    length, the fields added with their weights; computed here from the questions' text, each
+    query word standing for the indexed words it begins."""
+    fields = {
+        q.slug: {
+            "title": q.title,
+            "tags": " ".join(q.tags),
+            "prompt": q.meta.prompt,
+            "answer": q.answer_text,
+        }
+        for q in bank
+    }
+    tokens = {
+        slug: {
+            name: re.findall(r"[^\W_]+", unicodedata.normalize("NFKC", text).lower())
+            for name, text in doc.items()
+        }
+        for slug, doc in fields.items()
+    }
+    average = {
+        name: sum(len(doc[name]) for doc in tokens.values()) / len(tokens) for name in FIELD_WEIGHTS
+    }
     scores = {}
-    for slug, tf in docs.items():
+    for slug, doc in tokens.items():
         total, matched = 0.0, True
         for word in query:
-            f = sum(v for k, v in tf.items() if k.startswith(word))
-            n = sum(1 for d in docs.values() if any(k.startswith(word) for k in d))
-            if not f:
+            n = sum(
+                1 for d in tokens.values() if any(w.startswith(word) for f in d.values() for w in f)
+            )
+            idf = math.log(1 + (len(tokens) - n + 0.5) / (n + 0.5))
+            found = 0.0
+            for name, weight in FIELD_WEIGHTS.items():
+                f = sum(1 for w in doc[name] if w.startswith(word))
+                if f:
+                    norm = K1 * (1 - B + B * len(doc[name]) / average[name])
+                    found += weight * f * (K1 + 1) / (f + norm)
+            if not found:
                 matched = False
                 break
-            idf = math.log(1 + (len(docs) - n + 0.5) / (n + 0.5))
-            total += idf * f * (K1 + 1) / (f + K1 * (1 - B + B * sum(tf.values()) / average))
+            total += idf * found
         if matched:
             scores[slug] = total
     return scores

@@ -2,9 +2,12 @@
 
 BM25 is the Okapi ranking function as presented by S. Robertson and H. Zaragoza, "The
 Probabilistic Relevance Framework: BM25 and Beyond", Foundations and Trends in Information
-Retrieval 3(4), 2009. A document's term frequency is the weighted sum over its fields (title,
-tags, prompt, answer), the simple form of BM25F given there; the inverse document frequency is
-the non-negative form log(1 + (N − n + 0.5) / (n + 0.5)). The collection is a dozen documents,
+Retrieval 3(4), 2009. Each field (title, tags, prompt, answer) is scored by BM25 against its
+own average length, and the field scores are added with weights (the "most fields"
+combination search engines offer). Summing weighted term counts before the saturation (the
+simple BM25F) lets a long answer that mentions a word forty times tie with a question whose
+title is that word: both saturate. The inverse document frequency is the non-negative form
+log(1 + (N − n + 0.5) / (n + 0.5)). The collection is a dozen documents,
 indexed once at start-up: our own few lines serve it better than a search engine would.
 """
 
@@ -43,27 +46,32 @@ class SearchHit:
 
 
 class SearchIndex:
-    """BM25 over title, tags, prompt and answer text of each question."""
+    """BM25 over title, tags, prompt and answer text of each question, field by field."""
+
+    FIELDS = tuple(FIELD_WEIGHTS)
 
     def __init__(self, questions: Sequence[Question]) -> None:
         self.questions = list(questions)
-        self.tf: list[dict[str, float]] = []
-        self.length: list[float] = []
+        # tf[document][field]: word counts; length[document][field]: words in that field.
+        self.tf: list[dict[str, Counter[str]]] = []
+        self.length: list[dict[str, int]] = []
         for question in self.questions:
-            counts: dict[str, float] = {}
             fields = {
                 "title": question.title,
                 "tags": " ".join(question.tags),
                 "prompt": question.meta.prompt,
                 "answer": question.answer_text,
             }
-            for name, text in fields.items():
-                for word in words(text):
-                    counts[word] = counts.get(word, 0.0) + FIELD_WEIGHTS[name]
+            counts = {name: Counter(words(text)) for name, text in fields.items()}
             self.tf.append(counts)
-            self.length.append(sum(counts.values()))
-        self.average_length = sum(self.length) / len(self.length) if self.length else 0.0
-        self.vocabulary = sorted({word for counts in self.tf for word in counts})
+            self.length.append({name: sum(c.values()) for name, c in counts.items()})
+        documents = max(len(self.length), 1)
+        self.average_length = {
+            name: sum(lengths[name] for lengths in self.length) / documents for name in self.FIELDS
+        }
+        self.vocabulary = sorted(
+            {word for counts in self.tf for field in counts.values() for word in field}
+        )
 
     def expand(self, word: str) -> list[str]:
         """The indexed words that begin with `word` (search as you type: "pool" → pooling)."""
@@ -72,19 +80,27 @@ class SearchIndex:
     def score(self, index: int, query: Sequence[str]) -> float | None:
         """BM25 of document `index` for the query words, or None if a word is missing.
 
-        Each query word is one term whose frequency in a document is that of all the words it
+        Each query word is one term whose frequency in a field is that of all the words it
         begins, and whose document frequency counts the documents holding any of them.
         """
-        counts, total = self.tf[index], 0.0
-        norm = K1 * (1 - B + B * self.length[index] / (self.average_length or 1.0))
+        fields, total = self.tf[index], 0.0
         for word in query:
             terms = self.expand(word)
-            tf = sum(counts.get(term, 0.0) for term in terms)
-            if not tf:
-                return None
-            n = sum(1 for doc in self.tf if any(term in doc for term in terms))
+            n = sum(
+                1
+                for doc in self.tf
+                if any(term in field for field in doc.values() for term in terms)
+            )
             idf = math.log(1 + (len(self.tf) - n + 0.5) / (n + 0.5))
-            total += idf * tf * (K1 + 1) / (tf + norm)
+            found = 0.0
+            for name in self.FIELDS:
+                tf = sum(fields[name].get(term, 0) for term in terms)
+                if tf:
+                    ratio = self.length[index][name] / (self.average_length[name] or 1.0)
+                    found += FIELD_WEIGHTS[name] * tf * (K1 + 1) / (tf + K1 * (1 - B + B * ratio))
+            if not found:
+                return None
+            total += idf * found
         return total
 
     def search(self, text: str, *, within: Iterable[str] | None = None) -> list[SearchHit]:
