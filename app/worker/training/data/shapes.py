@@ -31,7 +31,7 @@ CLASSES: tuple[str, ...] = (
     "bar",
     "semicircle",
 )
-RADIUS = (0.45, 0.8)  # of the half-width of the image
+RADIUS = (0.55, 0.9)  # of the half-width of the image
 NOISE_STD = 0.08  # per-pixel Gaussian noise, on the 0..1 scale
 GRADIENT = 0.15  # largest change of the background across the image
 CHUNK = 2048  # images drawn per tensor op, to bound memory (~40 MB a chunk at 32 px)
