@@ -261,9 +261,13 @@ def train_one_epoch(
         [p for p in m.parameters() if p.requires_grad] for _, m in net.groups()
     ]
     trainable = [p for params in grouped for p in params]
-    for x, targets, labels in batches:
-        if should_stop():
+    while True:
+        if should_stop():  # before drawing the batch, so its random draws stay unspent
             return True
+        batch = next(batches, None)
+        if batch is None:
+            return False
+        x, targets, labels = batch
         optimizer.zero_grad(set_to_none=True)
         with precision.autocast():
             logits = net.model(x)
@@ -288,7 +292,6 @@ def train_one_epoch(
         stats.done += 1
         if on_step is not None:
             on_step(stats, detached)
-    return False
 
 
 # ---------------------------------------------------------------- evaluation

@@ -7,8 +7,9 @@
 - `predictions.npz`: `y_true` (N,) int64, `y_prob` (N, K) float32, `classes` (K,) str, the last
   validation pass (loads with `np.load(path)`, no pickle);
 - `misclassified/<n>.png`: up to `max_misclassified` validation images the model got wrong,
-  the most confident first, at the size it saw them; metrics.json lists them with the index
-  into the validation split, the true and predicted class and the confidence.
+  the most confident first, at the size it saw them (Pillow, which torchvision itself needs);
+  metrics.json lists them with the index into the validation split, the true and predicted
+  class and the confidence.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def write_misclassified(
 
     `images` are the validation images, (N, 3, S, S) uint8, in the order of y_true/y_prob.
     """
-    from torchvision.io import write_png
+    from PIL import Image
 
     folder = out_dir / MISCLASSIFIED
     folder.mkdir(exist_ok=True)
@@ -97,7 +98,8 @@ def write_misclassified(
     listed = []
     for n, index in enumerate(wrong):
         name = f"{MISCLASSIFIED}/{n}.png"
-        write_png(images[int(index)].detach().cpu().contiguous(), str(out_dir / name))
+        pixels = images[int(index)].detach().cpu().permute(1, 2, 0).numpy()
+        Image.fromarray(pixels).save(out_dir / name)
         listed.append(
             {
                 "index": int(index),
