@@ -129,6 +129,7 @@ class TerminalReport:
                 f"acc {m['val_accuracy']:.3f}  macro-F1 {m['macro_f1']:.3f}  "
                 f"{m['images_per_s']:,.0f} img/s",
                 markup=False,
+                soft_wrap=True,
             )
         elif e.kind in ("finished", "failed"):
             self.progress.stop()
@@ -140,12 +141,14 @@ class TerminalReport:
             f"Training on {data.get('dataset')}: {event.train_size} train / {event.val_size} "
             f"val images, {len(event.classes)} classes, {event.device} {event.precision}, "
             f"{event.steps_per_epoch} steps per epoch"
-            + (f", resuming at epoch {event.start_epoch}" if event.start_epoch > 1 else "")
+            + (f", resuming at epoch {event.start_epoch}" if event.resumed else ""),
+            markup=False,
+            soft_wrap=True,
         )
         skipped = data.get("skipped") or {}
         if skipped:
             listed = ", ".join(f"{reason}: {n}" for reason, n in skipped.items())
-            self.console.print(f"Skipped files: {listed}")
+            self.console.print(f"Skipped files: {listed}", markup=False, soft_wrap=True)
         total = event.steps_per_epoch * event.epochs
         self.progress.start()
         self.task = self.progress.add_task(
@@ -224,7 +227,7 @@ def train(args: argparse.Namespace) -> int:
         if args.resume and not args.out:
             raise ConfigError("--out", "--resume needs the folder of the run to continue")
     except ConfigError as error:
-        errors.print(f"config error: {error}", markup=False)
+        errors.print(f"config error: {error}", markup=False, soft_wrap=True)
         return EXIT_CONFIG
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out_dir = (
@@ -244,11 +247,11 @@ def train(args: argparse.Namespace) -> int:
             )
     except ConfigError as error:
         report.progress.stop()
-        errors.print(f"config error: {error}", markup=False)
+        errors.print(f"config error: {error}", markup=False, soft_wrap=True)
         return EXIT_CONFIG
     if result.status == "failed":
-        errors.print(f"Training failed: {result.error}", markup=False)
-        console.print(f"Outputs so far: {out_dir}", markup=False)
+        errors.print(f"Training failed: {result.error}", markup=False, soft_wrap=True)
+        console.print(f"Outputs so far: {out_dir}", markup=False, soft_wrap=True)
         return EXIT_FAILED
     if result.metrics.get("val_accuracy") is not None:
         console.print(final_table(result.metrics))
@@ -256,10 +259,12 @@ def train(args: argparse.Namespace) -> int:
             console.print(class_table(result.metrics))
     if result.status == "cancelled":
         console.print(
-            f"Interrupted; saved to {out_dir}. Continue with --resume --out {out_dir}", markup=False
+            f"Interrupted; saved to {out_dir}. Continue with --resume --out {out_dir}",
+            markup=False,
+            soft_wrap=True,
         )
         return EXIT_INTERRUPTED
-    console.print(f"Outputs: {out_dir}", markup=False)
+    console.print(f"Outputs: {out_dir}", markup=False, soft_wrap=True)
     return EXIT_OK
 
 

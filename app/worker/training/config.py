@@ -231,7 +231,8 @@ class RunConfig:
     def from_dict(cls, values: dict[str, Any]) -> RunConfig:
         """Validate a mapping (YAML, JSON, form) into a config; missing keys take defaults.
 
-        Raises ConfigError naming the first bad field: an unknown key (the known ones
+        Numbers may come as numeric strings ("1e-3", which YAML 1.1 reads as a string; form
+        fields). Raises ConfigError naming the first bad field: an unknown key (the known ones
         listed), a wrong type, a value outside its choices or range, or a combination that
         cannot run (e.g. dataset "folder" without `folder`).
         """
@@ -341,6 +342,11 @@ def _coerce(spec: FieldSpec, value: Any) -> Any:
         if spec.choices is not None and value not in spec.choices:
             raise bad
         return value
+    if isinstance(value, str):  # "1e-3": YAML 1.1 reads it as a string; forms send strings
+        try:
+            value = float(value) if any(c in value for c in ".eEn") else int(value)
+        except ValueError:
+            raise bad from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise bad
     if isinstance(value, float) and not math.isfinite(value):

@@ -287,15 +287,16 @@ class _Trainer:
         group_names = [name for name, _ in net.groups()]
         self.emit(
             Started(
-                config.epochs,
-                steps,
-                len(data.train_labels),
-                len(data.val_labels),
-                classes,
-                str(device),
-                precision.name,
-                start_epoch + 1,
-                data.info,
+                epochs=config.epochs,
+                steps_per_epoch=steps,
+                train_size=len(data.train_labels),
+                val_size=len(data.val_labels),
+                classes=classes,
+                device=str(device),
+                precision=precision.name,
+                start_epoch=start_epoch + 1,
+                resumed=saved is not None,
+                data=data.info,
             )
         )
         for epoch in range(start_epoch, config.epochs):

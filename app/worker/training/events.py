@@ -34,7 +34,8 @@ class Started(Event):
     classes: list[str]
     device: str  # "cpu", "cuda:0", ...
     precision: str  # "fp32" | "bf16" | "fp16"
-    start_epoch: int = 1  # > 1 when resuming
+    start_epoch: int = 1  # the epoch training starts in (counting from 1)
+    resumed: bool = False  # continuing from a checkpoint
     data: dict[str, Any] = field(default_factory=dict)  # counts, skipped files, cache hit
 
 
