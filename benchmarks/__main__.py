@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import demos, pages, practice
+from benchmarks import demos, pages, practice, training
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
         pages.main(Path(tmp) / "pages")
         demos.main(Path(tmp) / "demos")
         practice.main(Path(tmp) / "practice")
+        training.main(Path(tmp) / "training")
 
 
 if __name__ == "__main__":
