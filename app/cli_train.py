@@ -202,6 +202,7 @@ def final_table(metrics: dict[str, Any]) -> Table:
 
 
 def class_table(metrics: dict[str, Any]) -> Table:
+    """Precision, recall, F1 and support of each class."""
     table = Table(title="Per class", show_header=True)
     for column in ("class", "precision", "recall", "F1", "support"):
         table.add_column(column, justify="left" if column == "class" else "right")
@@ -217,6 +218,7 @@ def class_table(metrics: dict[str, Any]) -> Table:
 
 
 def train(args: argparse.Namespace) -> int:
+    """`cvprep train`: returns the exit code (0, 1, 2 or 130, see the module docstring)."""
     from app.worker.training import ConfigError, run
 
     console, errors = Console(), Console(stderr=True)
@@ -249,6 +251,14 @@ def train(args: argparse.Namespace) -> int:
         report.progress.stop()
         errors.print(f"config error: {error}", markup=False, soft_wrap=True)
         return EXIT_CONFIG
+    except KeyboardInterrupt:  # the second Ctrl-C: no saving; the last epoch's checkpoint stays
+        report.progress.stop()
+        errors.print(
+            f"Stopped at once; {out_dir} keeps the last saved checkpoint",
+            markup=False,
+            soft_wrap=True,
+        )
+        return EXIT_INTERRUPTED
     if result.status == "failed":
         errors.print(f"Training failed: {result.error}", markup=False, soft_wrap=True)
         console.print(f"Outputs so far: {out_dir}", markup=False, soft_wrap=True)
@@ -269,6 +279,7 @@ def train(args: argparse.Namespace) -> int:
 
 
 def data_fetch(args: argparse.Namespace) -> int:
+    """`cvprep data fetch cifar10`: 0 when the batches are in place, 1 when the download fails."""
     from app.worker.training.data import cifar10
 
     data_dir = get_settings().data_dir
@@ -283,6 +294,8 @@ def data_fetch(args: argparse.Namespace) -> int:
 
 
 def weights_fetch(args: argparse.Namespace) -> int:
+    """`cvprep weights fetch ARCH`: 0 once the file is in the torch cache, 1 on a failed
+    download, 2 for an architecture without ImageNet weights."""
     from app.worker.training.config import IMAGENET_MODELS
     from app.worker.training.models import fetch_imagenet, imagenet_path
 

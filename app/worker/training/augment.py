@@ -175,6 +175,7 @@ class Augmenter:
 
     @property
     def mixes(self) -> bool:
+        """Whether batches get MixUp or CutMix (and so soft targets)."""
         return self.mixup_alpha > 0 or self.cutmix_alpha > 0
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:

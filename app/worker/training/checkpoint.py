@@ -57,6 +57,7 @@ def versions(device: torch.device) -> dict[str, str | None]:
 
 
 def rng_state(generator: torch.Generator, mix_generator: torch.Generator) -> dict[str, Any]:
+    """Every generator a run draws from, as ByteTensors (what `restore_rng` puts back)."""
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else [],
@@ -68,6 +69,7 @@ def rng_state(generator: torch.Generator, mix_generator: torch.Generator) -> dic
 def restore_rng(
     state: dict[str, Any], generator: torch.Generator, mix_generator: torch.Generator
 ) -> None:
+    """Put the generators back where `rng_state` found them, so the draws continue the same."""
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -66,6 +66,7 @@ class FieldSpec:
     maximum: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The spec as JSON-able values (choices as a list)."""
         return {**dataclasses.asdict(self), "choices": list(self.choices) if self.choices else None}
 
     def allowed(self) -> str:
@@ -110,6 +111,12 @@ _runtime = functools.partial(_f, group="runtime")
 
 @dataclass(frozen=True)
 class RunConfig:
+    """Every choice of one training run. Build it with `from_dict`, which validates.
+
+    Frozen, so a run's config cannot change under it; `to_dict()` is what config.yaml and the
+    checkpoint hold, `replace(**changes)` a validated copy.
+    """
+
     # --- data ---
     dataset: str = _data("shapes", "data set to train on", choices=DATASETS)
     folder: str | None = _data(None, "dataset folder: its path under DATA_DIR/datasets")
@@ -221,6 +228,7 @@ class RunConfig:
 
     @classmethod
     def spec(cls, name: str) -> FieldSpec:
+        """One field's description; KeyError for an unknown name."""
         cls.fields()
         assert cls._specs is not None
         return cls._specs[name]

@@ -16,9 +16,12 @@ from typing import Any, ClassVar
 
 @dataclass(frozen=True)
 class Event:
+    """Base of every event: a `kind` and a JSON-able `to_dict()`."""
+
     kind: ClassVar[str] = "event"
 
     def to_dict(self) -> dict[str, Any]:
+        """The event's fields and its kind, as plain JSON values."""
         return {"kind": self.kind, **dataclasses.asdict(self)}
 
 

@@ -41,13 +41,16 @@ class Precision:
 
     @property
     def dtype(self) -> torch.dtype:
+        """The autocast dtype (float32 when autocast is off)."""
         return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[self.name]
 
     @property
     def needs_scaler(self) -> bool:
+        """fp16 gradients can underflow: the loss is scaled (Micikevicius et al., 2018)."""
         return self.name == "fp16"
 
     def autocast(self) -> torch.autocast:
+        """The context the forward pass and the loss run in."""
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.name != "fp32")
 
 
@@ -93,6 +96,7 @@ def parameter_groups(net: Net, config: Any) -> list[dict[str, Any]]:
 
 
 def build_optimizer(net: Net, config: Any, device: torch.device) -> torch.optim.Optimizer:
+    """AdamW (β1 = momentum, β2 = 0.999) or SGD (momentum, Nesterov) over `parameter_groups`."""
     groups = parameter_groups(net, config)
     if config.optimizer == "sgd":
         return torch.optim.SGD(
@@ -204,6 +208,7 @@ class EpochStats:
     def from_state(
         cls, state: dict[str, Any], steps: int, groups: list[str], device: torch.device
     ) -> EpochStats:
+        """The sums saved by `to_state`, back on `device`."""
         stats = cls(steps, groups, device, state["done"], state["seen"], state["seconds"])
         for name, tensor in state["tensors"].items():
             setattr(stats, name, tensor.to(device))
@@ -299,6 +304,8 @@ def train_one_epoch(
 
 @dataclass
 class Evaluation:
+    """One pass over the validation set."""
+
     probs: np.ndarray  # (N, K) float32 softmax probabilities
     loss: float  # mean cross-entropy (no label smoothing), nats
     accuracy: float

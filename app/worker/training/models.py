@@ -130,6 +130,7 @@ class Net:
     frozen: list[str] = field(default_factory=list)  # names of the stages that do not train
 
     def groups(self) -> Iterator[tuple[str, nn.Module]]:
+        """The stages from input to output, then ("head", head)."""
         yield from self.stages
         yield "head", self.head
 
@@ -214,6 +215,7 @@ def _replace_head(net: Net, num_classes: int) -> None:
 
 
 def stage_count(config: RunConfig) -> int:
+    """How many backbone stages the config's model has (what `unfreeze_stages` counts)."""
     return {"smallcnn": 4, "resnet18": 5, "mobilenet_v3_small": 5, "efficientnet_b0": 6}[
         config.model
     ]

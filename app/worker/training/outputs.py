@@ -36,6 +36,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 
 def write_config(out_dir: Path, config: dict[str, Any]) -> None:
+    """config.yaml, fields in declaration order."""
     try:
         import yaml
     except ImportError:
@@ -57,12 +58,14 @@ def finite(value: Any) -> Any:
 
 
 def write_metrics(out_dir: Path, metrics: dict[str, Any]) -> None:
+    """metrics.json, strict JSON (non-finite numbers as null), replaced atomically."""
     _atomic_text(out_dir / METRICS, json.dumps(finite(metrics), indent=1, allow_nan=False) + "\n")
 
 
 def write_predictions(
     out_dir: Path, y_true: np.ndarray, y_prob: np.ndarray, classes: list[str]
 ) -> None:
+    """predictions.npz: y_true (N,) int64, y_prob (N, K) float32, classes (K,) str."""
     temporary = out_dir / f".{PREDICTIONS}.tmp.npz"
     np.savez_compressed(
         temporary,

@@ -25,6 +25,8 @@ from app.worker.training.models import build
 
 @dataclass(frozen=True)
 class TutorialResult:
+    """What the bench reads off a tutorial-loop run."""
+
     images_per_s: float  # training images per second of training time (evaluation excluded)
     val_accuracy: float
     first_step_s: float  # from the call to the end of the first training step

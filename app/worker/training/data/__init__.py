@@ -3,7 +3,9 @@
 `load_data(config, data_dir, device)` decodes the source once (or reads the decoded copy
 from DATA_DIR/cache/), picks the classes, caps the images per class, splits train/val (the
 source's own split, else a seeded split stratified by class), thins the training split into a
-long tail when asked, and moves both splits to `device` as (N, 3, S, S) uint8. Converting
+long tail when asked, and moves both splits to `device` as (N, 3, S, S) uint8. Where the
+source has its own validation split (CIFAR-10's test batch, a folder's val/), the cap
+`images_per_class` applies to the training split and the validation split is used whole. Converting
 uint8 to float per batch is cheaper than storing floats, and keeps a 50,000-image CIFAR-10
 at 150 MB.
 """
@@ -42,6 +44,7 @@ class ImageSet:
 
     @property
     def train_counts(self) -> list[int]:
+        """Training images per class, in class order."""
         counts = torch.bincount(self.train_labels.cpu(), minlength=len(self.classes))
         return [int(c) for c in counts]
 
@@ -151,19 +154,24 @@ def long_tail(labels: np.ndarray, num_classes: int, ratio: float) -> np.ndarray:
 
 
 def channel_stats(
-    images: torch.Tensor, chunk: int = 4096
+    images: torch.Tensor, chunk: int = 1024
 ) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Per-channel mean and standard deviation of uint8 (N, C, H, W) images, on the 0..1 scale."""
+    """Per-channel mean and standard deviation of uint8 (N, C, H, W) images, on the 0..1 scale.
+
+    Chunks are summed in float32 (exact for a chunk of uint8 values this size) and the totals
+    in float64, so memory stays at one float32 chunk (12 MB for 1024 images at 32 px).
+    """
     total = torch.zeros(images.shape[1], dtype=torch.float64, device=images.device)
     squares = torch.zeros_like(total)
     for start in range(0, len(images), chunk):
-        block = images[start : start + chunk].to(torch.float64).div_(255.0)
-        total += block.sum(dim=(0, 2, 3))
-        squares += block.square().sum(dim=(0, 2, 3))
+        block = images[start : start + chunk].to(torch.float32)
+        total += block.sum(dim=(0, 2, 3), dtype=torch.float64)
+        squares += block.square_().sum(dim=(0, 2, 3), dtype=torch.float64)
     count = max(1, images.numel() // images.shape[1])
     mean = total / count
-    std = (squares / count - mean.square()).clamp_min(1e-12).sqrt()
-    return tuple(float(m) for m in mean), tuple(max(float(s), 1e-3) for s in std)
+    variance = (squares / count - mean.square()).clamp_min(0.0)
+    std = variance.sqrt() / 255.0
+    return tuple(float(m) / 255.0 for m in mean), tuple(max(float(s), 1e-3) for s in std)
 
 
 def load_data(config: RunConfig, data_dir: Path, device: torch.device) -> ImageSet:

@@ -55,6 +55,7 @@ def digest_files(paths: Iterable[Path], root: Path) -> str:
 
 
 def cache_key(parts: dict[str, Any]) -> str:
+    """24 hex digits of SHA-256 over the parts (JSON, keys sorted) and the storage format."""
     text = json.dumps({"format": FORMAT, **parts}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 

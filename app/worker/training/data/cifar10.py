@@ -53,6 +53,7 @@ class _ArraysOnly(pickle.Unpickler):
 
 
 def folder(data_dir: Path) -> Path:
+    """DATA_DIR/datasets/cifar-10-batches-py, where `fetch` unpacks the batches."""
     return data_dir / "datasets" / FOLDER
 
 
@@ -87,6 +88,7 @@ def _batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def key_parts(path: Path, size: int) -> dict[str, Any]:
+    """The cache key's parts: the seven files' content and the image size."""
     files = [path / n for n in (META_FILE, *TRAIN_FILES, VAL_FILE)]
     return {"source": "cifar10", "size": size, "content": digest_files(files, path)}
 

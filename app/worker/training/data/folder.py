@@ -74,6 +74,7 @@ class FolderScan:
     skipped: Counter[str] = field(default_factory=Counter)
 
     def key_parts(self, size: int) -> dict[str, Any]:
+        """The cache key's parts: classes, splits, every file's path and bytes, the size."""
         return {
             "source": "folder",
             "decoder": DECODER,
