@@ -70,20 +70,24 @@ def train_tutorial(
     train_set = ImageFolder(str(root / "train"), transform=train_tf)
     val_set = ImageFolder(str(root / "val"), transform=eval_tf)
     cuda = device.type == "cuda"
-    workers = {
-        "num_workers": num_workers,
-        "pin_memory": cuda,
-        "persistent_workers": num_workers > 0,
-    }
+    persistent = num_workers > 0
     train_loader = DataLoader(
         train_set,
         batch_size=config.batch_size,
         shuffle=True,
         drop_last=True,
         generator=torch.Generator().manual_seed(config.seed),
-        **workers,
+        num_workers=num_workers,
+        pin_memory=cuda,
+        persistent_workers=persistent,
     )
-    val_loader = DataLoader(val_set, batch_size=256, shuffle=False, **workers)
+    val_loader = DataLoader(
+        val_set,
+        batch_size=256,
+        num_workers=num_workers,
+        pin_memory=cuda,
+        persistent_workers=persistent,
+    )
 
     precision = resolve_precision(config.precision, device)
     net = build(config, len(train_set.classes))
