@@ -120,7 +120,7 @@ def child_tutorial(config: dict[str, Any], data_dir: Path, workers: int) -> dict
 
     from app.worker.training import RunConfig
     from app.worker.training.data import load_data
-    from app.worker.training.engine import resolve_device
+    from app.worker.training.preflight import resolve_device
     from app.worker.training.tutorial import train_tutorial
 
     run_config = RunConfig.from_dict(config)

@@ -8,7 +8,7 @@ whose `.field` names the field and whose message gives the allowed values. `RunC
 describes every field for a form to render.
 
 Checks that need the file system (the folder exists, the ImageNet weights are in the torch
-cache, an earlier run's checkpoint) live in `engine.check_config`, which `run` calls before
+cache, an earlier run's checkpoint) live in `preflight.check_config`, which `run` calls before
 any data is loaded.
 """
 

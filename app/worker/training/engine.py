@@ -31,17 +31,15 @@ import torch
 
 from app.worker.training import checkpoint, outputs
 from app.worker.training.augment import Augmenter
-from app.worker.training.config import ConfigError, RunConfig
-from app.worker.training.data import ImageSet, load_data, preflight
-from app.worker.training.events import EpochEnd, Event, Failed, Finished, Started, StepProgress
+from app.worker.training.config import RunConfig
+from app.worker.training.data import ImageSet, load_data
+from app.worker.training.events import EpochEnd, Event, Failed, Finished, Started, StepReporter
 from app.worker.training.loop import (
     EpochStats,
     Evaluation,
-    Precision,
     build_optimizer,
     epoch_order,
     evaluate,
-    resolve_precision,
     steps_per_epoch,
     train_batches,
     train_one_epoch,
@@ -54,13 +52,10 @@ from app.worker.training.models import (
     IMAGENET_STD,
     Net,
     build,
-    check_imagenet,
     load_imagenet,
     load_transfer,
-    read_init_checkpoint,
-    resolve_init_checkpoint,
-    stage_count,
 )
+from app.worker.training.preflight import Plan, check_config
 
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 StepProgress events a second
 
@@ -73,74 +68,6 @@ class RunResult:
     metrics: dict[str, Any]
     out_dir: Path
     error: str | None = None
-
-
-@dataclass
-class Plan:
-    """What `check_config` resolved: where and how the run trains, and what it starts from."""
-
-    device: torch.device
-    precision: Precision
-    init_checkpoint: dict[str, Any] | None = None
-    resume_checkpoint: dict[str, Any] | None = None
-
-
-def resolve_device(requested: str) -> torch.device:
-    """auto: the current CUDA device when there is one, else the CPU."""
-    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
-        if not torch.cuda.is_available():
-            raise ConfigError("device", "CUDA is not available on this machine; use auto or cpu")
-        return torch.device("cuda", torch.cuda.current_device())
-    return torch.device("cpu")
-
-
-def check_config(
-    config: RunConfig,
-    *,
-    data_dir: Path,
-    runs_dir: Path | None = None,
-    resume_dir: Path | None = None,
-) -> Plan:
-    """Everything about the config that this machine decides, before any data is read.
-
-    Raises ConfigError for: CUDA asked for but absent; fp16 on the CPU; more stages to
-    unfreeze than the model has; a missing folder or CIFAR-10; ImageNet weights not in the
-    torch cache (naming the path and URL); an init run or checkpoint that is missing or of
-    another architecture; and, with `resume_dir`, a missing checkpoint or a config that
-    differs from the one it was trained with.
-    """
-    device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    stages = stage_count(config)
-    if config.strategy == "last_n" and config.unfreeze_stages > stages:
-        raise ConfigError(
-            "unfreeze_stages",
-            f"{config.model} has {stages} backbone stages; expected 1 to {stages}",
-        )
-    preflight(config, data_dir)
-    plan = Plan(device, precision)
-    if resume_dir is not None:
-        path = resume_dir / checkpoint.FILENAME
-        if not path.is_file():
-            raise ConfigError("resume", f"no {checkpoint.FILENAME} in {resume_dir} to resume from")
-        try:
-            plan.resume_checkpoint = checkpoint.load(path)
-        except Exception as error:
-            raise ConfigError("resume", f"cannot read {path}: {error}") from error
-        saved = plan.resume_checkpoint["config"]
-        for key, value in config.to_dict().items():
-            if saved.get(key) != value:
-                raise ConfigError(
-                    key,
-                    f"is {value!r} here but {saved.get(key)!r} in the checkpoint; a resumed run keeps its config",
-                )
-        return plan
-    if config.init_kind == "imagenet":
-        check_imagenet(config.model)
-    elif config.init_kind in ("run", "path"):
-        path = resolve_init_checkpoint(config, runs_dir)
-        plan.init_checkpoint = read_init_checkpoint(config, path)
-    return plan
 
 
 def run(
@@ -182,7 +109,7 @@ def run(
 
 
 class _Trainer:
-    """The state of one run; `train` reads top to bottom."""
+    """The state of one run. `train` reads top to bottom; the pieces follow it."""
 
     def __init__(
         self,
@@ -203,11 +130,73 @@ class _Trainer:
         self.last_eval: Evaluation | None = None
         self.misclassified: list[dict[str, Any]] = []
         self.model_info: dict[str, Any] = {"arch": config.model, "init": {"kind": config.init_kind}}
-        self.timing: dict[str, float | None] = {"data_s": None, "to_first_step_s": None}
+        self.runtime: dict[str, Any] = {}
+        self.timing: dict[str, float | None] = {"data_s": None}
+        self.reporter: StepReporter | None = None
 
     # ---------------------------------------------------------------- the run
 
     def train(self, data_dir: Path) -> RunResult:
+        config = self.config
+        data, net = self._setup(data_dir)
+        start_epoch, order, partial = self._resume()
+        self.emit(
+            Started(
+                epochs=config.epochs,
+                steps_per_epoch=self.steps,
+                train_size=len(data.train_labels),
+                val_size=len(data.val_labels),
+                classes=data.classes,
+                device=self.runtime["device"],
+                precision=self.runtime["precision"],
+                start_epoch=start_epoch + 1,
+                resumed=self.plan.resume_checkpoint is not None,
+                data=data.info,
+            )
+        )
+        groups = [name for name, _ in net.groups()]
+        for epoch in range(start_epoch, config.epochs):
+            if order is None:
+                order = epoch_order(data.train_labels, config.sampler, self.generator, self.counts)
+            if partial is not None:
+                stats = EpochStats.from_state(partial, self.steps, groups, self.plan.device)
+            else:
+                stats = EpochStats(self.steps, groups, self.plan.device)
+            partial = None
+            began = time.perf_counter()
+            self.reporter.start_epoch(epoch, stats.seen, stats.done)  # type: ignore[union-attr]
+            stopped = train_one_epoch(
+                net,
+                train_batches(
+                    data.train_images,
+                    data.train_labels,
+                    order,
+                    config.batch_size,
+                    self.augmenter,
+                    stats.done,
+                ),
+                criterion=self.criterion,
+                optimizer=self.optimizer,
+                scheduler=self.scheduler,
+                scaler=self.scaler,
+                precision=self.plan.precision,
+                stats=stats,
+                grad_clip=config.grad_clip,
+                should_stop=self.should_stop,
+                on_step=self.reporter,
+            )
+            summary = stats.summary(self.trainable)  # reads the sums: waits for the device
+            stats.seconds += time.perf_counter() - began
+            if stopped or self.should_stop():
+                return self._cancel(epoch, stats, order)
+            self._end_epoch(epoch, stats, summary)
+            order = None
+        return self._finish()
+
+    # ---------------------------------------------------------------- pieces
+
+    def _setup(self, data_dir: Path) -> tuple[ImageSet, Net]:
+        """Seed, load the data, build and initialise the model, and everything that trains it."""
         config, device, precision = self.config, self.plan.device, self.plan.precision
         torch.manual_seed(config.seed)  # weights, dropout
         if device.type == "cuda":
@@ -217,179 +206,118 @@ class _Trainer:
 
         data = self.data = load_data(config, data_dir, device)
         self.timing["data_s"] = time.perf_counter() - self.began
-        classes = data.classes
-        net = self.net = build(config, len(classes))
+        net = self.net = build(config, len(data.classes))
         mean, std = self._initialise(net, data)
         frozen = net.set_trainable(config.strategy, config.unfreeze_stages)
         self.trainable = {name for name, _ in net.groups() if name not in frozen}
-        channels_last = True  # see the module docstring
         net.model.to(device)
-        if channels_last:
-            net.model.to(memory_format=torch.channels_last)
+        net.model.to(memory_format=torch.channels_last)  # see the module docstring
+        parameters = list(net.model.parameters())
         self.model_info.update(
-            parameters=sum(p.numel() for p in net.model.parameters()),
-            trainable_parameters=sum(p.numel() for p in net.model.parameters() if p.requires_grad),
+            parameters=sum(p.numel() for p in parameters),
+            trainable_parameters=sum(p.numel() for p in parameters if p.requires_grad),
             frozen_stages=frozen,
             stages=[name for name, _ in net.stages],
             normalization={"mean": list(mean), "std": list(std)},
         )
 
-        counts = data.train_counts
-        criterion = build_loss(
+        self.counts = data.train_counts
+        self.criterion = build_loss(
             config.loss,
-            counts,
+            self.counts,
             label_smoothing=config.label_smoothing,
             focal_gamma=config.focal_gamma,
             focal_alpha=config.focal_alpha,
         ).to(device)
-        optimizer = build_optimizer(net, config, device)
-        steps = steps_per_epoch(len(data.train_labels), config.batch_size)
-        warmup = round(config.warmup_epochs * steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, warmup_cosine(warmup, steps * config.epochs)
-        )
-        scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
-        augmenter = Augmenter(
-            config.augment,
-            hflip=data.hflip,
-            mean=mean,
-            std=std,
-            device=device,
-            generator=self.generator,
-            mix_generator=self.mix_generator,
-            num_classes=len(classes),
-            mixup_alpha=config.mixup_alpha,
-            cutmix_alpha=config.cutmix_alpha,
-            channels_last=channels_last,
+        self.optimizer = build_optimizer(net, config, device)
+        self.steps = steps_per_epoch(len(data.train_labels), config.batch_size)
+        warmup = round(config.warmup_epochs * self.steps)
+        schedule = warmup_cosine(warmup, self.steps * config.epochs)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
+        self.augmenter = self._augmenter(config.augment, data.hflip, mean, std)
+        self.reporter = StepReporter(
+            self.emit,
+            epochs=config.epochs,
+            steps=self.steps,
+            interval_s=self.interval,
+            lr=lambda: max(group["lr"] for group in self.optimizer.param_groups),
+            run_began=self.began,
         )
         self.runtime = {
             "device": str(device),
             "precision": precision.name,
-            "channels_last": channels_last,
+            "channels_last": True,
             "threads": torch.get_num_threads(),
             "versions": checkpoint.versions(device),
         }
+        return data, net
 
-        start_epoch, order, partial = 0, None, None
-        saved = self.plan.resume_checkpoint
-        if saved is not None:
-            net.model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            if saved["scaler"]:
-                scaler.load_state_dict(saved["scaler"])
-            checkpoint.restore_rng(saved["rng"], self.generator, self.mix_generator)
-            self.progress = dict(saved["progress"])
-            start_epoch = saved["epoch"]
-            partial = self.progress.pop("partial", None)
-            if partial is not None:  # stopped inside an epoch: continue with its order
-                order = saved["order"].to(device)
-        self.parts = (optimizer, scheduler, scaler)
-
-        group_names = [name for name, _ in net.groups()]
-        self.emit(
-            Started(
-                epochs=config.epochs,
-                steps_per_epoch=steps,
-                train_size=len(data.train_labels),
-                val_size=len(data.val_labels),
-                classes=classes,
-                device=str(device),
-                precision=precision.name,
-                start_epoch=start_epoch + 1,
-                resumed=saved is not None,
-                data=data.info,
-            )
+    def _augmenter(self, preset: str, hflip: bool, mean: Any, std: Any) -> Augmenter:
+        assert self.data is not None
+        return Augmenter(
+            preset,
+            hflip=hflip,
+            mean=tuple(mean),
+            std=tuple(std),
+            device=self.plan.device,
+            generator=self.generator,
+            mix_generator=self.mix_generator,
+            num_classes=len(self.data.classes),
+            mixup_alpha=self.config.mixup_alpha,
+            cutmix_alpha=self.config.cutmix_alpha,
+            channels_last=True,
         )
-        for epoch in range(start_epoch, config.epochs):
-            if order is None:
-                order = epoch_order(data.train_labels, config.sampler, self.generator, counts)
-            if partial is not None:
-                stats = EpochStats.from_state(partial, steps, group_names, device)
-                partial = None
-            else:
-                stats = EpochStats(steps, group_names, device)
-            epoch_began, seen_before, done_before = time.perf_counter(), stats.seen, stats.done
-            reporter = self._reporter(
-                epoch, steps, scheduler, epoch_began, seen_before, done_before
-            )
-            batches = train_batches(
-                data.train_images,
-                data.train_labels,
-                order,
-                config.batch_size,
-                augmenter,
-                stats.done,
-            )
-            stopped = train_one_epoch(
-                net,
-                batches,
-                criterion=criterion,
-                optimizer=optimizer,
-                scheduler=scheduler,
-                scaler=scaler,
-                precision=precision,
-                stats=stats,
-                grad_clip=config.grad_clip,
-                should_stop=self.should_stop,
-                on_step=reporter,
-            )
-            summary = stats.summary(self.trainable)  # reads the sums: waits for the device
-            stats.seconds += time.perf_counter() - epoch_began
-            if stopped or self.should_stop():
-                return self._cancel(epoch, stats, order)
 
-            evaluation = evaluate(
-                net.model,
-                data.val_images,
-                data.val_labels,
-                augmenter=augmenter,
-                precision=precision,
-            )
-            report = self._report(evaluation)
-            entry = {
-                "epoch": epoch + 1,
-                **summary,
-                "val_loss": evaluation.loss,
-                **{
-                    k: report[k]
-                    for k in (
-                        "val_accuracy",
-                        "val_top5_accuracy",
-                        "macro_f1",
-                        "weighted_f1",
-                        "ece",
-                        "nll",
-                    )
-                },
-                "lr": max(group["lr"] for group in optimizer.param_groups),
-                "images_per_s": stats.seen / max(stats.seconds, 1e-9),
-                "seconds": stats.seconds,
-                "train_images": stats.seen,
-            }
-            self.progress["history"].append(
-                {**entry, "per_class_recall": [c["recall"] for c in report["per_class"]]}
-            )
-            self.progress["step_loss"].extend(stats.step_losses.cpu().tolist())
-            self.progress["last_report"] = report
-            self.last_eval = evaluation
-            order = None
-            self._save_checkpoint(epoch + 1, 0, None, None)
-            outputs.write_metrics(self.out_dir, self.metrics("running"))
-            self.emit(
-                EpochEnd(
-                    epoch + 1,
-                    config.epochs,
-                    {
-                        **entry,
-                        "confusion_matrix": report["confusion_matrix"],
-                        "per_class": report["per_class"],
-                    },
-                )
-            )
-        return self._finish()
+    def _resume(self) -> tuple[int, torch.Tensor | None, dict[str, Any] | None]:
+        """(first epoch, that epoch's order, its sums so far) from the checkpoint, if resuming."""
+        saved = self.plan.resume_checkpoint
+        if saved is None:
+            return 0, None, None
+        assert self.net is not None
+        self.net.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        if saved["scaler"]:
+            self.scaler.load_state_dict(saved["scaler"])
+        checkpoint.restore_rng(saved["rng"], self.generator, self.mix_generator)
+        self.progress = dict(saved["progress"])
+        partial = self.progress.pop("partial", None)
+        # Stopped inside an epoch: continue it, in its order, from the step reached.
+        order = saved["order"].to(self.plan.device) if partial is not None else None
+        return saved["epoch"], order, partial
 
-    # ---------------------------------------------------------------- pieces
+    def _end_epoch(self, epoch: int, stats: EpochStats, summary: dict[str, Any]) -> None:
+        """Score the validation set, checkpoint, write metrics.json, send EpochEnd."""
+        assert self.net is not None and self.data is not None
+        evaluation = evaluate(
+            self.net.model,
+            self.data.val_images,
+            self.data.val_labels,
+            augmenter=self.augmenter,
+            precision=self.plan.precision,
+        )
+        report = self._report(evaluation)
+        scores = ("val_accuracy", "val_top5_accuracy", "macro_f1", "weighted_f1", "ece", "nll")
+        entry = {
+            "epoch": epoch + 1,
+            **summary,
+            "val_loss": evaluation.loss,
+            **{key: report[key] for key in scores},
+            "lr": max(group["lr"] for group in self.optimizer.param_groups),
+            "images_per_s": stats.seen / max(stats.seconds, 1e-9),
+            "seconds": stats.seconds,
+            "train_images": stats.seen,
+        }
+        recall = [c["recall"] for c in report["per_class"]]
+        self.progress["history"].append({**entry, "per_class_recall": recall})
+        self.progress["step_loss"].extend(stats.step_losses.cpu().tolist())
+        self.progress["last_report"] = report
+        self.last_eval = evaluation
+        self._save_checkpoint(epoch + 1, 0, None, None)
+        outputs.write_metrics(self.out_dir, self.metrics("running"))
+        details = {"confusion_matrix": report["confusion_matrix"], "per_class": report["per_class"]}
+        self.emit(EpochEnd(epoch + 1, self.config.epochs, {**entry, **details}))
 
     def _initialise(self, net: Net, data: ImageSet) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Load the starting weights; returns the normalisation (mean, std) to train with."""
@@ -415,48 +343,6 @@ class _Trainer:
                 return tuple(norm["mean"]), tuple(norm["std"])
         return data.mean, data.std
 
-    def _reporter(
-        self,
-        epoch: int,
-        steps: int,
-        scheduler: Any,
-        epoch_began: float,
-        seen_before: int,
-        done_before: int,
-    ) -> Callable[[EpochStats, torch.Tensor], None]:
-        """on_step for train_one_epoch: a StepProgress now and then (always the epoch's last)."""
-        last_sent = [0.0]
-        epochs = self.config.epochs
-
-        def report(stats: EpochStats, loss: torch.Tensor) -> None:
-            now = time.perf_counter()
-            first = self.timing["to_first_step_s"] is None
-            if not (first or stats.done == steps or now - last_sent[0] >= self.interval):
-                return
-            value = float(loss)  # the one sync with the device, a few times a second
-            now = time.perf_counter()
-            elapsed = max(now - epoch_began, 1e-9)
-            per_step = elapsed / max(1, stats.done - done_before)
-            remaining = (epochs - epoch - 1) * steps + (steps - stats.done)
-            lr = max(group["lr"] for group in scheduler.optimizer.param_groups)
-            if first:
-                self.timing["to_first_step_s"] = now - self.began
-            last_sent[0] = now
-            self.emit(
-                StepProgress(
-                    epoch + 1,
-                    epochs,
-                    stats.done,
-                    steps,
-                    value,
-                    (stats.seen - seen_before) / elapsed,
-                    remaining * per_step,
-                    lr,
-                )
-            )
-
-        return report
-
     def _report(self, evaluation: Evaluation) -> dict[str, Any]:
         assert self.data is not None
         labels = self.data.val_labels.cpu().numpy()
@@ -473,14 +359,13 @@ class _Trainer:
         self, epoch: int, step: int, order: torch.Tensor | None, partial: dict[str, Any] | None
     ) -> None:
         assert self.net is not None and self.data is not None
-        optimizer, scheduler, scaler = self.parts
         checkpoint.save(
             self.out_dir / checkpoint.FILENAME,
             {
                 "model": self.net.model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler.is_enabled() else {},
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
                 "epoch": epoch,
                 "step": step,
                 "order": order.cpu() if order is not None else torch.empty(0, dtype=torch.int64),
@@ -517,22 +402,11 @@ class _Trainer:
     def _finish(self) -> RunResult:
         assert self.net is not None and self.data is not None
         if self.last_eval is None:  # resumed after the last epoch: score the saved model once
-            augmenter = Augmenter(
-                "none",
-                hflip=False,
-                mean=tuple(self.model_info["normalization"]["mean"]),
-                std=tuple(self.model_info["normalization"]["std"]),
-                device=self.plan.device,
-                generator=self.generator,
-                mix_generator=self.mix_generator,
-                num_classes=len(self.data.classes),
-                channels_last=True,
-            )
             self.last_eval = evaluate(
                 self.net.model,
                 self.data.val_images,
                 self.data.val_labels,
-                augmenter=augmenter,
+                augmenter=self.augmenter,
                 precision=self.plan.precision,
             )
             self.progress["last_report"] = self._report(self.last_eval)
@@ -582,6 +456,10 @@ class _Trainer:
             "misclassified": self.misclassified,
             "data": self.data.info if self.data else {},
             "model": self.model_info,
-            "runtime": getattr(self, "runtime", {}),
-            "timing": {**self.timing, "total_s": time.perf_counter() - self.began},
+            "runtime": self.runtime,
+            "timing": {
+                **self.timing,
+                "to_first_step_s": self.reporter.first_step_s if self.reporter else None,
+                "total_s": time.perf_counter() - self.began,
+            },
         }

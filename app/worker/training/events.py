@@ -10,6 +10,8 @@ includes the kind.
 from __future__ import annotations
 
 import dataclasses
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -92,3 +94,61 @@ class Failed(Event):
 
 
 EVENT_TYPES: tuple[type[Event], ...] = (Started, StepProgress, EpochEnd, Finished, Failed)
+
+
+class StepReporter:
+    """Turns finished steps into StepProgress events, a few a second.
+
+    Sends the run's first step (so a progress bar moves at once), the last step of every
+    epoch, and otherwise at most one event per `interval_s`. Only then is the step's loss read,
+    which is the one point where the CPU waits for the GPU. Images/s and the ETA are measured
+    from the epoch's start in this process (`start_epoch`).
+    """
+
+    def __init__(
+        self,
+        emit: Callable[[Event], None],
+        *,
+        epochs: int,
+        steps: int,
+        interval_s: float,
+        lr: Callable[[], float],
+        run_began: float,
+    ) -> None:
+        self.emit, self.epochs, self.steps, self.interval_s = emit, epochs, steps, interval_s
+        self.lr, self.run_began = lr, run_began
+        self.first_step_s: float | None = None  # seconds from run() to the first report
+        self.last_sent = 0.0
+        self.epoch, self.began, self.seen_before, self.done_before = 0, run_began, 0, 0
+
+    def start_epoch(self, epoch: int, seen: int, done: int) -> None:
+        """`epoch` counts from 0; `seen`/`done` are what a resumed epoch already holds."""
+        self.epoch, self.seen_before, self.done_before = epoch, seen, done
+        self.began = time.perf_counter()
+
+    def __call__(self, stats: Any, loss: Any) -> None:
+        """on_step for train_one_epoch: `stats.done`/`stats.seen`, loss a 0-d tensor."""
+        now = time.perf_counter()
+        first = self.first_step_s is None
+        if not (first or stats.done == self.steps or now - self.last_sent >= self.interval_s):
+            return
+        value = float(loss)  # waits for the device
+        now = time.perf_counter()
+        elapsed = max(now - self.began, 1e-9)
+        per_step = elapsed / max(1, stats.done - self.done_before)
+        remaining = (self.epochs - self.epoch - 1) * self.steps + (self.steps - stats.done)
+        if first:
+            self.first_step_s = now - self.run_began
+        self.last_sent = now
+        self.emit(
+            StepProgress(
+                epoch=self.epoch + 1,
+                epochs=self.epochs,
+                step=stats.done,
+                steps=self.steps,
+                loss=value,
+                images_per_s=(stats.seen - self.seen_before) / elapsed,
+                eta_s=remaining * per_step,
+                lr=self.lr(),
+            )
+        )
