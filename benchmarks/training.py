@@ -256,8 +256,10 @@ def main(work_dir: Path, device: str = "cpu", repeats: int = 1, sizes: Sizes | N
     print(
         f"  {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads; other work on this machine shares them"
     )
+    print(f"  load average at the start: {os.getloadavg()[0]:.1f}")
     print(f"  shapes generator: 10,000 images at 32 px in {shapes_speed():.2f} s (median of 3)")
     rows = compare(data_dir, device, sizes, repeats)
+    print(f"  load average at the end: {os.getloadavg()[0]:.1f} (best of {repeats} run(s) each)")
     print(
         f"  {sizes.classes} classes, {sizes.train_per_class}/{sizes.val_per_class} train/val images each, {sizes.epochs} epochs, batch {sizes.batch_size}, tutorial DataLoader workers {sizes.workers}"
     )

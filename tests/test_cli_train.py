@@ -155,8 +155,10 @@ def test_ctrl_c_saves_exits_130_and_resume_finishes(tmp_path: Path) -> None:
     assert saved["epoch"] == 0
     assert json.loads((out / "metrics.json").read_text())["status"] == "cancelled"
 
+    # As the README says: resume from the run's own config.yaml.
+    again = [sys.executable, "-m", "app.cli", "train", str(out / "config.yaml"), "--out", str(out)]
     resumed = subprocess.run(
-        [*command, "--resume"], env=env, capture_output=True, text=True, timeout=300
+        [*again, "--resume"], env=env, capture_output=True, text=True, timeout=300
     )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resuming at epoch 1" in resumed.stdout.replace("\n", " ")
