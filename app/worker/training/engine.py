@@ -58,6 +58,7 @@ from app.worker.training.models import (
 from app.worker.training.preflight import Plan, check_config
 
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 StepProgress events a second
+CHANNELS_LAST = True  # NHWC model and batches (see above)
 
 
 @dataclass
@@ -211,7 +212,8 @@ class _Trainer:
         frozen = net.set_trainable(config.strategy, config.unfreeze_stages)
         self.trainable = {name for name, _ in net.groups() if name not in frozen}
         net.model.to(device)
-        net.model.to(memory_format=torch.channels_last)  # see the module docstring
+        if CHANNELS_LAST:
+            net.model.to(memory_format=torch.channels_last)
         parameters = list(net.model.parameters())
         self.model_info.update(
             parameters=sum(p.numel() for p in parameters),
@@ -247,7 +249,7 @@ class _Trainer:
         self.runtime = {
             "device": str(device),
             "precision": precision.name,
-            "channels_last": True,
+            "channels_last": CHANNELS_LAST,
             "threads": torch.get_num_threads(),
             "versions": checkpoint.versions(device),
         }
@@ -266,7 +268,7 @@ class _Trainer:
             num_classes=len(self.data.classes),
             mixup_alpha=self.config.mixup_alpha,
             cutmix_alpha=self.config.cutmix_alpha,
-            channels_last=True,
+            channels_last=CHANNELS_LAST,
         )
 
     def _resume(self) -> tuple[int, torch.Tensor | None, dict[str, Any] | None]:

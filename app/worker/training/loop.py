@@ -26,7 +26,7 @@ from app.worker.training.augment import Augmenter
 from app.worker.training.config import ConfigError
 from app.worker.training.models import Net
 
-EVAL_BATCH = 512  # images per evaluation forward pass
+EVAL_BATCH = 256  # images per evaluation forward pass (activations of 512 at 32 px: ~130 MB)
 
 
 # ---------------------------------------------------------------- precision
