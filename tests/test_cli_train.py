@@ -127,7 +127,7 @@ def test_a_failed_run_exits_1_with_its_message(
 def test_ctrl_c_saves_exits_130_and_resume_finishes(tmp_path: Path) -> None:
     config_file = tmp_path / "long.yaml"
     config_file.write_text(
-        "num_classes: 10\nimages_per_class: 250\nimage_size: 16\nwidth: 8\nepochs: 1\n"
+        "num_classes: 10\nimages_per_class: 120\nimage_size: 16\nwidth: 8\nepochs: 1\n"
     )
     out = tmp_path / "out"
     env = {
