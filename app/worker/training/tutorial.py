@@ -1,0 +1,138 @@
+"""The loop every tutorial shows, kept as the baseline the engine is measured against.
+
+Question 11's loop on an ImageFolder: `torchvision.datasets.ImageFolder` decodes each PNG or
+JPEG with PIL in `DataLoader` worker processes, `transforms.v2` augments one image at a time
+(the same recipe as the engine's `standard` preset: reflect-pad and random crop, horizontal
+flip), the batches are collated, pinned and copied to the device; then the same step as the
+engine's (zero_grad, autocast, scaled backward, step, per-step schedule). Same model, same
+optimiser groups and schedule, same normalisation: only the data path differs, which is what
+`make bench` and the question-11 experiment compare.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from app.worker.training.config import RunConfig
+from app.worker.training.loop import build_optimizer, resolve_precision, warmup_cosine
+from app.worker.training.models import build
+
+
+@dataclass(frozen=True)
+class TutorialResult:
+    """What the bench reads off a tutorial-loop run."""
+
+    images_per_s: float  # training images per second of training time (evaluation excluded)
+    val_accuracy: float
+    first_step_s: float  # from the call to the end of the first training step
+    train_seconds: float
+    epochs: int
+
+
+def train_tutorial(
+    root: Path,
+    config: RunConfig,
+    *,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    device: torch.device,
+    num_workers: int = 2,
+) -> TutorialResult:
+    """Train `config.model` on root/train and score it on root/val, the tutorial way.
+
+    `root` holds `train/<class>/*` and `val/<class>/*`; images are expected at
+    config.image_size already (as the bench writes them). Uses config.epochs, batch_size,
+    lr, weight_decay, warmup_epochs, label_smoothing, seed and precision.
+    """
+    from torch.utils.data import DataLoader
+    from torchvision.datasets import ImageFolder
+    from torchvision.transforms import v2
+
+    began = time.perf_counter()
+    torch.manual_seed(config.seed)
+    size = config.image_size
+    pad = max(1, round(size / 8))
+    to_float = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+    train_tf = v2.Compose(
+        [
+            v2.ToImage(),
+            v2.RandomCrop(size, padding=pad, padding_mode="reflect"),
+            v2.RandomHorizontalFlip(),
+            *to_float,
+        ]
+    )
+    eval_tf = v2.Compose([v2.ToImage(), v2.Resize(size), v2.CenterCrop(size), *to_float])
+    train_set = ImageFolder(str(root / "train"), transform=train_tf)
+    val_set = ImageFolder(str(root / "val"), transform=eval_tf)
+    cuda = device.type == "cuda"
+    persistent = num_workers > 0
+    train_loader = DataLoader(
+        train_set,
+        batch_size=config.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(config.seed),
+        num_workers=num_workers,
+        pin_memory=cuda,
+        persistent_workers=persistent,
+    )
+    val_loader = DataLoader(
+        val_set,
+        batch_size=256,
+        num_workers=num_workers,
+        pin_memory=cuda,
+        persistent_workers=persistent,
+    )
+
+    precision = resolve_precision(config.precision, device)
+    net = build(config, len(train_set.classes))
+    model = net.model.to(device)
+    if cuda:  # as question 11's real-data setup does
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = build_optimizer(net, config, device)
+    steps = len(train_loader)
+    schedule = warmup_cosine(round(config.warmup_epochs * steps), steps * config.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
+
+    first_step = None
+    train_seconds, seen = 0.0, 0
+    for _ in range(config.epochs):
+        model.train()
+        start = time.perf_counter()
+        loss_sum = torch.zeros((), device=device)
+        for images, targets in train_loader:
+            images = images.to(device, non_blocking=True)
+            targets = targets.to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            with precision.autocast():
+                loss = F.cross_entropy(
+                    model(images), targets, label_smoothing=config.label_smoothing
+                )
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += loss.detach() * len(targets)  # stays on the device: no sync per step
+            seen += len(targets)
+            if first_step is None:
+                first_step = time.perf_counter() - began
+        loss_sum.item()  # wait for the device before reading the clock
+        train_seconds += time.perf_counter() - start
+
+    model.eval()
+    correct, total = 0, 0
+    with torch.inference_mode():
+        for images, targets in val_loader:
+            images, targets = images.to(device), targets.to(device)
+            with precision.autocast():
+                correct += int((model(images).argmax(1) == targets).sum())
+            total += len(targets)
+    return TutorialResult(
+        seen / train_seconds, correct / total, first_step or 0.0, train_seconds, config.epochs
+    )

@@ -1,0 +1,91 @@
+"""The engine's CUDA path; these run only where CUDA is present (skipped elsewhere).
+
+The same checks, without pytest or the web stack, run on a GPU machine with
+`PYTHONPATH=. python3 -m benchmarks.training --device cuda --check` (benchmarks/training.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from app.worker.training import RunConfig, StepProgress, run
+from app.worker.training.augment import Augmenter
+from app.worker.training.data import load_data
+from app.worker.training.loop import resolve_precision
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+SMALL = {
+    "num_classes": 4,
+    "images_per_class": 64,
+    "image_size": 16,
+    "width": 8,
+    "batch_size": 32,
+    "epochs": 2,
+    "device": "cuda",
+}
+
+
+def test_auto_precision_is_bf16_where_native_else_fp16_with_a_scaler() -> None:
+    precision = resolve_precision("auto", torch.device("cuda"))
+    native = torch.cuda.is_bf16_supported(including_emulation=False)
+    assert precision.name == ("bf16" if native else "fp16")
+    assert precision.needs_scaler is (not native)
+    with precision.autocast():
+        out = torch.nn.Linear(8, 8).cuda()(torch.randn(4, 8, device="cuda"))
+    assert out.dtype == precision.dtype
+
+
+def test_data_lives_on_the_gpu_and_batches_are_channels_last(tmp_path: Path) -> None:
+    data = load_data(RunConfig.from_dict(SMALL), tmp_path, torch.device("cuda"))
+    assert data.train_images.is_cuda and data.train_images.dtype == torch.uint8
+    assert data.val_labels.is_cuda
+    augmenter = Augmenter(
+        "strong",
+        hflip=True,
+        mean=data.mean,
+        std=data.std,
+        device=torch.device("cuda"),
+        generator=torch.Generator(device="cuda").manual_seed(0),
+        mix_generator=torch.Generator().manual_seed(0),
+        num_classes=4,
+        cutmix_alpha=1.0,
+        channels_last=True,
+    )
+    x, targets = augmenter.train_batch(data.train_images[:8], data.train_labels[:8])
+    assert x.is_cuda and x.is_contiguous(memory_format=torch.channels_last)
+    assert targets.shape == (8, 4)
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp16", "bf16", "fp32"])
+def test_a_short_cuda_run(tmp_path: Path, precision: str) -> None:
+    if precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):
+        pytest.skip("no native bf16 on this GPU")
+    events: list[object] = []
+    config = RunConfig.from_dict(
+        {**SMALL, "precision": precision, "augment": "strong", "mixup_alpha": 0.2}
+    )
+    result = run(config, events.append, lambda: False, out_dir=tmp_path, data_dir=tmp_path / "data")
+    assert result.status == "succeeded", result.error
+    runtime = result.metrics["runtime"]
+    assert runtime["device"].startswith("cuda") and runtime["channels_last"] is True
+    assert torch.backends.cudnn.benchmark is True
+    expected = resolve_precision(precision, torch.device("cuda")).name
+    assert runtime["precision"] == expected
+    assert any(isinstance(e, StepProgress) for e in events)
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True, map_location="cpu")
+    assert ("scale" in saved["scaler"]) is (expected == "fp16")  # the GradScaler's state kept
+    assert result.metrics["val_accuracy"] is not None
+
+
+def test_a_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
+    config = RunConfig.from_dict({**SMALL, "epochs": 1})
+    assert (
+        run(config, lambda e: None, lambda: False, out_dir=tmp_path, data_dir=tmp_path / "d").status
+        == "succeeded"
+    )
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True, map_location="cpu")
+    assert all(t.device.type == "cpu" for t in saved["model"].values())
