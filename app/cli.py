@@ -1,10 +1,11 @@
-"""`cvprep` command line: serve, check-content, db upgrade."""
+"""`cvprep` command line: serve, check-content, db upgrade, train, data fetch, weights fetch."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+from app.cli_train import add_commands as add_training_commands
 from app.content import ContentError, load_questions
 from app.settings import get_settings
 
@@ -95,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "-m", "--message", required=True, help="what the migration changes"
     )
     revision_parser.set_defaults(handler=db_revision)
+    add_training_commands(commands)
     return parser
 
 

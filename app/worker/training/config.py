@@ -1,0 +1,365 @@
+"""RunConfig: every choice of a training run, with its default, allowed values and help.
+
+One dataclass, read top to bottom like nanoGPT's config: each field has a default and a
+one-line help string, and the allowed values or range beside it. `RunConfig.from_dict` is the
+only way a config enters the engine from outside (YAML file, `--set`, a web form, the JSON
+API): it rejects an unknown key, a wrong type or a value out of range with a `ConfigError`
+whose `.field` names the field and whose message gives the allowed values. `RunConfig.fields()`
+describes every field for a form to render.
+
+Checks that need the file system (the folder exists, the ImageNet weights are in the torch
+cache, an earlier run's checkpoint) live in `engine.check_config`, which `run` calls before
+any data is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, ClassVar
+
+DATASETS = ("shapes", "digits", "folder", "cifar10")
+MODELS = ("smallcnn", "resnet18", "mobilenet_v3_small", "efficientnet_b0")
+DOWNSAMPLES = ("maxpool", "avgpool", "strided")
+STRATEGIES = ("full", "frozen", "last_n")
+LOSSES = ("ce", "weighted_ce", "focal")
+SAMPLERS = ("shuffle", "balanced")
+AUGMENTS = ("none", "standard", "strong")
+OPTIMIZERS = ("adamw", "sgd")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+MAX_SEED = 2**31 - 1
+IMAGENET_MODELS = MODELS[1:]  # the torchvision models; smallcnn has no ImageNet weights
+SHAPE_CLASSES = 10  # how many procedural shape classes exist (data/shapes.py)
+INIT_FORMS = "scratch, imagenet, run:<id> or a path to a .pt checkpoint"
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+class ConfigError(ValueError):
+    """A config field is unknown, of the wrong type, out of range or unusable here.
+
+    `str(error)` reads "field: reason", the message the CLI prints and the web shows as a 422
+    beside the field; `.field` is the field's name, `.reason` the text after the colon.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """What a form needs to render one config field."""
+
+    name: str
+    type: str  # "int" | "float" | "bool" | "str" | "str?" (a string or null)
+    default: Any
+    help: str
+    group: str  # data | model | init | loss | augment | optim | runtime
+    choices: tuple[str, ...] | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "choices": list(self.choices) if self.choices else None}
+
+    def allowed(self) -> str:
+        """The allowed values in words, as error messages give them."""
+        if self.choices:
+            return "one of " + ", ".join(self.choices)
+        kind = {"int": "an integer", "float": "a number", "bool": "true or false"}.get(
+            self.type, "a string"
+        )
+        if self.minimum is not None and self.maximum is not None:
+            return f"{kind} from {_num(self.minimum)} to {_num(self.maximum)}"
+        return kind
+
+
+def _num(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _f(
+    default: Any,
+    help: str,
+    *,
+    group: str,
+    choices: tuple[str, ...] | None = None,
+    low: float | None = None,
+    high: float | None = None,
+) -> Any:
+    return field(
+        default=default,
+        metadata={"help": help, "group": group, "choices": choices, "low": low, "high": high},
+    )
+
+
+_data = functools.partial(_f, group="data")
+_model = functools.partial(_f, group="model")
+_init = functools.partial(_f, group="init")
+_loss = functools.partial(_f, group="loss")
+_aug = functools.partial(_f, group="augment")
+_optim = functools.partial(_f, group="optim")
+_runtime = functools.partial(_f, group="runtime")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    # --- data ---
+    dataset: str = _data("shapes", "data set to train on", choices=DATASETS)
+    folder: str | None = _data(None, "dataset folder: its path under DATA_DIR/datasets")
+    image_size: int = _data(32, "side of the square images the model sees, px", low=8, high=512)
+    images_per_class: int = _data(
+        500, "shapes: drawn per class; others: at most (0 = all)", low=0, high=100_000
+    )
+    num_classes: int = _data(0, "the first N classes (0 = all; shapes has 10)", low=0, high=1000)
+    imbalance_ratio: float = _data(
+        1.0, "long tail: first class's / last class's train images", low=1.0, high=1000.0
+    )
+    val_fraction: float = _data(
+        0.2, "share of each class held out (sets without a val split)", low=0.05, high=0.9
+    )
+    data_seed: int = _data(
+        0, "seed of the shapes generator and the train/val split", low=0, high=MAX_SEED
+    )
+    # --- model ---
+    model: str = _model("smallcnn", "network architecture", choices=MODELS)
+    batch_norm: bool = _model(True, "smallcnn: batch norm after every conv")
+    residual: bool = _model(False, "smallcnn: skip connection around every block")
+    depth: int = _model(1, "smallcnn: blocks (two 3×3 convs each) per stage", low=1, high=16)
+    width: int = _model(
+        32, "smallcnn: channels of the first stage, doubled per stage", low=4, high=256
+    )
+    downsample: str = _model(
+        "maxpool", "smallcnn: how a stage halves the resolution", choices=DOWNSAMPLES
+    )
+    # --- initialisation and strategy (Q5) ---
+    init: str = _init("scratch", f"starting weights: {INIT_FORMS}")
+    strategy: str = _init(
+        "full", "train everything, only the head, or the last N stages too", choices=STRATEGIES
+    )
+    unfreeze_stages: int = _init(1, "last_n: backbone stages that train", low=1, high=16)
+    backbone_lr_mult: float = _init(
+        1.0, "backbone lr = lr × this (differential learning rates)", low=0.0, high=10.0
+    )
+    # --- loss and sampling (Q9) ---
+    loss: str = _loss("ce", "cross-entropy, class-weighted CE or focal loss", choices=LOSSES)
+    focal_gamma: float = _loss(2.0, "focal: γ in (1 − p_t)^γ", low=0.0, high=10.0)
+    focal_alpha: float = _loss(
+        0.0, "focal: α_t = 1 − a + a · class weight (0 = no α)", low=0.0, high=1.0
+    )
+    label_smoothing: float = _loss(
+        0.0, "share of each target spread over all classes", low=0.0, high=0.5
+    )
+    sampler: str = _loss("shuffle", "shuffle, or draw every class equally often", choices=SAMPLERS)
+    # --- augmentation (Q7) ---
+    augment: str = _aug(
+        "standard",
+        "preset: none, standard (flip, translate), strong (+ crop, colour)",
+        choices=AUGMENTS,
+    )
+    mixup_alpha: float = _aug(0.0, "MixUp Beta(α, α); 0 = off", low=0.0, high=10.0)
+    cutmix_alpha: float = _aug(
+        0.0, "CutMix Beta(α, α); 0 = off (with MixUp: one per batch)", low=0.0, high=10.0
+    )
+    # --- optimisation (Q11) ---
+    optimizer: str = _optim("adamw", "AdamW, or SGD with momentum", choices=OPTIMIZERS)
+    lr: float = _optim(
+        3e-3, "peak learning rate, reached at the end of warm-up", low=1e-7, high=10.0
+    )
+    momentum: float = _optim(0.9, "SGD momentum (AdamW: β1)", low=0.0, high=0.999)
+    nesterov: bool = _optim(True, "SGD: Nesterov momentum")
+    weight_decay: float = _optim(
+        0.05, "decoupled; conv/linear weights only, never norms or biases", low=0.0, high=1.0
+    )
+    warmup_epochs: float = _optim(
+        0.5, "linear warm-up, then cosine decay to 0, per step", low=0.0, high=100.0
+    )
+    epochs: int = _optim(5, "passes over the training set", low=1, high=1000)
+    batch_size: int = _optim(64, "images per training step", low=1, high=8192)
+    grad_clip: float = _optim(
+        0.0, "clip the global gradient norm to this; 0 = off", low=0.0, high=1000.0
+    )
+    seed: int = _optim(
+        0, "seed of the weights, the shuffling and the augmentation", low=0, high=MAX_SEED
+    )
+    # --- runtime ---
+    precision: str = _runtime(
+        "auto", "auto: bf16 on CUDA where native, else fp16; fp32 on CPU", choices=PRECISIONS
+    )
+    device: str = _runtime("auto", "auto: CUDA when present, else the CPU", choices=DEVICES)
+    max_misclassified: int = _runtime(32, "misclassified val images kept as PNGs", low=0, high=256)
+
+    _specs: ClassVar[dict[str, FieldSpec] | None] = None
+
+    # ---------------------------------------------------------------- description
+
+    @classmethod
+    def fields(cls) -> list[FieldSpec]:
+        """Every field in declaration order: type, default, allowed values, help, form group."""
+        if cls._specs is None:
+            specs = {}
+            for f in dataclasses.fields(cls):
+                meta = f.metadata
+                specs[f.name] = FieldSpec(
+                    name=f.name,
+                    type=_type_name(f.type),
+                    default=f.default,
+                    help=meta["help"],
+                    group=meta["group"],
+                    choices=meta["choices"],
+                    minimum=meta["low"],
+                    maximum=meta["high"],
+                )
+            cls._specs = specs
+        return list(cls._specs.values())
+
+    @classmethod
+    def spec(cls, name: str) -> FieldSpec:
+        cls.fields()
+        assert cls._specs is not None
+        return cls._specs[name]
+
+    # ---------------------------------------------------------------- in and out
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RunConfig:
+        """Validate a mapping (YAML, JSON, form) into a config; missing keys take defaults.
+
+        Numbers may come as numeric strings ("1e-3", which YAML 1.1 reads as a string; form
+        fields). Raises ConfigError naming the first bad field: an unknown key (the known ones
+        listed), a wrong type, a value outside its choices or range, or a combination that
+        cannot run (e.g. dataset "folder" without `folder`).
+        """
+        if not isinstance(values, dict):
+            raise ConfigError("config", f"expected a mapping of field: value, got {_show(values)}")
+        specs = {spec.name: spec for spec in cls.fields()}
+        for key in values:
+            if key not in specs:
+                raise ConfigError(
+                    str(key), "unknown field; the fields are " + ", ".join(sorted(specs))
+                )
+        clean = {key: _coerce(specs[key], value) for key, value in values.items()}
+        config = cls(**clean)
+        config._check_combinations()
+        return config
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field as plain JSON/YAML values, in declaration order."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A validated copy with some fields changed."""
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    # ---------------------------------------------------------------- derived
+
+    @property
+    def init_kind(self) -> str:
+        """ "scratch", "imagenet", "run" or "path"."""
+        if self.init in ("scratch", "imagenet"):
+            return self.init
+        return "run" if self.init.startswith("run:") else "path"
+
+    def _check_combinations(self) -> None:
+        if self.dataset == "folder" and not self.folder:
+            raise ConfigError(
+                "folder", "dataset 'folder' needs the folder's path under DATA_DIR/datasets"
+            )
+        if self.folder is not None:
+            if self.dataset != "folder":
+                raise ConfigError(
+                    "folder", f"only used with dataset 'folder', not '{self.dataset}'"
+                )
+            path = PurePosixPath(self.folder.replace("\\", "/"))
+            if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", self.folder):
+                raise ConfigError(
+                    "folder",
+                    "must be a relative path inside DATA_DIR/datasets (no '..', not absolute)",
+                )
+        if self.dataset == "shapes":
+            if self.num_classes == 1 or self.num_classes > SHAPE_CLASSES:
+                raise ConfigError(
+                    "num_classes",
+                    f"shapes has classes 2 to {SHAPE_CLASSES} (0 = all {SHAPE_CLASSES})",
+                )
+            if self.images_per_class < 2:
+                raise ConfigError(
+                    "images_per_class",
+                    "shapes draws at least 2 images per class (one to train, one to validate)",
+                )
+        elif self.num_classes == 1:
+            raise ConfigError("num_classes", "a classifier needs at least 2 classes (0 = all)")
+        kind = self.init_kind
+        if kind == "imagenet" and self.model not in IMAGENET_MODELS:
+            raise ConfigError(
+                "init", f"ImageNet weights exist for {', '.join(IMAGENET_MODELS)}, not {self.model}"
+            )
+        if kind == "run" and not RUN_ID.fullmatch(self.init[4:]):
+            raise ConfigError("init", f"expected {INIT_FORMS}; '{self.init}' is not a valid run id")
+        if kind == "path" and not self.init.endswith((".pt", ".pth")):
+            raise ConfigError("init", f"expected {INIT_FORMS}, got '{self.init}'")
+        if self.warmup_epochs > self.epochs:
+            raise ConfigError(
+                "warmup_epochs",
+                f"must be at most epochs ({self.epochs}), got {self.warmup_epochs:g}",
+            )
+        if self.device == "cpu" and self.precision == "fp16":
+            raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
+
+
+def _type_name(annotation: Any) -> str:
+    text = str(annotation)
+    return {"str | None": "str?"}.get(text, text)
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _coerce(spec: FieldSpec, value: Any) -> Any:
+    """The value as the field's type, or ConfigError naming the field and what it allows."""
+    bad = ConfigError(spec.name, f"expected {spec.allowed()}, got {_show(value)}")
+    if spec.type == "bool":
+        if not isinstance(value, bool):
+            raise bad
+        return value
+    if spec.type == "str?":
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise bad
+        return value
+    if spec.type == "str":
+        if not isinstance(value, str):
+            raise bad
+        if spec.choices is not None and value not in spec.choices:
+            raise bad
+        return value
+    if isinstance(value, str):  # "1e-3": YAML 1.1 reads it as a string; forms send strings
+        try:
+            value = float(value) if any(c in value for c in ".eEn") else int(value)
+        except ValueError:
+            raise bad from None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise bad
+    if isinstance(value, float) and not math.isfinite(value):
+        raise bad
+    if spec.type == "int":
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise bad
+            value = int(value)
+    else:
+        value = float(value)
+    if (spec.minimum is not None and value < spec.minimum) or (
+        spec.maximum is not None and value > spec.maximum
+    ):
+        raise bad
+    return value
