@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
-from app.charts import column_bars, heatmap_cells
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep, SettingsDep
 from app.models.common import utcnow
-from app.progress import by_question, by_tag, due_forecast, heatmap, streak, true_retention
+from app.progress import (
+    DayCount,
+    QuestionProgress,
+    TagAccuracy,
+    by_question,
+    by_tag,
+    due_forecast,
+    heatmap,
+    streak,
+    true_retention,
+)
 from app.repos import reviews
 from app.transfer import ImportRefused, check_export, export_user, import_user, parse_export
 from app.web import render
@@ -33,13 +44,17 @@ def progress_page(
     history = reviews.reviews_of(session, user_id=user_id) if user_id is not None else []
     passed, tested = true_retention(history)
     forecast = due_forecast(card_list, today)
+    questions = by_question(bank, {c.item_id: c for c in card_list}, history, now)
+    tags = [t for t in by_tag(bank, history) if t.graded]
     context = {
         "user": user,
-        "questions": by_question(bank, {c.item_id: c for c in card_list}, history, now),
-        "tags": [t for t in by_tag(bank, history) if t.graded],
-        "forecast": column_bars(forecast),
+        "questions": questions,
+        "tags": tags,
+        "mastery_chart": mastery_chart(questions),
+        "tags_chart": tags_chart(tags) if tags else None,
+        "forecast_chart": forecast_chart(forecast),
         "forecast_total": sum(d.count for d in forecast),
-        "heatmap": heatmap_cells(heatmap(history, today)),
+        "heatmap_chart": heatmap_chart(heatmap(history, today)),
         "streak": streak(history, today),
         "retention": (passed / tested) if tested else None,
         "retention_counts": (passed, tested),
@@ -47,6 +62,108 @@ def progress_page(
         "imported": request.query_params.get("imported"),
     }
     return render(request, "pages/progress.html", context)
+
+
+# --- the charts: data for static/js/charts.js, each with the same numbers as a table ---------
+
+
+def mastery_chart(rows: Sequence[QuestionProgress]) -> dict[str, Any]:
+    spec = {
+        "type": "bar",
+        "horizontal": True,
+        "x": {
+            "title": "mastery (mean recall probability today)",
+            "min": 0,
+            "max": 1,
+            "percent": True,
+        },
+        "y": {"title": "", "labels": [f"Q{r.number}" for r in rows]},
+        "series": [{"label": "mastery", "values": [round(r.mastery, 4) for r in rows]}],
+    }
+    table = [[f"Q{r.number}. {r.title}", f"{round(r.mastery * 100)} %", r.due] for r in rows]
+    return {
+        "id": "mastery",
+        "size": "chart-rows",
+        "title": "Mastery per question",
+        "spec": spec,
+        "columns": ["question", "mastery", "due now"],
+        "rows": table,
+        "caption": "",
+    }
+
+
+def tags_chart(tags: Sequence[TagAccuracy]) -> dict[str, Any]:
+    spec = {
+        "type": "bar",
+        "horizontal": True,
+        "x": {"title": "answered right", "min": 0, "max": 1, "percent": True},
+        "y": {"title": "", "labels": [t.tag for t in tags]},
+        "series": [{"label": "right", "values": [round(t.correct / t.graded, 4) for t in tags]}],
+    }
+    table = [[t.tag, t.correct, t.graded, f"{round(100 * t.correct / t.graded)} %"] for t in tags]
+    return {
+        "id": "tag-accuracy",
+        "title": "Accuracy per tag",
+        "spec": spec,
+        "columns": ["tag", "right", "graded", "share"],
+        "rows": table,
+        "caption": "",
+    }
+
+
+def forecast_chart(days: Sequence[DayCount]) -> dict[str, Any]:
+    labels = [d.day.strftime("%d %b") for d in days]
+    spec = {
+        "type": "bar",
+        "x": {"title": "day", "labels": labels},
+        "y": {"title": "items due", "min": 0},
+        "series": [{"label": "due", "values": [d.count for d in days]}],
+    }
+    return {
+        "id": "forecast",
+        "title": "Items due per day",
+        "spec": spec,
+        "columns": ["day", "due"],
+        "rows": [[d.day.isoformat(), d.count] for d in days],
+        "caption": "",
+    }
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def heatmap_chart(days: Sequence[DayCount]) -> dict[str, Any]:
+    """A calendar: one column per week (its Monday), one row per weekday."""
+    weeks: dict[str, list[Any]] = {}
+    points = []
+    for day in days:
+        monday = day.day - timedelta(days=day.day.weekday())
+        week = monday.strftime("%d %b")
+        weeks.setdefault(week, ["" for _ in WEEKDAYS])[day.day.weekday()] = day.count
+        plural = "s" if day.count != 1 else ""
+        points.append(
+            {
+                "x": week,
+                "y": WEEKDAYS[day.day.weekday()],
+                "v": day.count,
+                "title": f"{day.day.isoformat()}: {day.count} review{plural}",
+            }
+        )
+    spec = {
+        "type": "matrix",
+        "x": {"title": "week of", "labels": list(weeks)},
+        "y": {"title": "", "labels": list(WEEKDAYS)},
+        "points": points,
+    }
+    return {
+        "id": "review-calendar",
+        "size": "chart-calendar",
+        "title": "Reviews per day over the last 90 days; darker is more",
+        "spec": spec,
+        "columns": ["week of", *WEEKDAYS],
+        "rows": [[week, *counts] for week, counts in weeks.items()],
+        "caption": "",
+    }
 
 
 @router.get("/export.json")
