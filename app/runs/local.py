@@ -114,9 +114,17 @@ class LocalBackend:
         held = [slot.worker_id for slot in self.slots if slot.worker_id]
         self._interrupt(held, SERVER_STOPPED)
         self.supervisor = None
+        # Release the processes and the shared events now: their semaphores are unlinked here,
+        # not left for the resource tracker to find when the server exits on a signal.
+        for slot in self.slots:
+            if slot.process is not None:
+                slot.process.close()
+                slot.process = None
+        self.wake = self.stopping = None  # type: ignore[assignment]
 
     def submit(self, run_id: int) -> None:
-        self.wake.set()
+        if self.supervisor is not None:
+            self.wake.set()
 
     def cancel(self, run_id: int) -> None:
         # The worker reads the flag with its heartbeat (app.runs.execute.HEARTBEAT_S).

@@ -57,8 +57,12 @@ def check_json_types(values: Any) -> dict[str, Any]:
 def _check_type(spec: FieldSpec, value: Any) -> None:
     wrong = InvalidInput(spec.name, f"expected {spec.allowed()}, got {_shown(value)}")
     if spec.type == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
         check_int(value, field=spec.name)
     elif spec.type == "float":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise wrong
         as_finite_float(value, field=spec.name)
     elif spec.type == "bool":
         if not isinstance(value, bool):
