@@ -73,10 +73,21 @@ def test_progress_page_draws_the_charts(db_client: TestClient) -> None:
     _answer(db_client, "conv-output-floor", 0)
     page = BeautifulSoup(db_client.get("/progress").text, "html.parser")
     assert page.select_one("#mastery-heading")
-    assert len(page.select("svg.bars-h")[0].select("rect.fill")) == 12
-    assert page.select("svg.columns rect.fill")
-    assert len(page.select("svg.heatmap rect")) == 90
-    assert page.select("svg.heatmap rect.level-0") and page.select("svg.heatmap rect:not(.level-0)")
+    assert page.select_one("script[src^='/static/vendor/chart.umd.min.js']")
+
+    def chart(chart_id: str) -> dict:
+        return json.loads(page.select_one(f"#{chart_id}-data").string)
+
+    mastery = chart("mastery")
+    assert len(mastery["y"]["labels"]) == 12 == len(mastery["series"][0]["values"])
+    assert len(page.select("#mastery-figure tbody tr")) == 12  # the same numbers as a table
+    forecast = chart("forecast")
+    assert len(forecast["x"]["labels"]) == 14 and sum(forecast["series"][0]["values"]) >= 1
+    calendar = chart("review-calendar")
+    assert len(calendar["points"]) == 90
+    assert calendar["points"][-1]["v"] == 2 and sum(p["v"] for p in calendar["points"]) == 2
+    tags = chart("tag-accuracy")
+    assert tags["series"][0]["values"] and all(0 <= v <= 1 for v in tags["series"][0]["values"])
     assert "2" in page.select_one(".stats").text
 
 
