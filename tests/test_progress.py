@@ -76,7 +76,7 @@ def test_progress_page_draws_the_charts(db_client: TestClient) -> None:
     assert page.select_one("script[src^='/static/vendor/chart.umd.min.js']")
 
     def chart(chart_id: str) -> dict:
-        return json.loads(page.select_one(f"#{chart_id}-data").string)
+        return json.loads(page.select_one(f"#{chart_id}-chart")["data-chart"])
 
     mastery = chart("mastery")
     assert len(mastery["y"]["labels"]) == 12 == len(mastery["series"][0]["values"])

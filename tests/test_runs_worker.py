@@ -114,7 +114,7 @@ def test_a_run_end_to_end_through_the_api(trainer: tuple[str, Path]) -> None:
         assert [r["id"] for r in listed] == [run_id]
         assert listed[0]["best_val_accuracy"] == max(h["val_accuracy"] for h in body["history"])
         page = client.get(f"/runs/{run_id}")
-        assert page.status_code == 200 and 'id="confusion-data"' in page.text
+        assert page.status_code == 200 and 'id="confusion-chart"' in page.text
 
 
 def test_cancel_mid_run_ends_cancelled_within_seconds(trainer: tuple[str, Path]) -> None:

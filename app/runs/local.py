@@ -70,8 +70,9 @@ class LocalBackend:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings, self.engine = settings, engine
         self.context = multiprocessing.get_context("spawn")
-        self.wake = self.context.Event()
-        self.stopping = self.context.Event()
+        # Made in start(), and only when there are workers: each holds named semaphores.
+        self.wake: Any = None
+        self.stopping: Any = None
         self.slots = [_Slot(i) for i in range(settings.run_workers)]
         self.closing = threading.Event()
         self.supervisor: threading.Thread | None = None
@@ -82,6 +83,8 @@ class LocalBackend:
     def start(self) -> None:
         if not self.slots or self.supervisor is not None:
             return
+        self.wake = self.context.Event()
+        self.stopping = self.context.Event()
         with self.lock:
             for slot in self.slots:
                 self._spawn(slot)
@@ -120,7 +123,7 @@ class LocalBackend:
             if slot.process is not None:
                 slot.process.close()
                 slot.process = None
-        self.wake = self.stopping = None  # type: ignore[assignment]
+        self.wake = self.stopping = None
 
     def submit(self, run_id: int) -> None:
         if self.supervisor is not None:

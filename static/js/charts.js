@@ -1,5 +1,5 @@
-// Charts: Chart.js draws every <canvas data-chart="ID"> from the JSON in the element with that
-// id (a <script type="application/json"> block beside it: no inline script, CSP unchanged).
+// Charts: Chart.js draws every <canvas data-chart='{...}'> from the JSON spec in that attribute
+// (data, not script: the CSP stays script-src 'self', and htmx swaps it like any markup).
 // Each chart's numbers are also in a table next to it, which is what a page without
 // JavaScript shows; once a chart is drawn its table folds away under "… as a table".
 //
@@ -162,7 +162,8 @@
     };
     options.scales = {
       x: scale(spec.x, { type: "category", labels: spec.x.labels, offset: true, grid: { display: false } }),
-      y: scale(spec.y, { type: "category", labels: spec.y.labels, offset: true, grid: { display: false } }),
+      // The first row on top, as in a table.
+      y: scale(spec.y, { type: "category", labels: spec.y.labels, offset: true, reverse: false, grid: { display: false } }),
     };
     if (spec.link) {
       options.onClick = function (event, elements, chart) {
@@ -213,9 +214,8 @@
   });
 
   function draw(canvas) {
-    const source = document.getElementById(canvas.dataset.chart);
-    if (!source || typeof window.Chart === "undefined") return;
-    const spec = JSON.parse(source.textContent);
+    if (typeof window.Chart === "undefined") return;
+    const spec = JSON.parse(canvas.dataset.chart);
     const previous = window.Chart.getChart(canvas);
     if (previous) previous.destroy();
     let config;
