@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import demos, logins, pages, practice
+from benchmarks import demos, logins, pages, practice, runs
 
 
 def main() -> None:
@@ -14,6 +14,7 @@ def main() -> None:
         demos.main(Path(tmp) / "demos")
         practice.main(Path(tmp) / "practice")
         logins.main(Path(tmp) / "logins")
+        runs.main(Path(tmp) / "runs")
 
 
 if __name__ == "__main__":

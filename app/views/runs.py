@@ -18,7 +18,7 @@ from app.auth import ActingUser, CsrfChecked, OptionalUser
 from app.db import read_session
 from app.deps import JobsDep, SettingsDep
 from app.models import Run, User
-from app.models.runs import best_val_accuracy
+from app.models.runs import QUEUED, best_val_accuracy
 from app.repos import runs as run_rows
 from app.runs import dispatch, prefill, present
 from app.runs.files import present_downloads
@@ -224,28 +224,37 @@ async def create_run(
 
 
 def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, Any]:
-    with read_session(request.app.state.engine) as session:
-        position = run_rows.queue_position(session, run=run)
-    metrics = run.metrics or {}
+    """What the run page shows. While the run is live (polled every second by each viewer)
+    only the progress and the curves are computed; the results once it has ended."""
     assert run.id is not None
-    return {
+    live = present.is_live(run)
+    context: dict[str, Any] = {
         "run": run,
-        "live": present.is_live(run),
-        "position": position,
+        "live": live,
+        "position": None,
         "progress": present.progress(run),
         "curves": present.curves(run),
-        "results": present.results_charts(run) if not present.is_live(run) else [],
-        "metrics": metrics,
-        "wrong": present.wrong_predictions(metrics),
-        "info": run.info or {},
-        "downloads": present_downloads(settings, run.id),
-        "yaml": config_yaml(RunConfig.from_dict(run.config)),
-        "checkpoint": (settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
-        "best": best_val_accuracy(run),
         "duration": present.duration,
         "pct": present.pct,
         "num": present.num,
     }
+    if run.status == QUEUED:
+        with read_session(request.app.state.engine) as session:
+            context["position"] = run_rows.queue_position(session, run=run)
+    if live:
+        return context
+    metrics = run.metrics or {}
+    context.update(
+        results=present.results_charts(run),
+        metrics=metrics,
+        wrong=present.wrong_predictions(metrics),
+        info=run.info or {},
+        downloads=present_downloads(settings, run.id),
+        yaml=config_yaml(RunConfig.from_dict(run.config)),
+        checkpoint=(settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
+        best=best_val_accuracy(run),
+    )
+    return context
 
 
 @router.get("/{run_id}", response_class=HTMLResponse)

@@ -27,6 +27,8 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () { enhance(document); });
+  // Content swapped in with outerHTML replaces the target itself: enhance the new element.
+  document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
   document.addEventListener("htmx:afterSwap", function (event) {
     enhance(event.detail.target);
     const focusTarget = event.detail.target.querySelector("[data-focus-on-swap]");
