@@ -4,6 +4,7 @@ command, prefills), the list, and one run while queued and once finished (charts
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from app.cli_train import load_config
 from app.content import QuestionBank
 from app.runs.form import GROUPS
 from app.runs.prefill import EXPERIMENTS
+from app.settings import ROOT
 from app.worker.training import RunConfig
 from tests.test_accounts import csrf
 from tests.test_runs_api import TINY, train_now
@@ -279,3 +281,16 @@ def test_the_list_shows_runs_newest_first(client: TestClient, finished: int) -> 
     assert cells[:4] == ["succeeded", "shapes", "smallcnn", f"{100 * best:.1f} %"]
     assert page.select_one("#run-list")["hx-trigger"] == "load delay:2s"  # a run is live
     assert page.select_one("nav a[href='/runs'][aria-current=page]")
+
+
+RUN_TEMPLATES = [
+    *sorted((ROOT / "templates" / "pages").glob("run*.html")),
+    *sorted((ROOT / "templates" / "partials").glob("_run_*.html")),
+    *sorted((ROOT / "templates" / "partials").glob("_chart*.html")),
+]
+
+
+@pytest.mark.parametrize("path", RUN_TEMPLATES, ids=lambda path: path.name)
+def test_each_run_template_starts_with_its_context_comment(path: Path) -> None:
+    first = path.read_text().splitlines()[0]
+    assert re.match(r"^\{#-? context: .+ -?#\}$", first), first

@@ -71,6 +71,13 @@ FIELD_HELP = {
 }
 
 
+# What the web allows where the engine (and the command line) allows more.
+WEB_NOTES = {
+    "init": "Here: scratch, imagenet, or one of your runs that has a checkpoint.",
+    "folder": "A folder on the server, under DATA_DIR/datasets.",
+}
+
+
 def help_link(spec: FieldSpec) -> tuple[str, str] | None:
     """(slug, anchor) of the answer section behind a field."""
     return FIELD_HELP.get(spec.name) or GROUP_HELP.get(form_group(spec))
@@ -87,6 +94,10 @@ class FormField:
     error: str | None
     link: tuple[str, str] | None
     options: list[tuple[str, str]] = field(default_factory=list)  # (value, label) of a select
+
+    @property
+    def note(self) -> str | None:
+        return WEB_NOTES.get(self.spec.name)
 
     @property
     def kind(self) -> str:
