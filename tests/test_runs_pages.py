@@ -232,6 +232,41 @@ def test_a_finished_run_shows_every_result(client: TestClient, finished: int) ->
     assert page.select_one("dd") is not None and "cpu" in page.text
 
 
+def test_a_run_that_ended_early_shows_why_and_what_there_is(client: TestClient) -> None:
+    cancelled = client.post("/api/runs", json=TINY).json()["id"]
+    client.delete(f"/api/runs/{cancelled}")
+    page = soup(client.get(f"/runs/{cancelled}"))
+    assert page.select_one("#run-status")["data-status"] == "cancelled"
+    assert "No files" in page.text and not page.select_one("#summary-heading")
+    failed = client.post("/api/runs", json={**TINY, "dataset": "digits", "num_classes": 0}).json()[
+        "id"
+    ]
+    from app.db import write_session
+    from app.models.common import utcnow
+    from app.repos import runs as run_rows
+    from app.runs.execute import execute_run
+
+    engine, settings = client.app.state.engine, client.app.state.settings
+    settings.run_max_images = 10  # digits has more: the run fails once its data is loaded
+    with write_session(engine) as session:
+        run_rows.claim(session, run_id=failed, worker_id="t:1", now=utcnow())
+    assert execute_run(failed, engine=engine, settings=settings, worker_id="t:1") == "failed"
+    page = soup(client.get(f"/runs/{failed}"))
+    assert "RUN_MAX_IMAGES" in page.select_one(".run-error").text
+    assert page.select_one(f"a[href='/runs/new?from={failed}&mode=again']")
+
+
+def test_a_run_starts_with_an_empty_folder(client: TestClient) -> None:
+    run_id = client.post("/api/runs", json=TINY).json()["id"]
+    stale = client.app.state.settings.runs_dir / str(run_id)
+    (stale / "misclassified").mkdir(parents=True)
+    (stale / "misclassified" / "31.png").write_bytes(b"old")
+    (stale / "checkpoint.pt").write_bytes(b"old")
+    train_now(client, run_id)
+    assert not (stale / "misclassified" / "31.png").exists()
+    assert (stale / "checkpoint.pt").read_bytes() != b"old"
+
+
 def run_curve(client: TestClient, run_id: int) -> list:
     from app.db import read_session
     from app.repos import runs as run_rows

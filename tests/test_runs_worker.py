@@ -37,12 +37,16 @@ LONG = {**TINY, "epochs": 40, "batch_size": 1, "images_per_class": 30}
 LIVE = ("queued", "running")
 
 
+SERVER_PID: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def trainer(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     """A server with one run worker, shared by the tests of this module."""
     data = tmp_path_factory.mktemp("runs-served")
     env = {"DATA_DIR": str(data), "DATABASE_URL": "", "RUN_WORKERS": "1"}
-    with serving(env) as (_, base_url):
+    with serving(env) as (process, base_url):
+        SERVER_PID["pid"] = process.pid
         yield base_url, data
 
 
@@ -76,7 +80,7 @@ def worker_pid(data: Path, run_id: int) -> int:
 
 
 def test_a_run_end_to_end_through_the_api(trainer: tuple[str, Path]) -> None:
-    base_url, _ = trainer
+    base_url, data = trainer
     with httpx.Client(base_url=base_url, timeout=60) as client:
         created = client.post("/api/runs", json=TINY)
         assert created.status_code == 202 and created.json()["status"] == "queued"
@@ -93,6 +97,10 @@ def test_a_run_end_to_end_through_the_api(trainer: tuple[str, Path]) -> None:
             time.sleep(0.1)
         assert body["status"] == "succeeded", body["error"]
         assert body["started"] and body["finished"] and body["attempt"] == 1
+        # Trained in the worker process, never in the web process, with its threads capped
+        # so the web process keeps a core.
+        assert worker_pid(data, run_id) != SERVER_PID["pid"]
+        assert body["metrics"]["runtime"]["threads"] == max(1, (os.cpu_count() or 1) - 1)
         assert [h["epoch"] for h in body["history"]] == [1, 2, 3]
         # The figures agree with the predictions file, recomputed here.
         raw = client.get(f"/api/runs/{run_id}/files/predictions.npz")

@@ -4,8 +4,6 @@ call these same functions, so a run started from either is checked and queued th
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
@@ -85,8 +83,3 @@ def owned_run(engine: Engine, *, run_id: int, owner: User | None) -> Run | None:
         return None
     with read_session(engine) as session:
         return run_rows.get_run(session, run_id=run_id, owner_id=owner.id)
-
-
-def config_dict(values: dict[str, Any]) -> dict[str, Any]:
-    """A stored config as RunConfig's complete dict (defaults filled, validated)."""
-    return RunConfig.from_dict(values).to_dict()

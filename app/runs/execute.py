@@ -23,7 +23,7 @@ from app.db import read_session, write_session
 from app.models.common import utcnow
 from app.models.runs import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED
 from app.repos import runs as run_rows
-from app.runs.files import run_dir
+from app.runs.files import remove_run_files, run_dir
 from app.settings import Settings
 from app.worker.training import (
     ConfigError,
@@ -226,6 +226,9 @@ def execute_run(
         row = run_rows.run_by_id(session, run_id=run_id)
     if row is None or row.worker_id != worker_id:
         return None
+    # A run always starts afresh: nothing left in its folder (by an earlier attempt, or by a
+    # database that was reset while DATA_DIR was kept) may pass for its output.
+    remove_run_files(settings, run_id)
     reporter = _Reporter(engine, settings, run_id, worker_id, shutdown)
     reporter.heart.start()
     values: dict[str, Any] = {}
