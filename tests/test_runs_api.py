@@ -86,6 +86,7 @@ def test_the_smallest_body_queues_a_run_with_every_default_filled_in(db_client: 
         ({"folder": "cats"}, "folder: only used with dataset 'folder', not 'shapes'"),
         ({"dataset": "folder", "folder": "../etc"}, "folder: must be a relative path"),
         ({"init": "zeros\x00"}, "init: must not contain NUL characters"),
+        ({"dataset": "folder", "folder": "a" * 5000}, "folder: at most 200 characters, got 5000"),
     ],
 )
 def test_an_invalid_field_is_a_422_naming_it_and_nothing_is_queued(
@@ -116,6 +117,18 @@ def test_the_body_must_be_json(db_client: TestClient) -> None:
     assert broken.status_code == 400 and broken.json()["detail"].startswith("body:")
     listed = db_client.post("/api/runs", json=[1, 2])
     assert listed.status_code == 422 and listed.json()["detail"].startswith("config:")
+    nested = db_client.post(
+        "/api/runs", content=b"[" * 50_000, headers={"content-type": "application/json"}
+    )
+    assert nested.status_code == 400
+    huge = db_client.post("/api/runs", json={"folder": "x" * 70_000})
+    assert huge.status_code == 413
+    surrogate = db_client.post(
+        "/api/runs",
+        content=b'{"dataset": "folder", "folder": "x\\ud800"}',
+        headers={"content-type": "application/json"},
+    )
+    assert surrogate.status_code == 422 and surrogate.json()["detail"].startswith("folder:")
 
 
 @pytest.fixture

@@ -329,3 +329,13 @@ RUN_TEMPLATES = [
 def test_each_run_template_starts_with_its_context_comment(path: Path) -> None:
     first = path.read_text().splitlines()[0]
     assert re.match(r"^\{#-? context: .+ -?#\}$", first), first
+
+
+def test_a_prefilled_form_says_at_once_what_this_server_lacks(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    page = soup(client.get("/runs/new?experiment=transfer"))
+    message = page.select_one("#field-init .field-error").text
+    assert message.startswith("init: ImageNet weights for resnet18 are not in the torch cache")
+    assert "cvprep weights fetch resnet18" in message

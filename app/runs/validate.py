@@ -25,6 +25,7 @@ from app.worker.numbers import as_finite_float, check_int
 from app.worker.training import ConfigError, FieldSpec, RunConfig
 
 RUN_INIT = re.compile(r"run:([0-9]{1,18})", re.ASCII)
+MAX_TEXT = 200  # characters of a text field (folder, init): far more than a real value needs
 INIT_HERE = "scratch, imagenet, or run:<id> of one of your runs"
 
 
@@ -113,17 +114,31 @@ def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
     if config.precision == "fp16" and not cuda:
         raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
     precision = "fp32" if config.precision == "fp16" else config.precision
-    check_config(
-        config.replace(device="cpu", precision=precision),
-        data_dir=settings.data_dir,
-        runs_dir=settings.runs_dir,
-    )
+    try:
+        check_config(
+            config.replace(device="cpu", precision=precision),
+            data_dir=settings.data_dir,
+            runs_dir=settings.runs_dir,
+        )
+    except OSError as error:  # the file system refused a path (too long, no permission)
+        field = "folder" if config.dataset == "folder" else "dataset"
+        raise ConfigError(field, f"cannot be read on this server ({error.strerror})") from None
+
+
+def check_text(config: RunConfig) -> None:
+    """Text fields within MAX_TEXT characters (a longer path is refused by the file system
+    with an error that is not the field's)."""
+    for spec in RunConfig.fields():
+        value = getattr(config, spec.name)
+        if spec.type in ("str", "str?") and isinstance(value, str) and len(value) > MAX_TEXT:
+            raise ConfigError(spec.name, f"at most {MAX_TEXT} characters, got {len(value)}")
 
 
 def check_for_user(
     config: RunConfig, session: Session, *, owner_id: int, settings: Settings
 ) -> None:
     """Everything about a valid config that depends on who asks and on this server."""
+    check_text(config)
     check_init(config, session, owner_id=owner_id, settings=settings)
     check_run_limits(config, settings)
     check_on_this_machine(config, settings)

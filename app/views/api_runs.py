@@ -29,6 +29,7 @@ from app.worker.training import ConfigError, RunConfig
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=API_ERRORS)
 
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The run's id")]
+MAX_BODY_BYTES = 65_536  # a config is well under 2 KB
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         "description": "No such run of yours (another user's runs are not found either)",
@@ -89,6 +90,7 @@ CONFIG_BODY: dict[str, Any] = {
             "and gives the allowed values (the engine's message)",
             "model": ErrorBody,
         },
+        413: {"description": "The body is larger than 64 KiB", "model": ErrorBody},
         429: {"description": "Too many of your runs queued or running", "model": ErrorBody},
     },
 )
@@ -99,9 +101,12 @@ async def create_run(
 
     The smallest body is `{"dataset": "shapes", "model": "smallcnn", "epochs": 1}`.
     """
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(status_code=413, detail=f"body: larger than {MAX_BODY_BYTES} bytes")
     try:
-        values = json.loads(await request.body())
-    except ValueError:
+        values = json.loads(raw)
+    except (ValueError, RecursionError):
         raise HTTPException(
             status_code=400, detail="body: not valid JSON (send UTF-8 JSON as application/json)"
         ) from None

@@ -119,13 +119,16 @@ def _checked(
     values: dict[str, Any],
     errors: dict[str, str],
 ) -> RunConfig | None:
-    """The config, with every check a launch makes except the queue (errors filled in)."""
+    """The config, with every check a launch makes except the queue (errors filled in).
+
+    A visitor who has saved nothing yet owns no runs (no user has id 0)."""
     config = config_or_errors(values, errors)
-    if config is None or user is None or user.id is None:
-        return config
+    if config is None:
+        return None
+    owner_id = user.id if user is not None and user.id is not None else 0
     try:
         with read_session(request.app.state.engine) as session:
-            check_for_user(config, session, owner_id=user.id, settings=settings)
+            check_for_user(config, session, owner_id=owner_id, settings=settings)
     except ConfigError as error:
         errors[error.field] = error.reason
         return None
@@ -167,7 +170,7 @@ def new_run_page(
         _, values, errors = read_form(
             {k: ("true" if v is True else v) for k, v in typed.items() if v is not False}
         )
-        config = config_or_errors(values, errors)
+        config = _checked(request, user, settings, values, errors)
     context = _form_context(
         request, user=user, settings=settings, typed=typed, errors=errors, config=config, note=note
     )
