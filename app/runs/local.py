@@ -36,6 +36,7 @@ SUPERVISE_S = 0.5  # how often worker processes are checked
 SWEEP_S = 5.0  # how often silent runs are looked for
 STOP_WAIT_S = 6.0  # at shutdown, how long a worker may take to end its run cleanly
 MAX_BACKOFF_S = 30.0  # a worker that keeps dying is restarted at most this often
+STEADY_S = 60.0  # a worker that lived this long before it died is restarted at once
 
 
 def describe_exit(exitcode: int | None) -> str:
@@ -58,7 +59,9 @@ class _Slot:
         self.index = index
         self.process: SpawnProcess | None = None
         self.worker_id: str | None = None
-        self.deaths = 0
+        self.deaths = 0  # every exit, for health()
+        self.failing = 0  # exits in a row of workers that died young: the restart back-off
+        self.started = 0.0
         self.next_start = 0.0
 
 
@@ -155,6 +158,7 @@ class LocalBackend:
         process.start()
         assert process.pid is not None
         slot.process = process
+        slot.started = time.monotonic()
         slot.worker_id = local_worker.worker_id_for(process.pid)
         logger.info("run worker %s started", slot.worker_id)
 
@@ -186,7 +190,9 @@ class LocalBackend:
             process.close()
             slot.process = None
             slot.deaths += 1
-            slot.next_start = now + min(MAX_BACKOFF_S, 2.0 ** min(slot.deaths - 1, 5) - 1)
+            slot.failing = 1 if now - slot.started >= STEADY_S else slot.failing + 1
+            # 0, 1, 3, 7, 15, 30 s: a worker that cannot even start does not spin the CPU.
+            slot.next_start = now + min(MAX_BACKOFF_S, 2.0 ** min(slot.failing - 1, 5) - 1)
         if now >= slot.next_start and not self.closing.is_set():
             with self.lock:
                 self._spawn(slot)
