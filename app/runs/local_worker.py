@@ -22,7 +22,7 @@ from app.settings import Settings
 logger = logging.getLogger("cvprep.runs")
 
 POLL_S = 2.0  # look for queued runs at least this often, woken or not
-NICENESS = 5  # training is batch work: the web process's requests go first on a busy CPU
+NICENESS = 10  # training is batch work: the web process's requests go first on a busy CPU
 
 
 def worker_id_for(pid: int) -> str:
