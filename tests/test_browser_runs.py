@@ -55,8 +55,19 @@ def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Pag
     }.items():
         page.locator(f"#input-{name}").fill(value)
     page.locator("#input-epochs").press("Tab")
-    # The form checks itself as it changes: the YAML follows what was typed.
+    # The form checks itself as it changes: the YAML follows what was typed, and a bad value
+    # gets its message beside the field while every typed value stays as it was.
     expect(page.locator("#config-yaml")).to_contain_text("epochs: 12")
+    page.locator("#input-lr").fill("fast")
+    page.locator("#input-lr").press("Tab")
+    expect(page.locator("#error-lr")).to_contain_text("lr: 'fast' is not a number")
+    expect(page.locator("#input-lr")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#config-yaml")).to_have_count(0)
+    page.locator("#input-lr").fill("0.003")
+    page.locator("#input-lr").press("Tab")
+    expect(page.locator("#error-lr")).to_have_text("")
+    expect(page.locator("#input-images_per_class")).to_have_value("40")
+    expect(page.locator("#config-yaml")).to_contain_text("batch_size: 2")
     page.get_by_role("button", name="Start the run").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+$"))
 

@@ -122,13 +122,22 @@ def test_a_bad_value_is_shown_beside_its_field_as_the_form_changes(client: TestC
     data.update(epochs="many", warmup_epochs="0.5", lr="１e-3")
     response = client.get("/runs/new", params=data, headers={"HX-Request": "true"})
     fragment = soup(response)
-    assert fragment.select_one("#run-form-box") and not fragment.select_one("h1")
-    field = fragment.select_one("#field-epochs")
-    assert "invalid" in field["class"]
-    assert field.select_one("input")["aria-invalid"] == "true"
-    assert field.select_one(".field-error").text.startswith("epochs: 'many' is not a whole number")
-    assert fragment.select_one("#field-lr .field-error") is None  # full-width digits are digits
+    # The check answers with the preview and, out of band, every field's message: the inputs
+    # are not in it, so what a person is typing is never replaced.
+    assert fragment.select_one("#run-config-preview") and not fragment.select("input, select, h1")
+    message = fragment.select_one("#error-epochs")
+    assert message["hx-swap-oob"] == "true"
+    assert message.text.startswith("epochs: 'many' is not a whole number")
+    assert fragment.select_one("#error-lr").text == ""  # full-width digits are digits
+    assert len(fragment.select(".field-error[hx-swap-oob]")) == len(RunConfig.fields())
+    summary = fragment.select_one("#run-form-errors[hx-swap-oob]")
+    assert "epochs: 'many' is not a whole number" in summary.text
     assert fragment.select_one("#config-yaml") is None
+    # The same check as a whole page (no JavaScript: the "Check" button) marks the field.
+    page = soup(client.get("/runs/new", params=data))
+    field = page.select_one("#field-epochs")
+    assert "invalid" in field["class"] and field.select_one("input")["aria-invalid"] == "true"
+    assert "epochs" in field.select_one("input")["aria-describedby"]
 
 
 def test_the_engines_message_for_a_combination_is_shown_beside_the_field(

@@ -174,7 +174,7 @@ def new_run_page(
     context = _form_context(
         request, user=user, settings=settings, typed=typed, errors=errors, config=config, note=note
     )
-    return render(request, "pages/run_new.html", context, fragment="partials/_run_form.html")
+    return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
