@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from app.content import QuestionBank
+from app.runs.backend import JobBackend
 from app.settings import Settings
 
 # Trivial dependencies are `async def` so FastAPI calls them inline instead of in a thread.
@@ -22,3 +23,10 @@ async def get_bank(request: Request) -> QuestionBank:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 BankDep = Annotated[QuestionBank, Depends(get_bank)]
+
+
+async def get_jobs(request: Request) -> JobBackend:
+    return request.app.state.jobs
+
+
+JobsDep = Annotated[JobBackend, Depends(get_jobs)]

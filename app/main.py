@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
@@ -13,6 +17,7 @@ from app.content import load_questions
 from app.db import make_engine
 from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
 from app.migrate import upgrade
+from app.runs.backend import make_backend
 from app.security import SecurityHeadersMiddleware
 from app.sessions import ServerSessionMiddleware
 from app.settings import ROOT, Settings, get_settings
@@ -20,6 +25,7 @@ from app.views import (
     accounts,
     api_questions,
     api_quiz,
+    api_runs,
     demos,
     drafts,
     meta,
@@ -27,6 +33,7 @@ from app.views import (
     practice,
     progress,
     questions,
+    runs,
 )
 
 # The practice round's cookie (ids and grades only, bounded: app.practice.rounds); the
@@ -46,6 +53,17 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     if migrate:
         upgrade(settings.sqlalchemy_url)
     engine = make_engine(settings.sqlalchemy_url)
+    jobs = make_backend(settings, engine)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # The run workers live as long as the server: queued runs (also those queued before a
+        # restart) start once they are up; a run still training at shutdown ends interrupted.
+        jobs.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(jobs.stop)
 
     app = FastAPI(
         title="cvprep",
@@ -53,10 +71,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         summary="Image-classification interview questions, practice and runnable demos.",
         docs_url=None,
         redoc_url=None,
+        lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.bank = bank
     app.state.engine = engine
+    app.state.jobs = jobs
     # Outermost last: headers → session → round cookie → unexpected errors → routes, so even an
     # unexpected 500 carries the security headers and the session's cookie.
     app.add_middleware(UnexpectedErrorMiddleware)
@@ -82,6 +102,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         accounts,
         api_questions,
         api_quiz,
+        runs,
+        api_runs,
         demos,
         meta,
     )

@@ -43,6 +43,31 @@ class Settings(BaseSettings):
     # Threads that run demo computations off the event loop.
     demo_threads: int = Field(default=2, validation_alias="DEMO_THREADS", ge=1, le=64)
 
+    # --- training runs ---
+    # Runs trained at a time by this server: one worker process each, started with the server
+    # (multiprocessing "spawn"; the web process never trains). 0 starts none: runs wait in the
+    # queue (a server that only serves pages, or a test that does not train).
+    run_workers: int = Field(default=1, validation_alias="RUN_WORKERS", ge=0, le=64)
+    # torch threads per worker; 0 shares all cores but one among the workers, so the web
+    # process keeps a core to answer requests while a run trains.
+    run_threads: int = Field(default=0, validation_alias="RUN_THREADS", ge=0, le=256)
+    # Per user: runs queued or running at once (more is a 429 naming the limit).
+    run_max_queued: int = Field(default=3, validation_alias="RUN_MAX_QUEUED", ge=1)
+    # Per run: most epochs, images (train + validation) and image side in px (more is a 422).
+    run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
+    run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)
+    run_max_image_size: int = Field(default=224, validation_alias="RUN_MAX_IMAGE_SIZE", ge=8)
+    # Per run: seconds of training before it is stopped (what it learnt so far is kept).
+    run_max_seconds: int = Field(default=3600, validation_alias="RUN_MAX_SECONDS", ge=1)
+    # A running run whose worker wrote no heartbeat for this many seconds is marked
+    # interrupted (its worker died where no one saw it, e.g. in a server that was killed).
+    run_heartbeat_timeout: float = Field(default=30, validation_alias="RUN_HEARTBEAT_TIMEOUT", gt=1)
+
+    @property
+    def runs_dir(self) -> Path:
+        """DATA_DIR/runs: one folder per run, named by its id."""
+        return self.data_dir / "runs"
+
     @cached_property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import demos, logins, pages, practice, training
+from benchmarks import demos, logins, pages, practice, runs, training
 
 
 def main() -> None:
@@ -15,6 +15,7 @@ def main() -> None:
         practice.main(Path(tmp) / "practice")
         logins.main(Path(tmp) / "logins")
         training.main(Path(tmp) / "training")
+        runs.main(Path(tmp) / "runs")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ from app.migrate import upgrade
 from app.settings import ROOT, Settings
 from benchmarks.load import serving
 
+# An app or server started by a test trains nothing unless the test asks for a worker
+# (RUN_WORKERS=1): a worker process imports torch, seconds of CPU that most tests do not need.
+os.environ.setdefault("RUN_WORKERS", "0")
+
 # The browser fixtures (`browser`, `page`) live beside the Chromium launch code.
 pytest_plugins = ["tests.browser"]
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401
-from app.migrate import upgrade
+from app.migrate import alembic_config, upgrade
 from app.settings import ROOT
 from tests.conftest import POSTGRES_ADMIN_URL
 
@@ -216,3 +217,66 @@ def test_0004_adds_the_choice_order_and_keeps_the_reviews(empty_database_url: st
     engine.dispose()
     # Reviews from before were shown in the file's order: NULL says exactly that.
     assert [tuple(r) for r in rows] == [("c" * 32, "0", None)]
+
+
+def test_0003_adds_runs_that_go_with_their_user_and_never_reuse_an_id(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    upgrade(url, "0002")
+    engine = sqlalchemy.create_engine(url)
+    when = datetime(2026, 11, 30, 12, tzinfo=UTC)
+    user = sqlalchemy.table("user", sqlalchemy.column("id"), sqlalchemy.column("created_at"))
+    with engine.begin() as connection:
+        connection.execute(user.insert(), [{"created_at": when}, {"created_at": when}])
+    upgrade(url, "0003")
+    run = sqlalchemy.table(
+        "run",
+        *(
+            sqlalchemy.column(c)
+            for c in (
+                "id",
+                "owner_id",
+                "config",
+                "status",
+                "epoch",
+                "epochs",
+                "step",
+                "steps",
+                "curve",
+                "history",
+                "created_at",
+                "attempt",
+                "cancel_requested",
+            )
+        ),
+    )
+    row = {
+        "config": '{"epochs": 1}',
+        "status": "queued",
+        "epoch": 0,
+        "epochs": 1,
+        "step": 0,
+        "steps": 0,
+        "curve": "[]",
+        "history": "[]",
+        "created_at": when,
+        "attempt": 0,
+        "cancel_requested": False,
+    }
+    with engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+        connection.execute(run.insert(), [{**row, "owner_id": 1}, {**row, "owner_id": 2}])
+        connection.exec_driver_sql("DELETE FROM run WHERE id = 2")
+        connection.execute(run.insert(), [{**row, "owner_id": 1}])
+        newest = connection.exec_driver_sql("SELECT max(id) FROM run").scalar_one()
+        connection.exec_driver_sql('DELETE FROM "user" WHERE id = 1')
+        left = connection.exec_driver_sql("SELECT count(*) FROM run").scalar_one()
+    assert newest == 3  # the deleted run's id (its folder's name) is not handed out again
+    assert left == 0  # a user's runs go with the user
+    command.downgrade(alembic_config(url), "0002")
+    with engine.connect() as connection:
+        assert "run" not in sqlalchemy.inspect(connection).get_table_names()
+    engine.dispose()
+    upgrade(url)

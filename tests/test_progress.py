@@ -95,33 +95,23 @@ def test_progress_page_draws_the_charts(db_client: TestClient, bank: QuestionBan
     assert [a.text for a in links] == [f"Q{q.number}. {q.title}" for q in bank]
     assert "of 8 items mastered" in rows[1].text
     assert len(page.select("#tags-heading ~ .mastery-list > li")) == len(bank.tags)
-    assert page.select("svg.columns rect.fill")
-    assert len(page.select("svg.heatmap:not(.swatch) rect")) == 90
-    heatmap = page.select_one("svg.heatmap:not(.swatch)")
-    assert heatmap.select("rect.level-0") and heatmap.select("rect:not(.level-0)")
-    # Labelled: weekdays, months, and a legend from empty to the busiest day.
-    labels = [t.text for t in heatmap.select("text")]
-    assert {"Mon", "Wed", "Fri"} <= set(labels)
-    assert any(
-        label in labels
-        for label in (
-            "Jan",
-            "Feb",
-            "Mar",
-            "Apr",
-            "May",
-            "Jun",
-            "Jul",
-            "Aug",
-            "Sep",
-            "Oct",
-            "Nov",
-            "Dec",
-        )
-    )
-    legend = page.select_one(".legend")
-    assert "Less" in legend.text and "More" in legend.text
-    assert len(legend.select("svg.swatch rect")) == 5
+    # The charts are Chart.js data with the same numbers as a table; no hand-drawn SVG.
+    assert page.select_one("script[src^='/static/vendor/chart.umd.min.js']")
+    assert not page.select("svg.chart")
+
+    def chart(chart_id: str) -> dict:
+        return json.loads(page.select_one(f"#{chart_id}-chart")["data-chart"])
+
+    forecast = chart("forecast")
+    assert len(forecast["x"]["labels"]) == 14 and sum(forecast["series"][0]["values"]) >= 1
+    assert len(page.select("#forecast-figure tbody tr")) == 14
+    calendar = chart("review-calendar")
+    assert len(calendar["points"]) == 90
+    assert calendar["points"][-1]["v"] == 2 and sum(p["v"] for p in calendar["points"]) == 2
+    # Labelled: weekdays on one axis, weeks on the other, and a legend.
+    assert calendar["y"]["labels"] == ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    assert calendar["x"]["title"] == "week of" and calendar["x"]["labels"]
+    assert "busiest day (2 reviews)" in page.select_one(".legend").text
     assert "2" in page.select_one(".stats").text
 
 

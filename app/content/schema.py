@@ -45,7 +45,7 @@ DemoName = Literal[
     "shape-calculator", "pooling-visualizer", "augmentation-gallery", "architecture-facts"
 ]
 ExperimentName = Literal[
-    "transfer", "imbalance", "augmentation", "batchnorm", "residual", "pooling"
+    "transfer", "imbalance", "augmentation", "batchnorm", "residual", "pooling", "training-loop"
 ]
 
 GeneratorName = Literal[

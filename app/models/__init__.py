@@ -1,7 +1,8 @@
 """Database tables (SQLModel), one module per entity family. Importing this registers them all."""
 
 from app.models.practice import CardState, Draft, ReviewLog
+from app.models.runs import Run
 from app.models.sessions import BrowserSession
 from app.models.users import LoginAttempt, User
 
-__all__ = ["BrowserSession", "CardState", "Draft", "LoginAttempt", "ReviewLog", "User"]
+__all__ = ["BrowserSession", "CardState", "Draft", "LoginAttempt", "ReviewLog", "Run", "User"]

@@ -171,22 +171,6 @@ def heatmap(reviews: Sequence[ReviewLog], today: date, days: int = 90) -> list[D
     return [DayCount(start + timedelta(d), counts[start + timedelta(d)]) for d in range(days)]
 
 
-def heatmap_months(days: Sequence[DayCount]) -> list[tuple[int, str]]:
-    """(week column, "Mar") where each month begins in a heatmap of `days`: one column per
-    week, Monday on top, the first column holding the first day (as the heatmap is drawn)."""
-    if not days:
-        return []
-    first_monday = days[0].day.toordinal() - days[0].day.weekday()
-    labels: list[tuple[int, str]] = []
-    for day in days:
-        if day.day.day == 1 or day is days[0]:
-            column = (day.day.toordinal() - first_monday) // 7
-            if labels and column - labels[-1][0] < 3:
-                labels.pop()  # a month label too close to the previous one would overlap it
-            labels.append((column, day.day.strftime("%b")))
-    return labels
-
-
 def streak(reviews: Sequence[ReviewLog], today: date) -> int:
     """Days in a row with at least one review, ending today (or yesterday, if not yet today)."""
     days = {r.reviewed_at.date() for r in reviews}

@@ -10,10 +10,10 @@ from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
-from app.charts import column_bars, heatmap_cells
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep, SettingsDep
 from app.models.common import utcnow
+from app.practice.charts import forecast_chart, heatmap_chart
 from app.practice.export import ImportRefused, check_export, export_user, import_user, parse_export
 from app.practice.progress import (
     MASTERY_DEFINITION,
@@ -22,7 +22,6 @@ from app.practice.progress import (
     by_tag,
     due_forecast,
     heatmap,
-    heatmap_months,
     mistakes,
     streak,
     true_retention,
@@ -53,10 +52,9 @@ def progress_page(
         "mastery_definition": MASTERY_DEFINITION,
         "mastery_source": MASTERY_SOURCE,
         "mistake_count": len(mistakes(history)),
-        "forecast": column_bars(forecast),
+        "forecast_chart": forecast_chart(forecast),
         "forecast_total": sum(d.count for d in forecast),
-        "heatmap": heatmap_cells(days),
-        "heatmap_months": heatmap_months(days),
+        "heatmap_chart": heatmap_chart(days),
         "heatmap_top": max((d.count for d in days), default=0),
         "heatmap_active_days": sum(1 for d in days if d.count),
         "streak": streak(history, today),

@@ -18,6 +18,7 @@ from app.models import Draft
 from app.models.common import utcnow
 from app.practice.progress import by_question
 from app.repos import drafts, reviews
+from app.runs.prefill import EXPERIMENTS
 from app.web import render, render_shared, templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -119,6 +120,7 @@ async def question_page(
         "total": len(bank),
         "draft": draft.text if draft else "",
         "demos_html": demos_html(request, question),
+        "experiments": EXPERIMENTS,
     }
     fragment = "partials/_answer.html" if reveal else None
     if user is None:

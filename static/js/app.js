@@ -64,6 +64,8 @@
     const card = document.getElementById("practice-card");
     if (card) focusMarked(card);
   });
+  // Content swapped in with outerHTML replaces the target itself: enhance the new element.
+  document.addEventListener("htmx:load", function (event) { enhance(event.detail.elt); });
   document.addEventListener("htmx:afterSwap", function (event) {
     // A history restore swaps the whole body and names no target.
     const target = event.detail.target || event.target;

@@ -1,0 +1,265 @@
+"""Training runs: create, read (always scoped to the owner), claim, report, end, cancel, delete.
+
+Every write a worker makes is a conditional UPDATE on the row (`status = 'running' AND
+worker_id = <its id>`), so a worker that lost its run (marked interrupted after its heartbeat
+stopped, say) can never overwrite what the row now says: the call returns False instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, delete, func, update
+from sqlmodel import Session, col, select
+
+from app.models.runs import (
+    CANCELLED,
+    END_STATUSES,
+    INTERRUPTED,
+    LIVE_STATUSES,
+    QUEUED,
+    RUNNING,
+    Run,
+)
+
+
+def create_run(session: Session, *, owner_id: int, config: dict[str, Any], now: datetime) -> Run:
+    """A queued run (flushed, so it has an id; the caller commits)."""
+    run = Run(
+        owner_id=owner_id,
+        config=config,
+        status=QUEUED,
+        epochs=int(config.get("epochs", 0)),
+        created_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(session: Session, *, run_id: int, owner_id: int) -> Run | None:
+    """The run if it exists and is `owner_id`'s; another user's run is None, like a missing one."""
+    return session.exec(
+        select(Run).where(col(Run.id) == run_id, col(Run.owner_id) == owner_id)
+    ).one_or_none()
+
+
+def run_by_id(session: Session, *, run_id: int) -> Run | None:
+    """Any user's run: for workers and the supervisor, never for a request."""
+    return session.get(Run, run_id, populate_existing=True)
+
+
+def runs_of(session: Session, *, owner_id: int, limit: int = 500) -> Sequence[Run]:
+    """The owner's runs, newest first."""
+    return session.exec(
+        select(Run).where(col(Run.owner_id) == owner_id).order_by(col(Run.id).desc()).limit(limit)
+    ).all()
+
+
+def count_live(session: Session, *, owner_id: int) -> int:
+    """How many of the owner's runs are queued or running."""
+    return session.exec(
+        select(func.count())
+        .select_from(Run)
+        .where(col(Run.owner_id) == owner_id, col(Run.status).in_(LIVE_STATUSES))
+    ).one()
+
+
+def queue_position(session: Session, *, run: Run) -> int | None:
+    """1 for the next queued run to start (across all users, oldest first); None unless queued."""
+    if run.status != QUEUED:
+        return None
+    ahead = session.exec(
+        select(func.count()).select_from(Run).where(col(Run.status) == QUEUED, col(Run.id) < run.id)
+    ).one()
+    return int(ahead) + 1
+
+
+def owner_of(session: Session, *, run_id: int) -> int | None:
+    return session.exec(select(Run.owner_id).where(col(Run.id) == run_id)).one_or_none()
+
+
+# --- claiming ------------------------------------------------------------------------------
+
+
+def _claimed(worker_id: str, now: datetime) -> dict[str, Any]:
+    return {
+        "status": RUNNING,
+        "worker_id": worker_id,
+        "attempt": Run.attempt + 1,
+        "started_at": now,
+        "heartbeat_at": now,
+        "cancel_requested": False,
+    }
+
+
+def claim_next(session: Session, *, worker_id: str, now: datetime) -> int | None:
+    """Atomically take the oldest queued run for `worker_id`; its id, or None if none is queued.
+
+    One UPDATE whose WHERE picks the run: on PostgreSQL the pick is `FOR UPDATE SKIP LOCKED`,
+    so concurrent workers take different runs without waiting on each other; on SQLite the
+    write transaction (BEGIN IMMEDIATE) already serialises writers, and `status = 'queued'` in
+    the outer WHERE makes a lost race an update of nothing. Commits.
+    """
+    pick = select(Run.id).where(col(Run.status) == QUEUED).order_by(col(Run.id)).limit(1)
+    if session.get_bind().dialect.name == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    statement = (
+        update(Run)
+        .where(col(Run.id) == pick.scalar_subquery(), col(Run.status) == QUEUED)
+        .values(**_claimed(worker_id, now))
+        .returning(col(Run.id))
+    )
+    run_id = session.exec(statement).scalar_one_or_none()
+    session.commit()
+    return run_id
+
+
+def claim(session: Session, *, run_id: int, worker_id: str, now: datetime) -> bool:
+    """Atomically take one named run if it is still queued (a backend that delivers run ids,
+    such as a task queue, calls this: a run already running or ended is not taken). Commits."""
+    result = session.exec(
+        update(Run)
+        .where(col(Run.id) == run_id, col(Run.status) == QUEUED)
+        .values(**_claimed(worker_id, now))
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+# --- the holder's reports --------------------------------------------------------------------
+
+
+def _held(run_id: int, worker_id: str) -> ColumnElement[bool]:
+    return and_(col(Run.id) == run_id, col(Run.status) == RUNNING, col(Run.worker_id) == worker_id)
+
+
+def report(session: Session, *, run_id: int, worker_id: str, values: dict[str, Any]) -> bool:
+    """Write progress columns of a run this worker holds; False if it no longer holds it.
+
+    `values` maps Run columns (epoch, step, loss, curve, history, metrics, info, ...) to values.
+    Commits.
+    """
+    result = session.exec(update(Run).where(_held(run_id, worker_id)).values(**values))
+    session.commit()
+    return result.rowcount == 1
+
+
+def beat(session: Session, *, run_id: int, worker_id: str, now: datetime) -> bool | None:
+    """Heartbeat: stamp the run and return its cancel flag; None if the worker no longer holds
+    it (it was marked interrupted meanwhile). Commits."""
+    flag = session.exec(
+        update(Run)
+        .where(_held(run_id, worker_id))
+        .values(heartbeat_at=now)
+        .returning(col(Run.cancel_requested))
+    ).scalar_one_or_none()
+    session.commit()
+    return flag
+
+
+def finish(
+    session: Session,
+    *,
+    run_id: int,
+    worker_id: str,
+    status: str,
+    error: str | None,
+    values: dict[str, Any],
+    now: datetime,
+) -> bool:
+    """End a run this worker holds with `status` (one of END_STATUSES); False if it no longer
+    holds it. Commits."""
+    assert status in END_STATUSES
+    result = session.exec(
+        update(Run)
+        .where(_held(run_id, worker_id))
+        .values(status=status, error=error, finished_at=now, eta_s=None, **values)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+# --- what callers and supervisors do -----------------------------------------------------------
+
+
+def request_cancel(session: Session, *, run: Run, now: datetime) -> str:
+    """Cancel a queued run at once, or ask a running one to stop (its worker reads the flag
+    within a second and the engine stops at the next step). Returns the run's status after
+    the call; an ended run is left as it is. Commits."""
+    stopped = session.exec(
+        update(Run)
+        .where(col(Run.id) == run.id, col(Run.status) == QUEUED)
+        .values(status=CANCELLED, finished_at=now, error=None)
+    )
+    if stopped.rowcount != 1:
+        session.exec(
+            update(Run)
+            .where(col(Run.id) == run.id, col(Run.status) == RUNNING)
+            .values(cancel_requested=True)
+        )
+    status = session.exec(select(Run.status).where(col(Run.id) == run.id)).one()
+    session.commit()
+    return status
+
+
+def interrupt_held_by(
+    session: Session, *, worker_ids: Sequence[str], reason: str, now: datetime
+) -> list[int]:
+    """Mark every running run held by these workers interrupted with `reason`; their ids.
+
+    For a worker known to be gone (its process exited). Commits.
+    """
+    if not worker_ids:
+        return []
+    ids = session.exec(
+        update(Run)
+        .where(col(Run.status) == RUNNING, col(Run.worker_id).in_(worker_ids))
+        .values(status=INTERRUPTED, error=reason, finished_at=now, eta_s=None)
+        .returning(col(Run.id))
+    ).scalars()
+    result = sorted(ids)
+    session.commit()
+    return result
+
+
+def interrupt_silent(
+    session: Session, *, before: datetime, reason: str, now: datetime
+) -> list[int]:
+    """Mark running runs whose last heartbeat is older than `before` interrupted; their ids.
+
+    Catches a worker that died where nobody saw its process exit (another machine, or a server
+    that stopped while the run trained). Commits.
+    """
+    silent = or_none_before(before)
+    ids = session.exec(
+        update(Run)
+        .where(col(Run.status) == RUNNING, silent)
+        .values(status=INTERRUPTED, error=reason, finished_at=now, eta_s=None)
+        .returning(col(Run.id))
+    ).scalars()
+    result = sorted(ids)
+    session.commit()
+    return result
+
+
+def or_none_before(before: datetime) -> ColumnElement[bool]:
+    return (col(Run.heartbeat_at) < before) | col(Run.heartbeat_at).is_(None)
+
+
+def has_queued(session: Session) -> bool:
+    return (
+        session.exec(select(Run.id).where(col(Run.status) == QUEUED).limit(1)).first() is not None
+    )
+
+
+def delete_run(session: Session, *, run: Run) -> bool:
+    """Delete an ended run's row (its files are the caller's to remove); False while it is
+    queued or running. Commits."""
+    result = session.exec(
+        delete(Run).where(col(Run.id) == run.id, col(Run.status).in_(END_STATUSES))
+    )
+    session.commit()
+    return result.rowcount == 1

@@ -1,0 +1,85 @@
+"""What the routes ask of runs: launch one, cancel one, delete one. The pages and the JSON API
+call these same functions, so a run started from either is checked and queued the same way.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.db import read_session, write_session
+from app.models import Run, User
+from app.models.common import utcnow
+from app.repos import runs as run_rows
+from app.runs.backend import JobBackend
+from app.runs.files import remove_run_files
+from app.runs.limits import check_queue
+from app.runs.validate import check_for_user
+from app.settings import Settings
+from app.worker.training import RunConfig
+
+
+def launch(
+    config: RunConfig,
+    *,
+    owner: User,
+    engine: Engine,
+    settings: Settings,
+    backend: JobBackend,
+) -> Run:
+    """Queue a run of `config` for `owner` and hand it to the backend.
+
+    Raises ConfigError (the field, with the engine's reason or the limit passed) or QueueFull
+    (RUN_MAX_QUEUED); nothing is written then. Blocking (reads the file system, may load an
+    earlier run's checkpoint): call it from a worker thread.
+    """
+    assert owner.id is not None
+    with read_session(engine) as session:
+        check_for_user(config, session, owner_id=owner.id, settings=settings)
+    with write_session(engine) as session:
+        _lock_owner(session, owner.id)
+        check_queue(run_rows.count_live(session, owner_id=owner.id), settings)
+        run = run_rows.create_run(session, owner_id=owner.id, config=config.to_dict(), now=utcnow())
+        session.commit()
+    assert run.id is not None
+    backend.submit(run.id)
+    return run
+
+
+def _lock_owner(session: Session, owner_id: int) -> None:
+    """Serialise one user's launches, so two at once cannot both pass the queue limit.
+
+    SQLite's write transaction (BEGIN IMMEDIATE) already does; PostgreSQL locks the user's row.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update()).first()
+
+
+def cancel(run: Run, *, engine: Engine, backend: JobBackend) -> str:
+    """Cancel a queued run now or ask a running one to stop; returns its status afterwards.
+
+    An ended run is left as it is (its status is returned).
+    """
+    assert run.id is not None
+    with write_session(engine) as session:
+        status = run_rows.request_cancel(session, run=run, now=utcnow())
+    backend.cancel(run.id)
+    return status
+
+
+def delete(run: Run, *, engine: Engine, settings: Settings) -> bool:
+    """Delete an ended run and its folder; False (nothing done) while it is queued or running."""
+    assert run.id is not None
+    with write_session(engine) as session:
+        deleted = run_rows.delete_run(session, run=run)
+    if deleted:
+        remove_run_files(settings, run.id)
+    return deleted
+
+
+def owned_run(engine: Engine, *, run_id: int, owner: User | None) -> Run | None:
+    """The run if it is `owner`'s; None for a missing run and for another user's alike."""
+    if owner is None or owner.id is None:
+        return None
+    with read_session(engine) as session:
+        return run_rows.get_run(session, run_id=run_id, owner_id=owner.id)

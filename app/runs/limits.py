@@ -1,0 +1,62 @@
+"""Per-user limits on runs, from the settings. Every refusal names the limit and its setting.
+
+- RUN_MAX_QUEUED: runs of one user queued or running at once → `QueueFull` (a 429).
+- RUN_MAX_EPOCHS, RUN_MAX_IMAGE_SIZE, and RUN_MAX_IMAGES where the image count is known from
+  the config alone (shapes draws exactly images_per_class × classes) → ConfigError naming the
+  field (a 422). Other data sets are counted once loaded: the worker stops a run whose data
+  set is larger (app.runs.execute) and it fails with the same message.
+- RUN_MAX_SECONDS: enforced while the run trains (app.runs.execute).
+"""
+
+from __future__ import annotations
+
+from app.settings import Settings
+from app.worker.training import ConfigError, RunConfig
+
+SHAPE_CLASSES = 10  # the procedural shapes set has ten classes (num_classes 0 = all)
+
+
+class QueueFull(Exception):
+    """The user already has RUN_MAX_QUEUED runs queued or running."""
+
+    def __init__(self, live: int, limit: int) -> None:
+        super().__init__(
+            f"runs: you have {live} runs queued or running, the most allowed at once "
+            f"(RUN_MAX_QUEUED = {limit}); wait for one to end or cancel one"
+        )
+
+
+def shapes_images(config: RunConfig) -> int | None:
+    """Images (train + validation) a config will load, where the config alone tells."""
+    if config.dataset != "shapes":
+        return None
+    return config.images_per_class * (config.num_classes or SHAPE_CLASSES)
+
+
+def check_run_limits(config: RunConfig, settings: Settings) -> None:
+    """ConfigError naming the field and the limit if one run of `config` is over a limit."""
+    if config.epochs > settings.run_max_epochs:
+        raise ConfigError(
+            "epochs",
+            f"at most {settings.run_max_epochs} per run here (RUN_MAX_EPOCHS), got {config.epochs}",
+        )
+    if config.image_size > settings.run_max_image_size:
+        raise ConfigError(
+            "image_size",
+            f"at most {settings.run_max_image_size} px here (RUN_MAX_IMAGE_SIZE), "
+            f"got {config.image_size}",
+        )
+    images = shapes_images(config)
+    if images is not None and images > settings.run_max_images:
+        raise ConfigError(
+            "images_per_class",
+            f"{config.images_per_class} per class × {config.num_classes or SHAPE_CLASSES} "
+            f"classes is {images} images, more than the limit of {settings.run_max_images} "
+            "per run (RUN_MAX_IMAGES)",
+        )
+
+
+def check_queue(live: int, settings: Settings) -> None:
+    """QueueFull if a user with `live` queued or running runs may not add another."""
+    if live >= settings.run_max_queued:
+        raise QueueFull(live, settings.run_max_queued)

@@ -1,0 +1,320 @@
+"""Pages for training runs: the New-run form, the list, one run (live, then its results).
+
+Each works without JavaScript (forms post and redirect; a live run's page refreshes itself
+through a `<noscript>` meta refresh); htmx makes the form check itself as it changes and the
+run page poll a fragment once a second until the run ends.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
+
+from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.db import read_session
+from app.deps import JobsDep, SettingsDep
+from app.models import Run, User
+from app.models.runs import QUEUED, best_val_accuracy
+from app.repos import runs as run_rows
+from app.runs import dispatch, prefill, present
+from app.runs.files import present_downloads
+from app.runs.form import (
+    config_or_errors,
+    config_yaml,
+    display_values,
+    form_groups,
+    query_values,
+    read_form,
+    train_command,
+)
+from app.runs.limits import QueueFull
+from app.runs.validate import check_for_user
+from app.settings import Settings
+from app.web import render
+from app.worker.training import ConfigError, RunConfig
+
+router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
+
+RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+def _runs_of(engine: Engine, user: User | None) -> list[Run]:
+    if user is None or user.id is None:
+        return []
+    with read_session(engine) as session:
+        return list(run_rows.runs_of(session, owner_id=user.id))
+
+
+def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
+    run = dispatch.owned_run(engine, run_id=run_id, owner=user)
+    if run is None:
+        raise HTTPException(status_code=404, detail=f"No run {run_id} of yours.")
+    return run
+
+
+# --- the list ------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
+    runs = _runs_of(request.app.state.engine, user)
+    context = {
+        "runs": runs,
+        "best": {run.id: best_val_accuracy(run) for run in runs},
+        "any_live": any(run.live for run in runs),
+        "health": jobs.health(),
+        "duration": present.duration,
+        "pct": present.pct,
+    }
+    return render(request, "pages/runs.html", context, fragment="partials/_run_list.html")
+
+
+# --- the form ------------------------------------------------------------------------------
+
+
+def _init_options(runs: list[Run], settings: Settings) -> list[tuple[str, str]]:
+    options = [("scratch", "scratch (random weights)"), ("imagenet", "imagenet (torch cache)")]
+    for run in runs:
+        if (settings.runs_dir / str(run.id) / "checkpoint.pt").is_file():
+            best = best_val_accuracy(run)
+            label = f"run:{run.id} · {run.config.get('dataset')} · {run.config.get('model')}"
+            if best is not None:
+                label += f" · {present.pct(best)} val"
+            options.append((f"run:{run.id}", label))
+    return options
+
+
+def _form_context(
+    request: Request,
+    *,
+    user: User | None,
+    settings: Settings,
+    typed: dict[str, Any],
+    errors: dict[str, str],
+    config: RunConfig | None,
+    note: str | None = None,
+    problem: str | None = None,
+) -> dict[str, Any]:
+    runs = _runs_of(request.app.state.engine, user)
+    return {
+        "groups": form_groups(typed, errors, _init_options(runs, settings)),
+        "errors": errors,
+        "config": config,
+        "yaml": config_yaml(config) if config else None,
+        "command": train_command(config) if config else None,
+        "note": note,
+        "problem": problem,
+        "limits": settings,
+    }
+
+
+def _checked(
+    request: Request,
+    user: User | None,
+    settings: Settings,
+    values: dict[str, Any],
+    errors: dict[str, str],
+) -> RunConfig | None:
+    """The config, with every check a launch makes except the queue (errors filled in).
+
+    A visitor who has saved nothing yet owns no runs (no user has id 0)."""
+    config = config_or_errors(values, errors)
+    if config is None:
+        return None
+    owner_id = user.id if user is not None and user.id is not None else 0
+    try:
+        with read_session(request.app.state.engine) as session:
+            check_for_user(config, session, owner_id=owner_id, settings=settings)
+    except ConfigError as error:
+        errors[error.field] = error.reason
+        return None
+    return config
+
+
+@router.get("/new", response_class=HTMLResponse)
+def new_run_page(
+    request: Request,
+    user: OptionalUser,
+    settings: SettingsDep,
+    experiment: Annotated[str | None, Query(max_length=40)] = None,
+    source: Annotated[int | None, Query(alias="from", ge=1, le=2**31 - 1)] = None,
+    mode: Annotated[str, Query(pattern="^(again|finetune)$")] = "again",
+) -> HTMLResponse:
+    """The form: defaults, a question's experiment (?experiment=), an earlier run (?from=ID
+    &mode=again|finetune), field values in the query (the Preview button, a shared link)."""
+    note = None
+    start: dict[str, Any] = {}
+    if experiment is not None:
+        found = prefill.EXPERIMENTS.get(experiment)
+        if found is None:
+            raise HTTPException(status_code=404, detail=f"No experiment is called '{experiment}'.")
+        start, note = dict(found.config), f"{found.title}. {found.compare}"
+    if source is not None:
+        run = _run_or_404(request.app.state.engine, source, user)
+        if mode == "finetune":
+            start = prefill.fine_tune_from(run)
+            note = f"Fine-tuning from run {run.id}: its weights, a tenth of its learning rate."
+        else:
+            start = prefill.run_again(run)
+            note = f"The config of run {run.id}."
+    params = dict(request.query_params)
+    if params.get("form") == "1":  # the form itself, sent by Preview or by htmx as it changes
+        typed, values, errors = read_form(params)
+        config = _checked(request, user, settings, values, errors)
+    else:
+        typed = display_values({**start, **query_values(params)})
+        _, values, errors = read_form(
+            {k: ("true" if v is True else v) for k, v in typed.items() if v is not False}
+        )
+        config = _checked(request, user, settings, values, errors)
+    context = _form_context(
+        request, user=user, settings=settings, typed=typed, errors=errors, config=config, note=note
+    )
+    return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
+
+
+@router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def create_run(
+    request: Request, user: ActingUser, settings: SettingsDep, jobs: JobsDep
+) -> Response:
+    """Start a run from the form; back to the form with every message if it cannot start."""
+    form = await request.form()
+    typed, values, errors = read_form({k: v for k, v in form.items() if isinstance(v, str)})
+    config = config_or_errors(values, errors)
+    problem = None
+    if config is not None:
+        try:
+            run = await run_in_threadpool(
+                dispatch.launch,
+                config,
+                owner=user,
+                engine=request.app.state.engine,
+                settings=settings,
+                backend=jobs,
+            )
+        except ConfigError as error:
+            errors[error.field] = error.reason
+        except QueueFull as error:
+            problem = str(error)
+        else:
+            return RedirectResponse(f"/runs/{run.id}", status_code=303)
+    context = await run_in_threadpool(
+        lambda: _form_context(
+            request,
+            user=user,
+            settings=settings,
+            typed=typed,
+            errors=errors,
+            config=None,
+            problem=problem,
+        )
+    )
+    status = 429 if problem else 422
+    return render(
+        request,
+        "pages/run_new.html",
+        context,
+        fragment="partials/_run_form.html",
+        status_code=status,
+    )
+
+
+# --- one run -------------------------------------------------------------------------------
+
+
+def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, Any]:
+    """What the run page shows. While the run is live (polled every second by each viewer)
+    only the progress and the curves are computed; the results once it has ended."""
+    assert run.id is not None
+    live = present.is_live(run)
+    context: dict[str, Any] = {
+        "run": run,
+        "live": live,
+        "position": None,
+        "progress": present.progress(run),
+        "curves": present.curves(run),
+        "duration": present.duration,
+        "pct": present.pct,
+        "num": present.num,
+    }
+    if run.status == QUEUED:
+        with read_session(request.app.state.engine) as session:
+            context["position"] = run_rows.queue_position(session, run=run)
+    if live:
+        return context
+    metrics = run.metrics or {}
+    context.update(
+        results=present.results_charts(run),
+        metrics=metrics,
+        wrong=present.wrong_predictions(metrics),
+        info=run.info or {},
+        downloads=present_downloads(settings, run.id),
+        yaml=config_yaml(RunConfig.from_dict(run.config)),
+        checkpoint=(settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
+        best=best_val_accuracy(run),
+    )
+    return context
+
+
+@router.get("/{run_id}", response_class=HTMLResponse)
+def run_page(
+    request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
+) -> HTMLResponse:
+    """The run; htmx polls the same URL for the status fragment while it is live."""
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    context = _run_context(request, run, settings)
+    return render(request, "pages/run.html", context, fragment="partials/_run_status.html")
+
+
+@router.post("/{run_id}/cancel", dependencies=[CsrfChecked])
+def cancel_run(request: Request, run_id: RunId, user: OptionalUser, jobs: JobsDep) -> Response:
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    dispatch.cancel(run, engine=request.app.state.engine, backend=jobs)
+    return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.post("/{run_id}/delete", dependencies=[CsrfChecked])
+def delete_run(
+    request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
+) -> Response:
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    if not dispatch.delete(run, engine=request.app.state.engine, settings=settings):
+        raise HTTPException(
+            status_code=409, detail=f"Run {run_id} is {run.status}: cancel it before deleting it."
+        )
+    return RedirectResponse("/runs", status_code=303)
+
+
+@router.get("/{run_id}/confusion", response_class=HTMLResponse)
+def confusion_cell(
+    request: Request,
+    run_id: RunId,
+    user: OptionalUser,
+    true: Annotated[int, Query(ge=0, le=999)],
+    predicted: Annotated[int, Query(ge=0, le=999)],
+) -> HTMLResponse:
+    """The validation images behind one cell of the confusion matrix, as far as they were kept."""
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    metrics = run.metrics or {}
+    classes = metrics.get("classes") or []
+    matrix = metrics.get("confusion_matrix") or []
+    if true >= len(classes) or predicted >= len(classes):
+        raise HTTPException(
+            status_code=422, detail=f"true, predicted: class indices from 0 to {len(classes) - 1}"
+        )
+    kept = present.misclassified_for(metrics, classes[true], classes[predicted])
+    context = {
+        "run": run,
+        "true_class": classes[true],
+        "predicted_class": classes[predicted],
+        "count": matrix[true][predicted] if matrix else 0,
+        "kept": kept,
+        "all_kept": len(metrics.get("misclassified") or []),
+        "limit": run.config.get("max_misclassified"),
+        "pct": present.pct,
+    }
+    return render(request, "pages/run_cell.html", context, fragment="partials/_run_cell.html")
