@@ -95,6 +95,15 @@ def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Pag
 
 
 def test_the_progress_page_draws_its_charts(run_page: Page) -> None:
+    run_page.goto("/progress")  # a new learner is told how to start: no empty charts
+    expect(run_page.locator(".empty-state")).to_be_visible()
+    expect(run_page.locator(".chart-box")).to_have_count(0)
+    items = run_page.request.get("/api/quiz/items", params={"question": "pooling"}).json()
+    item = next(i for i in items if i["kind"] == "choice")
+    answered = run_page.request.post(
+        "/api/quiz/answers", data={"item_id": item["id"], "answer": 0, "seed": item.get("seed")}
+    )
+    assert answered.ok, answered.text()
     run_page.goto("/progress")
-    expect(run_page.locator(".chart-box.drawn")).to_have_count(3)  # no tags graded yet
-    expect(run_page.locator("#mastery-figure details")).not_to_have_attribute("open", "")
+    expect(run_page.locator(".chart-box.drawn")).to_have_count(2)  # due forecast, calendar
+    expect(run_page.locator("#forecast-figure details")).not_to_have_attribute("open", "")
