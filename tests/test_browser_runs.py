@@ -4,6 +4,7 @@ a real `cvprep serve` with its worker process)."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -47,17 +48,17 @@ def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Pag
     page.goto("/runs/new")
     for name, value in {
         "image_size": "16",
-        "images_per_class": "40",
+        "images_per_class": "60",
         "num_classes": "4",
         "width": "8",
-        "epochs": "12",
+        "epochs": "20",
         "batch_size": "2",
     }.items():
         page.locator(f"#input-{name}").fill(value)
     page.locator("#input-epochs").press("Tab")
     # The form checks itself as it changes: the YAML follows what was typed, and a bad value
     # gets its message beside the field while every typed value stays as it was.
-    expect(page.locator("#config-yaml")).to_contain_text("epochs: 12")
+    expect(page.locator("#config-yaml")).to_contain_text("epochs: 20")
     page.locator("#input-lr").fill("fast")
     page.locator("#input-lr").press("Tab")
     expect(page.locator("#error-lr")).to_contain_text("lr: 'fast' is not a number")
@@ -66,18 +67,25 @@ def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Pag
     page.locator("#input-lr").fill("0.003")
     page.locator("#input-lr").press("Tab")
     expect(page.locator("#error-lr")).to_have_text("")
-    expect(page.locator("#input-images_per_class")).to_have_value("40")
+    expect(page.locator("#input-images_per_class")).to_have_value("60")
     expect(page.locator("#config-yaml")).to_contain_text("batch_size: 2")
     page.get_by_role("button", name="Start the run").click()
     expect(page).to_have_url(re.compile(r"/runs/\d+$"))
 
-    # The progress bar moves and the loss curve grows while the page polls.
-    page.wait_for_function(f"{PROGRESS} > 0", timeout=180_000)
-    first_progress = page.evaluate(PROGRESS)
-    page.wait_for_function(f"{LOSS_POINTS} > 0", timeout=60_000)
-    first_points = page.evaluate(LOSS_POINTS)
-    page.wait_for_function(f"{PROGRESS} > {first_progress}", timeout=60_000)
-    page.wait_for_function(f"{LOSS_POINTS} > {first_points}", timeout=60_000)
+    # The progress bar moves and the loss curve grows while the page polls: sampled here until
+    # the run ends, every distinct (progress, points) the page showed while it was running.
+    seen: list[tuple[float, int]] = []
+    deadline = time.monotonic() + 240
+    while page.locator("#run-status").get_attribute("data-status") in ("queued", "running"):
+        assert time.monotonic() < deadline, "the run did not end"
+        sample = (page.evaluate(PROGRESS), page.evaluate(LOSS_POINTS))
+        if sample[0] > 0 and (not seen or sample != seen[-1]):
+            seen.append(sample)
+        time.sleep(0.2)
+    progress = [p for p, _ in seen]
+    points = [n for _, n in seen]
+    assert len(set(progress)) >= 2 and progress == sorted(progress), seen
+    assert len(set(points)) >= 2 and points == sorted(points), seen
 
     expect(page.locator("#run-status")).to_have_attribute(
         "data-status", "succeeded", timeout=240_000

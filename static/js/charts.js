@@ -247,6 +247,15 @@
     root.querySelectorAll("canvas[data-chart]").forEach(draw);
   }
 
+  // New content is drawn in the same task that swapped it in (htmx:afterSwap), before the
+  // browser paints: a live run's page swaps its charts every second and must not flicker.
+  // htmx:load, later, catches whatever else was added.
+  function drawNew() {
+    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
+      if (!window.Chart || !window.Chart.getChart(canvas)) draw(canvas);
+    });
+  }
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
-  document.addEventListener("htmx:load", function (event) { drawAll(event.detail.elt); });
+  document.addEventListener("htmx:afterSwap", drawNew);
+  document.addEventListener("htmx:load", drawNew);
 })();
