@@ -22,6 +22,7 @@ from app.worker.training import (
     StepProgress,
     run,
 )
+from app.worker.training.engine import REPORT_KEYS
 from app.worker.training.models import build, imagenet_path
 
 # A run of well under a second: 2 classes, 8 px, a 4-channel smallcnn.
@@ -128,6 +129,7 @@ def test_events_outputs_and_metrics_json(data_dir: Path, tmp_path: Path) -> None
     out = tmp_path
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics == json.loads(json.dumps(result.metrics, allow_nan=False))
+    assert set(REPORT_KEYS) <= set(metrics)  # the report's keys, as run() declares them
     for key in (
         "classes",
         "images_per_s",
@@ -210,6 +212,8 @@ def test_a_cancelled_run_resumes_to_the_uninterrupted_result(
     saved = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     epoch, asked = divmod(stop_at - 1, steps + 2)
     assert (saved["epoch"], saved["step"]) == (epoch, min(asked, steps))
+    if epoch == 0:  # no epoch ended: the figures are there, and null
+        assert cut.metrics["val_accuracy"] is None and cut.metrics["confusion_matrix"] is None
     assert len(cut.metrics["step_loss"]) == epoch * steps + min(asked, steps)
 
     resumed, events = train(config, tmp_path / "cut", data_dir, resume=True)

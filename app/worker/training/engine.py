@@ -59,6 +59,22 @@ from app.worker.training.preflight import Plan, check_config
 
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 StepProgress events a second
 CHANNELS_LAST = True  # NHWC model and batches (see above)
+# The validation figures at the top of metrics.json (classification_report's, renamed).
+REPORT_KEYS = (
+    "val_loss",
+    "val_size",
+    "val_accuracy",
+    "val_top5_accuracy",
+    "per_class",
+    "macro_f1",
+    "macro_f1_definition",
+    "weighted_f1",
+    "confusion_matrix",
+    "roc_auc",
+    "ece",
+    "reliability",
+    "nll",
+)
 
 
 @dataclass
@@ -442,7 +458,8 @@ class _Trainer:
         seconds = sum(h["seconds"] for h in history)
         images = sum(h["train_images"] for h in history)
         last = history[-1] if history else {}
-        report = self.progress["last_report"] or {}
+        # Before the first epoch ends there is no report: its figures are null, not missing.
+        report = self.progress["last_report"] or dict.fromkeys(REPORT_KEYS)
         return {
             "status": status,
             "error": None,
