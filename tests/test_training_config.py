@@ -156,3 +156,30 @@ def test_a_config_round_trips_through_yaml_and_json() -> None:
 def test_the_smallest_api_body_is_valid() -> None:
     config = RunConfig.from_dict({"dataset": "shapes", "model": "smallcnn", "epochs": 1})
     assert config.warmup_epochs <= config.epochs
+
+
+@pytest.mark.parametrize(
+    ("values", "field"),
+    [
+        ({"lr": 10**400}, "lr"),  # float() of it overflows
+        ({"lr": "1" * 400}, "lr"),  # as text, too long to be a number anyone means
+        ({"epochs": 10**5000}, "epochs"),  # too long even to print
+        ({"weight_decay": -(10**309)}, "weight_decay"),
+    ],
+)
+def test_numbers_too_large_to_convert_are_a_config_error(
+    values: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        RunConfig.from_dict(values)
+    assert raised.value.field == field
+    assert len(str(raised.value)) < 300
+
+
+@pytest.mark.parametrize("folder", ["a" * 5000, "bad\x00name"])
+def test_a_folder_name_the_file_system_refuses_is_a_config_error(tmp_path, folder: str) -> None:
+    from app.worker.training.data.folder import resolve_folder
+
+    with pytest.raises(ConfigError) as raised:
+        resolve_folder(tmp_path, folder)
+    assert raised.value.field == "folder"

@@ -326,8 +326,15 @@ def _type_name(annotation: Any) -> str:
     return {"str | None": "str?"}.get(text, text)
 
 
+# Longest number written as text that a field accepts: any int64 or float fits in far less.
+MAX_NUMBER_TEXT = 40
+
+
 def _show(value: Any) -> str:
-    text = repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        # repr() of a huge int is slow and refused past 4,300 digits: describe it instead.
+        return f"a whole number of about {int(value.bit_length() * math.log10(2)) + 1:,} digits"
+    text = repr(value[:80] if isinstance(value, str) else value)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -351,6 +358,8 @@ def _coerce(spec: FieldSpec, value: Any) -> Any:
             raise bad
         return value
     if isinstance(value, str):  # "1e-3": YAML 1.1 reads it as a string; forms send strings
+        if len(value) > MAX_NUMBER_TEXT:
+            raise bad
         try:
             value = float(value) if any(c in value for c in ".eEn") else int(value)
         except ValueError:
@@ -365,7 +374,10 @@ def _coerce(spec: FieldSpec, value: Any) -> Any:
                 raise bad
             value = int(value)
     else:
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an int past 1.8e308
+            raise bad from None
     if (spec.minimum is not None and value < spec.minimum) or (
         spec.maximum is not None and value > spec.maximum
     ):

@@ -37,11 +37,15 @@ class Plan:
 
 
 def resolve_device(requested: str) -> torch.device:
-    """auto: the current CUDA device when there is one, else the CPU."""
+    """auto: the current CUDA device when there is one, else the CPU.
+
+    Creates no CUDA context (`torch.cuda.is_available()` does not; `current_device()` would):
+    a process that only checks configs, such as the web server, must stay able to fork.
+    """
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
             raise ConfigError("device", "CUDA is not available on this machine; use auto or cpu")
-        return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cuda")
     return torch.device("cpu")
 
 

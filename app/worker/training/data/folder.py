@@ -92,11 +92,17 @@ def resolve_folder(data_dir: Path, folder: str) -> Path:
     or a symbolic link) or does not exist.
     """
     base = (data_dir / "datasets").resolve()
-    path = (base / folder).resolve()
-    if not path.is_relative_to(base):
-        raise ConfigError("folder", f"'{folder}' is outside DATA_DIR/datasets ({base})")
-    if not path.is_dir():
-        raise ConfigError("folder", f"no folder '{folder}' in {base}")
+    shown = folder if len(folder) <= 80 else folder[:77] + "..."
+    try:
+        path = (base / folder).resolve()
+        inside = path.is_relative_to(base)
+        exists = inside and path.is_dir()
+    except (OSError, ValueError) as error:  # a name too long, a NUL byte: not a folder of ours
+        raise ConfigError("folder", f"'{shown}' is not a usable folder name ({error})") from None
+    if not inside:
+        raise ConfigError("folder", f"'{shown}' is outside DATA_DIR/datasets ({base})")
+    if not exists:
+        raise ConfigError("folder", f"no folder '{shown}' in {base}")
     return path
 
 
