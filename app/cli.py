@@ -1,4 +1,5 @@
-"""`cvprep` command line: serve, check-content, db upgrade, train, data fetch, weights fetch."""
+"""`cvprep` command line: serve, worker, check-content, db upgrade, train, data fetch, weights
+fetch."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def worker(args: argparse.Namespace) -> int:
+    # CUDA_VISIBLE_DEVICES is set inside run_worker before anything imports torch.
+    from app.runs.celery_worker import run_worker
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return run_worker(settings, concurrency=args.concurrency, gpu=args.gpu)
+
+
 def db_upgrade(_: argparse.Namespace) -> int:
     from app.migrate import upgrade
 
@@ -81,6 +91,27 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     serve_parser.set_defaults(handler=serve)
+
+    worker_parser = commands.add_parser(
+        "worker",
+        help="train runs sent through Redis (JOBS_BACKEND=celery); one per GPU",
+        description="A Celery worker for CELERY_QUEUE on REDIS_URL, writing to DATABASE_URL. "
+        "Each run trains in a fresh child process; CUDA is initialised only there.",
+    )
+    worker_parser.add_argument(
+        "--gpu",
+        metavar="N",
+        help="train on GPU N only (sets CUDA_VISIBLE_DEVICES); start one worker per GPU",
+    )
+    worker_parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=1,
+        choices=range(1, 65),
+        metavar="{1..64}",
+        help="runs trained at once by this worker (default: %(default)s; keep 1 with --gpu)",
+    )
+    worker_parser.set_defaults(handler=worker)
 
     check_parser = commands.add_parser("check-content", help="validate every question file")
     check_parser.set_defaults(handler=check_content)

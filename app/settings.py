@@ -6,6 +6,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,6 +63,28 @@ class Settings(BaseSettings):
     # A running run whose worker wrote no heartbeat for this many seconds is marked
     # interrupted (its worker died where no one saw it, e.g. in a server that was killed).
     run_heartbeat_timeout: float = Field(default=30, validation_alias="RUN_HEARTBEAT_TIMEOUT", gt=1)
+
+    # --- scale-out: runs on Celery workers over Redis ---
+    # Who trains runs: "local" (worker processes of this server) or "celery" (`cvprep worker`
+    # processes on any machine, fed through Redis; DATABASE_URL should then be PostgreSQL).
+    jobs_backend: Literal["local", "celery"] = Field(
+        default="local", validation_alias="JOBS_BACKEND"
+    )
+    # The Celery broker (JOBS_BACKEND=celery): a Redis URL, database number included.
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    # The Celery queue runs are sent to and workers read (one name per deployment).
+    celery_queue: str = Field(
+        default="cvprep-runs", validation_alias="CELERY_QUEUE", min_length=1, max_length=100
+    )
+    # Fair share (JOBS_BACKEND=celery): runs of one user training at once; a further run of
+    # theirs waits while other users' runs take the free workers.
+    run_max_running_per_user: int = Field(
+        default=1, validation_alias="RUN_MAX_RUNNING_PER_USER", ge=1
+    )
+    # Times a run may be started by Celery workers: a run whose worker process died is
+    # started again from scratch until this many attempts, then ends `failed` with the reason
+    # (1: a dead worker's run ends `interrupted`, as with the local backend).
+    run_max_attempts: int = Field(default=1, validation_alias="RUN_MAX_ATTEMPTS", ge=1, le=10)
 
     @property
     def runs_dir(self) -> Path:

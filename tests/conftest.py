@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +34,10 @@ QUESTIONS_DIR = ROOT / "questions"
 POSTGRES_ADMIN_URL = os.environ.get(
     "TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+# A Redis the Celery tests may use: this database number, a queue named per test session.
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -128,3 +134,45 @@ def other_client(db_client: TestClient) -> Iterator[TestClient]:
     """A second browser against the same app and database: another user."""
     with TestClient(db_client.app) as test_client:
         yield test_client
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis for the Celery tests: TEST_REDIS_URL if it answers, otherwise a `redis-server`
+    started here on a free port (and stopped at the end); fails clearly if neither works."""
+    if _redis_answers(TEST_REDIS_URL):
+        yield TEST_REDIS_URL
+        return
+    server = shutil.which("redis-server")
+    if server is None:
+        pytest.fail(
+            f"No Redis answers at {TEST_REDIS_URL} and redis-server is not installed: "
+            "install Redis (Debian: apt-get install redis-server) or set TEST_REDIS_URL"
+        )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    folder = tmp_path_factory.mktemp("redis")
+    process = subprocess.Popen(
+        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(folder)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while not _redis_answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"redis-server on port {port} did not start")
+        time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)

@@ -200,7 +200,16 @@ def test_api_docs_page_loads_swagger_from_our_origin(client: TestClient) -> None
 def test_healthz(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    body = response.json()
+    assert body["status"] == "ok"
+    # The test app starts no run worker (RUN_WORKERS=0): runs could not start, and it says so.
+    assert body["jobs"] == {
+        "backend": "local",
+        "ok": False,
+        "workers": 0,
+        "workers_alive": 0,
+        "worker_restarts": 0,
+    }
 
 
 def test_a_page_served_from_the_shared_cache_carries_each_visitors_own_token(

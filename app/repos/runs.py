@@ -17,6 +17,7 @@ from sqlmodel import Session, col, select
 from app.models.runs import (
     CANCELLED,
     END_STATUSES,
+    FAILED,
     INTERRUPTED,
     LIVE_STATUSES,
     QUEUED,
@@ -260,6 +261,56 @@ def delete_run(session: Session, *, run: Run) -> bool:
     queued or running. Commits."""
     result = session.exec(
         delete(Run).where(col(Run.id) == run.id, col(Run.status).in_(END_STATUSES))
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+# --- for backends that deliver run ids (a task queue) -------------------------------------------
+
+
+def count_running(session: Session, *, owner_id: int) -> int:
+    """How many of the owner's runs are training now (the fair-share cap counts these)."""
+    return session.exec(
+        select(func.count())
+        .select_from(Run)
+        .where(col(Run.owner_id) == owner_id, col(Run.status) == RUNNING)
+    ).one()
+
+
+def take_over(
+    session: Session, *, run_id: int, dead_worker_id: str, worker_id: str, now: datetime
+) -> bool:
+    """Claim a running run from a worker known to be dead, for a fresh attempt: the attempt
+    count goes up and the dead attempt's progress is cleared. False if the row is no longer
+    that worker's (someone else took or ended it). Commits."""
+    result = session.exec(
+        update(Run)
+        .where(_held(run_id, dead_worker_id))
+        .values(
+            **_claimed(worker_id, now),
+            epoch=0,
+            step=0,
+            loss=None,
+            images_per_s=None,
+            eta_s=None,
+            curve=[],
+            history=[],
+            metrics=None,
+            error=None,
+        )
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def fail_queued(session: Session, *, run_id: int, reason: str, now: datetime) -> bool:
+    """End a still-queued run `failed` with `reason` (it could not be handed to a worker).
+    Commits."""
+    result = session.exec(
+        update(Run)
+        .where(col(Run.id) == run_id, col(Run.status) == QUEUED)
+        .values(status=FAILED, error=reason, finished_at=now)
     )
     session.commit()
     return result.rowcount == 1

@@ -11,7 +11,7 @@ from app.db import read_session, write_session
 from app.models import Run, User
 from app.models.common import utcnow
 from app.repos import runs as run_rows
-from app.runs.backend import JobBackend
+from app.runs.backend import BackendUnavailable, JobBackend
 from app.runs.files import remove_run_files
 from app.runs.limits import check_queue
 from app.runs.validate import check_for_user
@@ -30,7 +30,9 @@ def launch(
     """Queue a run of `config` for `owner` and hand it to the backend.
 
     Raises ConfigError (the field, with the engine's reason or the limit passed) or QueueFull
-    (RUN_MAX_QUEUED); nothing is written then. Blocking (reads the file system, may load an
+    (RUN_MAX_QUEUED); nothing is written then. Raises BackendUnavailable when the backend
+    cannot take the run (the job queue is unreachable): the run is then marked failed with
+    that message, never left queued. Blocking (reads the file system, may load an
     earlier run's checkpoint): call it from a worker thread.
     """
     assert owner.id is not None
@@ -42,7 +44,12 @@ def launch(
         run = run_rows.create_run(session, owner_id=owner.id, config=config.to_dict(), now=utcnow())
         session.commit()
     assert run.id is not None
-    backend.submit(run.id)
+    try:
+        backend.submit(run.id)
+    except BackendUnavailable as error:
+        with write_session(engine) as session:
+            run_rows.fail_queued(session, run_id=run.id, reason=str(error), now=utcnow())
+        raise
     return run
 
 

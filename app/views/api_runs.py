@@ -20,6 +20,7 @@ from app.errors import API_ERRORS, ErrorBody
 from app.models.runs import RunAccepted, RunPublic, RunSummary
 from app.repos import runs as run_rows
 from app.runs import dispatch
+from app.runs.backend import BackendUnavailable
 from app.runs.files import downloadable
 from app.runs.limits import QueueFull
 from app.runs.validate import check_json_types
@@ -92,6 +93,10 @@ CONFIG_BODY: dict[str, Any] = {
         },
         413: {"description": "The body is larger than 64 KiB", "model": ErrorBody},
         429: {"description": "Too many of your runs queued or running", "model": ErrorBody},
+        503: {
+            "description": "The job queue cannot be reached; the run was recorded as failed",
+            "model": ErrorBody,
+        },
     },
 )
 async def create_run(
@@ -124,6 +129,8 @@ async def create_run(
         raise HTTPException(status_code=422, detail=str(error)) from None
     except QueueFull as error:
         raise HTTPException(status_code=429, detail=str(error)) from None
+    except BackendUnavailable as error:
+        raise HTTPException(status_code=503, detail=str(error)) from None
     assert run.id is not None
     return RunAccepted(id=run.id, status=run.status)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -20,9 +21,13 @@ DOCS_CSP = (
 
 
 @router.get("/healthz")
-async def healthz() -> dict[str, str]:
-    """200 while the app is up and its content loaded."""
-    return {"status": "ok"}
+def healthz(request: Request) -> dict[str, Any]:
+    """200 while the app is up and its content loaded; `jobs` is the job backend's state
+    (`ok` false: runs cannot start now, e.g. no live worker or the job queue unreachable).
+
+    A plain def: the Celery backend's check asks Redis (at most a second), off the event loop.
+    """
+    return {"status": "ok", "jobs": request.app.state.jobs.health()}
 
 
 @router.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -21,6 +21,7 @@ from app.models import Run, User
 from app.models.runs import QUEUED, best_val_accuracy
 from app.repos import runs as run_rows
 from app.runs import dispatch, prefill, present
+from app.runs.backend import BackendUnavailable
 from app.runs.files import present_downloads
 from app.runs.form import (
     config_or_errors,
@@ -186,6 +187,7 @@ async def create_run(
     typed, values, errors = read_form({k: v for k, v in form.items() if isinstance(v, str)})
     config = config_or_errors(values, errors)
     problem = None
+    status = 422
     if config is not None:
         try:
             run = await run_in_threadpool(
@@ -199,7 +201,9 @@ async def create_run(
         except ConfigError as error:
             errors[error.field] = error.reason
         except QueueFull as error:
-            problem = str(error)
+            problem, status = str(error), 429
+        except BackendUnavailable as error:
+            problem, status = str(error), 503
         else:
             return RedirectResponse(f"/runs/{run.id}", status_code=303)
     context = await run_in_threadpool(
@@ -213,7 +217,6 @@ async def create_run(
             problem=problem,
         )
     )
-    status = 429 if problem else 422
     return render(
         request,
         "pages/run_new.html",

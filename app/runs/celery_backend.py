@@ -1,0 +1,127 @@
+"""The scale-out job backend: runs are sent to Celery workers (`cvprep worker`) over Redis.
+
+`submit` publishes the run id once, with no retry loop: if Redis cannot be reached within
+`CONNECT_TIMEOUT_S` it raises BackendUnavailable (the launch then marks the run failed and
+says why). `cancel` does nothing more than the row's flag, which the worker holding the run
+reads with its heartbeat wherever it is. The web process sweeps for silent runs (no heartbeat
+for RUN_HEARTBEAT_TIMEOUT: a worker machine that died) and marks them interrupted, as the local
+backend does. `health` pings Redis and counts the workers that announced themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import timedelta
+from typing import Any
+
+import redis
+from kombu.exceptions import KombuError, OperationalError
+from kombu.utils.url import maybe_sanitize_url
+from sqlalchemy import Engine
+
+from app.db import write_session
+from app.models.common import utcnow
+from app.repos import runs as run_rows
+from app.runs.backend import BackendUnavailable
+from app.runs.celery_app import CONNECT_TIMEOUT_S, TASK_NAME, make_celery
+from app.runs.celery_worker import presence_prefix
+from app.settings import Settings
+
+logger = logging.getLogger("cvprep.runs")
+
+SWEEP_S = 5.0  # how often silent runs are looked for
+HEALTH_TIMEOUT_S = 1.0  # /healthz waits at most this long for Redis
+
+
+class CeleryBackend:
+    """Runs trained by Celery workers anywhere (see the module docstring)."""
+
+    name = "celery"
+
+    def __init__(self, settings: Settings, engine: Engine) -> None:
+        self.settings, self.engine = settings, engine
+        self.celery = make_celery(settings)
+        self.where = str(maybe_sanitize_url(settings.redis_url))  # no password in messages
+        self.closing = threading.Event()
+        self.sweeper: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.sweeper is not None:
+            return
+        self.closing.clear()
+        self.sweeper = threading.Thread(target=self._sweep_loop, name="run-sweeper", daemon=True)
+        self.sweeper.start()
+
+    def stop(self) -> None:
+        # Runs live on the workers: stopping the web process leaves them training.
+        if self.sweeper is None:
+            return
+        self.closing.set()
+        self.sweeper.join()
+        self.sweeper = None
+
+    def submit(self, run_id: int) -> None:
+        """Send run `run_id` to the queue. Raises BackendUnavailable if Redis cannot take it."""
+        try:
+            self.celery.send_task(
+                TASK_NAME, args=[run_id], queue=self.settings.celery_queue, retry=False
+            )
+        except (OperationalError, KombuError, redis.RedisError, OSError) as error:
+            logger.warning("run %s not sent: %s", run_id, error)
+            raise BackendUnavailable(
+                f"the job queue (Redis at {self.where}) cannot be reached, so no run can "
+                f"start now: {error}"
+            ) from error
+
+    def cancel(self, run_id: int) -> None:
+        # The worker holding the run reads the row's flag with its heartbeat, on any machine.
+        return None
+
+    def health(self) -> dict[str, Any]:
+        state: dict[str, Any] = {"backend": self.name, "queue": self.settings.celery_queue}
+        client = redis.Redis.from_url(
+            self.settings.redis_url,
+            socket_connect_timeout=min(HEALTH_TIMEOUT_S, CONNECT_TIMEOUT_S),
+            socket_timeout=HEALTH_TIMEOUT_S,
+        )
+        try:
+            client.ping()
+            workers = sum(
+                1 for _ in client.scan_iter(match=presence_prefix(self.settings) + "*", count=100)
+            )
+            waiting = int(client.llen(self.settings.celery_queue))  # type: ignore[arg-type]
+        except redis.RedisError as error:
+            state.update(ok=False, redis="unreachable", error=str(error))
+            return state
+        finally:
+            client.close()
+        state.update(ok=workers > 0, redis="ok", workers=workers, messages_waiting=waiting)
+        return state
+
+    # --- the sweeper ---------------------------------------------------------------------------
+
+    def _sweep_loop(self) -> None:
+        while not self.closing.wait(SWEEP_S):
+            try:
+                self.sweep()
+            except Exception:
+                logger.exception("looking for silent runs failed")
+
+    def sweep(self) -> list[int]:
+        """Mark running runs without a heartbeat for RUN_HEARTBEAT_TIMEOUT interrupted."""
+        timeout = self.settings.run_heartbeat_timeout
+        now = utcnow()
+        with write_session(self.engine) as session:
+            ids = run_rows.interrupt_silent(
+                session,
+                before=now - timedelta(seconds=timeout),
+                reason=(
+                    f"its worker sent no heartbeat for {timeout:g} s (the worker or its "
+                    "machine stopped, or lost the database); start the run again to redo it"
+                ),
+                now=now,
+            )
+        if ids:
+            logger.warning("runs interrupted for lack of a heartbeat: %s", ids)
+        return ids

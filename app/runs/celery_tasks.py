@@ -1,0 +1,173 @@
+"""What a Celery worker does with a delivered run id: the row decides, never the message.
+
+A message may arrive for a run that was cancelled while queued, that another worker trains,
+that a dead worker left behind, or twice. `decide` reads and claims the row in one write
+transaction and answers one of:
+
+- RUN: this worker claimed the run (queued → running, `attempt` + 1): train it;
+- SKIP: nothing to do (the run is gone, already ended, or trained by a live worker);
+- WAIT: not now, offer it again in `WAIT_S` seconds (not counted as an attempt): the owner
+  already has RUN_MAX_RUNNING_PER_USER runs training (fair share), or the claim said
+  "not yet" (the row is still queued, e.g. it waits for another run to end).
+
+A run held by a worker that is provably dead (its process is gone on this machine, or its
+heartbeat is older than RUN_HEARTBEAT_TIMEOUT) is a re-delivery after a crash: below
+RUN_MAX_ATTEMPTS it is started again from scratch (visible: `attempt` goes up); at the limit it
+ends `interrupted` (RUN_MAX_ATTEMPTS=1, the default: as with the local backend) or `failed`
+with the number of attempts, so a run that kills its worker every time is not retried forever.
+A run the heartbeat sweeper already marked `interrupted` has ended and is never trained again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.db import write_session
+from app.models import Run, User
+from app.models.common import utcnow
+from app.models.runs import END_STATUSES, FAILED, INTERRUPTED, QUEUED, RUNNING
+from app.repos import runs as run_rows
+from app.settings import Settings
+
+logger = logging.getLogger("cvprep.runs")
+
+RUN, SKIP, WAIT = "run", "skip", "wait"
+WAIT_S = 3.0  # a run that may not start yet is offered again after this many seconds
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` of this machine exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: existence is all we can tell
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def holder_alive(row: Run, *, settings: Settings, now: datetime) -> bool:
+    """Whether the worker holding a running row may still be training it.
+
+    On this machine the holder's process is looked up (an exact answer at once); elsewhere
+    the heartbeat decides: none for RUN_HEARTBEAT_TIMEOUT seconds means dead.
+    """
+    host, _, pid = (row.worker_id or "").rpartition(":")
+    if host == socket.gethostname() and pid.isdigit():
+        return pid_alive(int(pid))
+    beat = row.heartbeat_at or row.started_at
+    return beat is not None and now - beat < timedelta(seconds=settings.run_heartbeat_timeout)
+
+
+def _lock_owner(session: Session, owner_id: int) -> None:
+    """Serialise the fair-share check and the claim per user (SQLite's write transaction
+    already serialises all writers; PostgreSQL locks the user's row)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update()).first()
+
+
+def _after_death(
+    session: Session, row: Run, *, settings: Settings, worker_id: str, now: datetime
+) -> tuple[str, str]:
+    assert row.id is not None and row.worker_id is not None
+    limit = settings.run_max_attempts
+    if row.attempt < limit:
+        taken = run_rows.take_over(
+            session, run_id=row.id, dead_worker_id=row.worker_id, worker_id=worker_id, now=now
+        )
+        if taken:
+            return RUN, f"attempt {row.attempt + 1} of {limit}: the previous worker died"
+        return SKIP, "another worker took it over"
+    if limit == 1:
+        status, reason = (
+            INTERRUPTED,
+            (
+                "the worker process training it died (killed or out of memory); "
+                "start the run again to redo it"
+            ),
+        )
+    else:
+        status, reason = (
+            FAILED,
+            (
+                f"the worker process training it died in each of its {row.attempt} attempts "
+                f"(RUN_MAX_ATTEMPTS={limit}); the run may need more memory than a worker has"
+            ),
+        )
+    run_rows.finish(
+        session,
+        run_id=row.id,
+        worker_id=row.worker_id,
+        status=status,
+        error=reason,
+        values={},
+        now=now,
+    )
+    return SKIP, f"{status}: its worker died"
+
+
+def decide(
+    run_id: int, *, engine: Engine, settings: Settings, worker_id: str, now: datetime | None = None
+) -> tuple[str, str]:
+    """(RUN | SKIP | WAIT, why) for a delivered `run_id`; RUN means `worker_id` now holds it.
+
+    Database errors propagate (the message is then retried by Celery's own failure path).
+    """
+    now = now or utcnow()
+    with write_session(engine) as session:
+        row = run_rows.run_by_id(session, run_id=run_id)
+        if row is None:
+            return SKIP, "no such run (deleted)"
+        if row.status in END_STATUSES:
+            return SKIP, f"already {row.status}"
+        if row.status == RUNNING:
+            if holder_alive(row, settings=settings, now=now):
+                return SKIP, f"running on {row.worker_id}"
+            return _after_death(session, row, settings=settings, worker_id=worker_id, now=now)
+        _lock_owner(session, row.owner_id)
+        running = run_rows.count_running(session, owner_id=row.owner_id)
+        if running >= settings.run_max_running_per_user:
+            session.rollback()
+            return WAIT, f"its owner has {running} runs training (RUN_MAX_RUNNING_PER_USER)"
+        claimed = run_rows.claim(session, run_id=run_id, worker_id=worker_id, now=now)
+    if claimed:
+        return RUN, "claimed"
+    # Not claimed: if it is still queued, the claim said "not yet"; ask again later.
+    with write_session(engine) as session:
+        status = session.exec(select(Run.status).where(col(Run.id) == run_id)).one_or_none()
+    if status == QUEUED:
+        return WAIT, "not ready to start yet"
+    return SKIP, f"taken meanwhile ({status or 'deleted'})"
+
+
+def run_delivered(
+    run_id: int,
+    *,
+    engine: Engine,
+    settings: Settings,
+    worker_id: str,
+    num_threads: int | None = None,
+) -> tuple[str, str]:
+    """Decide, and train the run if this worker claimed it; (RUN | SKIP | WAIT, what happened)."""
+    from app.runs.execute import execute_run  # imports torch: only ever in a pool child
+
+    verdict, why = decide(run_id, engine=engine, settings=settings, worker_id=worker_id)
+    if verdict != RUN:
+        logger.info("run %s: %s (%s)", run_id, verdict, why)
+        return verdict, why
+    logger.info("%s took run %s (%s)", worker_id, run_id, why)
+    status = execute_run(
+        run_id, engine=engine, settings=settings, worker_id=worker_id, num_threads=num_threads
+    )
+    return RUN, f"ended {status}"
