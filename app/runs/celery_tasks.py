@@ -81,13 +81,14 @@ def _after_death(
     session: Session, row: Run, *, settings: Settings, worker_id: str, now: datetime
 ) -> tuple[str, str]:
     assert row.id is not None and row.worker_id is not None
-    limit = settings.run_max_attempts
-    if row.attempt < limit:
+    limit, attempts = settings.run_max_attempts, row.attempt
+    if attempts < limit:
+        # (The UPDATE also refreshes `row` in the session: read the count before it.)
         taken = run_rows.take_over(
             session, run_id=row.id, dead_worker_id=row.worker_id, worker_id=worker_id, now=now
         )
         if taken:
-            return RUN, f"attempt {row.attempt + 1} of {limit}: the previous worker died"
+            return RUN, f"attempt {attempts + 1} of {limit}: the previous worker died"
         return SKIP, "another worker took it over"
     if limit == 1:
         status, reason = (
@@ -101,7 +102,7 @@ def _after_death(
         status, reason = (
             FAILED,
             (
-                f"the worker process training it died in each of its {row.attempt} attempts "
+                f"the worker process training it died in each of its {attempts} attempts "
                 f"(RUN_MAX_ATTEMPTS={limit}); the run may need more memory than a worker has"
             ),
         )
