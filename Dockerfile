@@ -1,4 +1,5 @@
-# cvprep web image. CPU by default; `--build-arg BASE=cuda` builds on an NVIDIA CUDA runtime.
+# cvprep image, for the web process and for `cvprep worker` alike (compose.yaml runs both).
+# CPU by default; `--build-arg BASE=cuda` builds on an NVIDIA CUDA runtime.
 # `--build-arg TORCH_INDEX_URL=...` points pip at a torch wheel index of your choice (for
 # example PyTorch's CPU-only index, which makes the CPU image several GB smaller).
 ARG BASE=cpu
@@ -15,11 +16,15 @@ RUN mkdir -p static/vendor/swagger-ui \
 FROM python:3.11-slim AS base-cpu
 
 FROM nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04 AS base-cuda
+# Ubuntu's python3 of this release, with its security updates: not pinned to one build.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv python3-pip \
  && rm -rf /var/lib/apt/lists/* \
  && ln -sf /usr/bin/python3 /usr/local/bin/python
 
+# One of the two stages above, not an image from a registry.
+# hadolint ignore=DL3006
 FROM base-${BASE}
 ARG TORCH_INDEX_URL=""
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 DATA_DIR=/data VIRTUAL_ENV=/opt/venv
@@ -35,9 +40,9 @@ COPY templates ./templates
 COPY static ./static
 COPY --from=frontend /src/static/vendor ./static/vendor
 RUN useradd --create-home --uid 10001 cvprep && mkdir -p /data && chown cvprep /data
-USER cvprep
+USER 10001
 VOLUME ["/data"]
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"
+  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
 CMD ["cvprep", "serve", "--host", "0.0.0.0", "--port", "8000"]

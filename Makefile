@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: setup run test lint check bench browser clean
+.PHONY: setup run test lint check bench browser tools clean
 
 ## setup: Python venv + dependencies, front-end packages copied into static/vendor (idempotent)
 setup: $(VENV)/.installed static/vendor/.installed
@@ -40,6 +40,18 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends chromium; }
 
+## tools: Debian's docker-compose (validates compose.yaml) and redis-server (the Celery
+## tests start one when none answers on 127.0.0.1:6379), installed once, when missing
+tools:
+	@missing=""; \
+	command -v docker-compose >/dev/null 2>&1 || missing="$$missing docker-compose"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian's$$missing for the tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
 ## lint: ruff and mypy
 lint: setup
 	$(BIN)/ruff check .
@@ -51,7 +63,7 @@ check: setup
 	$(BIN)/cvprep check-content
 
 ## test: lint, content check and the whole test suite (unit, HTTP, database, browser)
-test: setup browser lint check
+test: setup browser tools lint check
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## bench: throughput and latency figures, each beside a baseline measured in the same run
