@@ -51,6 +51,15 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def gpu_ids(text: str) -> str:
+    """`--gpu`: a GPU index or comma-separated indices ("0", "2,3"), as CUDA_VISIBLE_DEVICES
+    takes them."""
+    parts = text.split(",")
+    if not all(part.isascii() and part.isdigit() for part in parts):
+        raise argparse.ArgumentTypeError(f"expected a GPU index such as 0 or 2,3, got {text!r}")
+    return ",".join(str(int(part)) for part in parts)
+
+
 def worker(args: argparse.Namespace) -> int:
     # CUDA_VISIBLE_DEVICES is set inside run_worker before anything imports torch.
     from app.runs.celery_worker import run_worker
@@ -101,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     worker_parser.add_argument(
         "--gpu",
         metavar="N",
+        type=gpu_ids,
         help="train on GPU N only (sets CUDA_VISIBLE_DEVICES); start one worker per GPU",
     )
     worker_parser.add_argument(

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
+from app.cli import build_parser
 from app.db import make_engine, read_session, write_session
 from app.main import create_app
 from app.models import Run
@@ -231,3 +232,18 @@ def test_the_worker_command_loads_no_torch_before_its_children_fork(tmp_path: Pa
         env={**os.environ, "DATA_DIR": str(tmp_path)},
     )
     assert done.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(("given", "pinned"), [("0", "0"), ("2,3", "2,3"), ("01", "1")])
+def test_the_gpu_option_takes_indices_as_cuda_visible_devices_does(given: str, pinned: str) -> None:
+    assert build_parser().parse_args(["worker", "--gpu", given]).gpu == pinned
+
+
+@pytest.mark.parametrize("given", ["", "gpu0", "-1", "0,", "١"])
+def test_a_gpu_option_that_is_no_index_is_refused(
+    given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["worker", "--gpu", given])
+    assert exited.value.code == 2
+    assert "expected a GPU index" in capsys.readouterr().err

@@ -60,6 +60,48 @@ def test_data_lives_on_the_gpu_and_batches_are_channels_last(tmp_path: Path) -> 
     assert targets.shape == (8, 4)
 
 
+def test_the_non_blocking_copy_to_the_gpu_delivers_the_same_data_as_the_cpu(
+    tmp_path: Path,
+) -> None:
+    """The data go to the GPU once, from pinned memory with non_blocking=True: the copy must
+    not race with the pinned buffers being freed; what arrives equals the CPU's tensors."""
+    config = RunConfig.from_dict(SMALL)
+    on_cpu = load_data(config, tmp_path, torch.device("cpu"))
+    on_gpu = load_data(config, tmp_path, torch.device("cuda"))
+    # Work queued behind the copies on the same stream, before anything synchronises.
+    total = on_gpu.train_images.sum(dtype=torch.int64)
+    assert torch.equal(on_gpu.train_images.cpu(), on_cpu.train_images)
+    assert torch.equal(on_gpu.val_labels.cpu(), on_cpu.val_labels)
+    assert int(total) == int(on_cpu.train_images.sum(dtype=torch.int64))
+
+
+def test_a_worker_pinned_to_a_gpu_sees_only_that_gpu(tmp_path: Path) -> None:
+    """`cvprep worker --gpu N` sets CUDA_VISIBLE_DEVICES before torch is imported; a child
+    process that imports torch afterwards sees exactly that one GPU as cuda:0."""
+    import subprocess
+    import sys
+
+    last = torch.cuda.device_count() - 1
+    script = (
+        "import os\n"
+        "from app.runs.celery_worker import _pin_gpu\n"
+        f"_pin_gpu('{last}')\n"
+        "import torch\n"
+        "print(os.environ['CUDA_VISIBLE_DEVICES'], torch.cuda.device_count(), "
+        "torch.cuda.get_device_name(0))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    visible, count, name = done.stdout.strip().split(" ", 2)
+    assert (visible, count) == (str(last), "1")
+    assert name == torch.cuda.get_device_name(last)
+
+
 @pytest.mark.parametrize("precision", ["auto", "fp16", "bf16", "fp32"])
 def test_a_short_cuda_run(tmp_path: Path, precision: str) -> None:
     if precision == "bf16" and not torch.cuda.is_bf16_supported(including_emulation=False):

@@ -64,14 +64,21 @@ def _announce(settings: Settings, name: str, info: dict[str, Any], stop: threadi
         client.delete(key)
 
 
+def _pin_gpu(gpu: str | None) -> None:
+    """Make GPU `gpu` (an index, or comma-separated indices) the only one CUDA will show to
+    this process and its children. Effective only before torch initialises CUDA: call it
+    before anything imports torch. None leaves the environment as it is."""
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+
+
 def run_worker(settings: Settings, *, concurrency: int = 1, gpu: str | None = None) -> int:
     """Start the worker and block until it stops (SIGTERM: the runs in progress finish first).
 
     `gpu`: a GPU index (or comma-separated indices) for CUDA_VISIBLE_DEVICES; None leaves the
     environment's. Returns the worker's exit status.
     """
-    if gpu is not None:
-        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    _pin_gpu(gpu)
     from celery import signals
 
     from app.runs import celery_tasks
