@@ -21,6 +21,7 @@ CONNECT_TIMEOUT_S = 2.0  # the web's publish and health ping give up on Redis af
 # Extra time on top of RUN_MAX_SECONDS before Redis hands an unacknowledged run to another
 # worker: data loading, the final evaluation and writing the outputs come after the limit.
 VISIBILITY_MARGIN_S = 1800
+CHILD_READY_TIMEOUT_S = 120.0  # a forked pool child may take this long to import torch
 
 
 def visibility_timeout(settings: Settings) -> int:
@@ -70,6 +71,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # A fresh child process for every run: no memory, CUDA context or allocator state of
         # one run leaks into the next, and a crash takes one run down, not the pool.
         "worker_max_tasks_per_child": 1,
+        # A fresh child imports torch before it reports ready (so the next run starts warm);
+        # on a busy machine that takes longer than Celery's 4 s default, after which the
+        # child would be killed and forked again, over and over.
+        "worker_proc_alive_timeout": CHILD_READY_TIMEOUT_S,
         # Task events on, so `celery events` or Flower show runs as they are sent, start and end.
         "task_send_sent_event": True,
         "worker_send_task_events": True,
