@@ -7,15 +7,18 @@ transaction and answers one of:
 - RUN: this worker claimed the run (queued → running, `attempt` + 1): train it;
 - SKIP: nothing to do (the run is gone, already ended, or trained by a live worker);
 - WAIT: not now, offer it again in `WAIT_S` seconds (not counted as an attempt): the owner
-  already has RUN_MAX_RUNNING_PER_USER runs training (fair share), or the claim said
-  "not yet" (the row is still queued, e.g. it waits for another run to end).
+  already has RUN_MAX_RUNNING_PER_USER runs training (fair share), the claim said "not yet"
+  (the row is still queued, e.g. it waits for another run to end), or the run is held by a
+  worker on another machine whose heartbeat is still fresh (the message came back because
+  a worker lost it: look again until that worker is alive or dead for sure).
 
 A run held by a worker that is provably dead (its process is gone on this machine, or its
 heartbeat is older than RUN_HEARTBEAT_TIMEOUT) is a re-delivery after a crash: below
 RUN_MAX_ATTEMPTS it is started again from scratch (visible: `attempt` goes up); at the limit it
 ends `interrupted` (RUN_MAX_ATTEMPTS=1, the default: as with the local backend) or `failed`
 with the number of attempts, so a run that kills its worker every time is not retried forever.
-A run the heartbeat sweeper already marked `interrupted` has ended and is never trained again.
+A run the heartbeat sweeper already marked `interrupted` has ended and is never trained again
+(so on another machine's death the sweeper may end it before a further attempt starts).
 """
 
 from __future__ import annotations
@@ -57,15 +60,19 @@ def pid_alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
+def _on_this_machine(row: Run) -> bool:
+    host, _, pid = (row.worker_id or "").rpartition(":")
+    return host == socket.gethostname() and pid.isdigit()
+
+
 def holder_alive(row: Run, *, settings: Settings, now: datetime) -> bool:
     """Whether the worker holding a running row may still be training it.
 
     On this machine the holder's process is looked up (an exact answer at once); elsewhere
     the heartbeat decides: none for RUN_HEARTBEAT_TIMEOUT seconds means dead.
     """
-    host, _, pid = (row.worker_id or "").rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return pid_alive(int(pid))
+    if _on_this_machine(row):
+        return pid_alive(int((row.worker_id or "").rpartition(":")[2]))
     beat = row.heartbeat_at or row.started_at
     return beat is not None and now - beat < timedelta(seconds=settings.run_heartbeat_timeout)
 
@@ -133,9 +140,13 @@ def decide(
         if row.status in END_STATUSES:
             return SKIP, f"already {row.status}"
         if row.status == RUNNING:
-            if holder_alive(row, settings=settings, now=now):
+            if not holder_alive(row, settings=settings, now=now):
+                return _after_death(session, row, settings=settings, worker_id=worker_id, now=now)
+            if _on_this_machine(row):
                 return SKIP, f"running on {row.worker_id}"
-            return _after_death(session, row, settings=settings, worker_id=worker_id, now=now)
+            # Its holder elsewhere looks alive by its heartbeat. A message comes back only
+            # when a worker lost it, so look again until the heartbeat says for sure.
+            return WAIT, f"running on {row.worker_id}, which may have died"
         _lock_owner(session, row.owner_id)
         running = run_rows.count_running(session, owner_id=row.owner_id)
         if running >= settings.run_max_running_per_user:
