@@ -249,3 +249,18 @@ def test_a_gpu_option_that_is_no_index_is_refused(
         build_parser().parse_args(["worker", "--gpu", given])
     assert exited.value.code == 2
     assert "expected a GPU index" in capsys.readouterr().err
+
+
+def test_the_run_page_says_when_a_run_started_again_after_its_worker_died(
+    db_client: TestClient, db_settings: Settings, engine: Engine
+) -> None:
+    run_id = db_client.post("/api/runs", json={"dataset": "shapes", "epochs": 1}).json()["id"]
+    settings = rules(db_settings, run_max_attempts=2)
+    dead = f"{HOST}:{dead_pid()}"
+    assert decide(run_id, engine=engine, settings=settings, worker_id=dead)[0] == RUN
+    page = soup(db_client.get(f"/runs/{run_id}"))
+    assert page.select_one(".run-attempt") is None
+    assert decide(run_id, engine=engine, settings=settings, worker_id="b:2")[0] == RUN
+    page = soup(db_client.get(f"/runs/{run_id}"))
+    assert page.select_one(".run-attempt").text.startswith("Attempt 2:")
+    assert db_client.get(f"/api/runs/{run_id}").json()["attempt"] == 2
