@@ -28,6 +28,8 @@ logger = logging.getLogger("cvprep.runs")
 
 PRESENCE_S = 5.0  # how often a worker refreshes its presence key
 PRESENCE_TTL_S = 20  # a key not refreshed for this long lapses: the worker is gone
+DB_RETRY_S = 10.0  # a delivery that met a database error is tried again after this long …
+DB_RETRIES = 60  # … this many times (10 minutes), then Celery records the task failed
 
 
 def presence_prefix(settings: Settings) -> str:
@@ -89,15 +91,23 @@ def run_worker(settings: Settings, *, concurrency: int = 1, gpu: str | None = No
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True)
     def run(task: Any, run_id: int) -> str:
+        from sqlalchemy.exc import SQLAlchemyError
+
         from app.runs.local_worker import worker_id_for
 
-        verdict, why = celery_tasks.run_delivered(
-            int(run_id),
-            engine=_Child.engine,
-            settings=settings,
-            worker_id=worker_id_for(os.getpid()),
-            num_threads=threads,
-        )
+        try:
+            verdict, why = celery_tasks.run_delivered(
+                int(run_id),
+                engine=_Child.engine,
+                settings=settings,
+                worker_id=worker_id_for(os.getpid()),
+                num_threads=threads,
+            )
+        except SQLAlchemyError as error:
+            # The database is unreachable before the run could be claimed: the run is still
+            # queued, so offer it again later rather than dropping its only message.
+            logger.warning("run %s: database error, retried in %g s: %s", run_id, DB_RETRY_S, error)
+            raise task.retry(countdown=DB_RETRY_S, max_retries=DB_RETRIES) from error
         if verdict == celery_tasks.WAIT:
             # Sent again with a delay; a wait is not an attempt (the row's count is unchanged).
             raise task.retry(countdown=celery_tasks.WAIT_S, max_retries=None)
