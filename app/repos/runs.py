@@ -17,7 +17,6 @@ from sqlmodel import Session, col, select
 from app.models.runs import (
     CANCELLED,
     END_STATUSES,
-    FAILED,
     INTERRUPTED,
     LIVE_STATUSES,
     QUEUED,
@@ -250,22 +249,6 @@ def or_none_before(before: datetime) -> ColumnElement[bool]:
     return (col(Run.heartbeat_at) < before) | col(Run.heartbeat_at).is_(None)
 
 
-def has_queued(session: Session) -> bool:
-    return (
-        session.exec(select(Run.id).where(col(Run.status) == QUEUED).limit(1)).first() is not None
-    )
-
-
-def delete_run(session: Session, *, run: Run) -> bool:
-    """Delete an ended run's row (its files are the caller's to remove); False while it is
-    queued or running. Commits."""
-    result = session.exec(
-        delete(Run).where(col(Run.id) == run.id, col(Run.status).in_(END_STATUSES))
-    )
-    session.commit()
-    return result.rowcount == 1
-
-
 # --- for backends that deliver run ids (a task queue) -------------------------------------------
 
 
@@ -307,10 +290,28 @@ def take_over(
 def fail_queued(session: Session, *, run_id: int, reason: str, now: datetime) -> bool:
     """End a still-queued run `failed` with `reason` (it could not be handed to a worker).
     Commits."""
+    from app.models.runs import FAILED
+
     result = session.exec(
         update(Run)
         .where(col(Run.id) == run_id, col(Run.status) == QUEUED)
         .values(status=FAILED, error=reason, finished_at=now)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def has_queued(session: Session) -> bool:
+    return (
+        session.exec(select(Run.id).where(col(Run.status) == QUEUED).limit(1)).first() is not None
+    )
+
+
+def delete_run(session: Session, *, run: Run) -> bool:
+    """Delete an ended run's row (its files are the caller's to remove); False while it is
+    queued or running. Commits."""
+    result = session.exec(
+        delete(Run).where(col(Run.id) == run.id, col(Run.status).in_(END_STATUSES))
     )
     session.commit()
     return result.rowcount == 1
