@@ -243,3 +243,69 @@ def test_a_whole_worker_killed_leaves_its_run_interrupted_by_the_sweeper(cluster
         assert wait_for(client, after, ended)["status"] == "succeeded"
         again = client.get(f"/api/runs/{run_id}").json()
         assert (again["status"], again["attempt"]) == ("interrupted", 1)
+
+
+def test_a_run_that_kills_its_worker_every_time_ends_failed_after_the_attempts(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """RUN_MAX_ATTEMPTS=2: the first death starts the run again from scratch, the second ends
+    it failed with the count; nothing trains it a third time. The run is queued and sent as
+    the web process would (a row, then its id through Redis)."""
+    from app.db import make_engine, write_session
+    from app.models.common import utcnow
+    from app.repos import runs as run_rows
+    from app.repos import users
+    from app.runs.celery_app import TASK_NAME, make_celery
+    from app.settings import Settings
+    from app.worker.training import RunConfig
+
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": postgres_url,
+        "REDIS_URL": redis_url,
+        "CELERY_QUEUE": f"cvprep-test-attempts-{os.getpid()}-{int(time.time())}",
+        "RUN_THREADS": "1",
+        "RUN_MAX_ATTEMPTS": "2",
+    }
+    engine = make_engine(postgres_url)
+    with write_session(engine) as session:
+        owner = users.create_guest(session)
+        assert owner.id is not None
+        config = RunConfig.from_dict(LONG).to_dict()
+        run_id = run_rows.create_run(session, owner_id=owner.id, config=config, now=utcnow()).id
+        session.commit()
+    assert run_id is not None
+
+    def state() -> tuple[str, int, int, str | None, str | None]:
+        with engine.connect() as connection:
+            found = connection.exec_driver_sql(
+                "SELECT status, attempt, step, worker_id, error FROM run WHERE id = %s", (run_id,)
+            ).one()
+        return found[0], found[1], found[2], found[3], found[4]
+
+    def wait_until(done, timeout: float = 120) -> tuple:
+        deadline = time.monotonic() + timeout
+        while not done(now := state()):
+            assert time.monotonic() < deadline, now
+            time.sleep(0.2)
+        return now
+
+    worker = start_worker(env, tmp_path / "worker.log")
+    celery = make_celery(Settings(**env))
+    try:
+        celery.send_task(TASK_NAME, args=[run_id], queue=env["CELERY_QUEUE"])
+        for attempt in (1, 2):
+            status, _, _, holder, _ = wait_until(
+                lambda s, a=attempt: s[0] == "running" and s[1] == a and s[2] >= 2
+            )
+            os.kill(int(holder.rsplit(":", 1)[1]), signal.SIGKILL)
+        status, attempts, _, _, error = wait_until(lambda s: s[0] != "running")
+        assert (status, attempts) == ("failed", 2)
+        assert "died in each of its 2 attempts (RUN_MAX_ATTEMPTS=2)" in error
+        time.sleep(3)
+        assert state()[:2] == ("failed", 2)
+        assert worker.poll() is None
+    finally:
+        stop_worker(worker)
+        celery.close()
+        engine.dispose()
