@@ -309,3 +309,67 @@ def test_a_run_that_kills_its_worker_every_time_ends_failed_after_the_attempts(
         stop_worker(worker)
         celery.close()
         engine.dispose()
+
+
+def test_a_delivery_that_meets_no_database_is_tried_again_not_dropped(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """The run's only message must survive a database that is not there yet: the worker
+    retries, and once the database and the queued row exist the run trains."""
+    from app.db import make_engine, write_session
+    from app.migrate import upgrade
+    from app.models.common import utcnow
+    from app.repos import runs as run_rows
+    from app.repos import users
+    from app.runs.celery_app import TASK_NAME, make_celery
+    from app.settings import Settings
+    from app.worker.training import RunConfig
+
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"cvprep_late_{os.getpid()}_{int(time.time())}"
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    env = {
+        "DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "CELERY_QUEUE": f"cvprep-test-late-{os.getpid()}-{int(time.time())}",
+        "RUN_THREADS": "1",
+    }
+    log = tmp_path / "worker.log"
+    worker = start_worker(env, log)
+    celery = make_celery(Settings(**env))
+    engine = None
+    try:
+        celery.send_task(TASK_NAME, args=[1], queue=env["CELERY_QUEUE"])
+        deadline = time.monotonic() + 90
+        while "run 1: database error, retried" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.3)
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        upgrade(url)
+        engine = make_engine(url)
+        with write_session(engine) as session:
+            owner = users.create_guest(session)
+            assert owner.id is not None
+            config = RunConfig.from_dict(TINY).to_dict()
+            run = run_rows.create_run(session, owner_id=owner.id, config=config, now=utcnow())
+            session.commit()
+        assert run.id == 1
+        deadline = time.monotonic() + 120
+        while True:
+            with engine.connect() as connection:
+                status = connection.exec_driver_sql("SELECT status FROM run WHERE id = 1").scalar()
+            if status not in ("queued", "running"):
+                break
+            assert time.monotonic() < deadline, status
+            time.sleep(0.3)
+        assert status == "succeeded"
+    finally:
+        stop_worker(worker)
+        celery.close()
+        if engine is not None:
+            engine.dispose()
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
