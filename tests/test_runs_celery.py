@@ -13,7 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -21,6 +22,14 @@ import numpy as np
 import pytest
 import sqlalchemy
 
+from app.db import make_engine, write_session
+from app.migrate import upgrade
+from app.models.common import utcnow
+from app.repos import runs as run_rows
+from app.repos import users
+from app.runs.celery_app import TASK_NAME, make_celery
+from app.settings import Settings
+from app.worker.training import RunConfig
 from benchmarks.load import ROOT, serving
 from tests.test_runs_worker import LONG, TINY, ended, training, wait_for
 
@@ -77,6 +86,39 @@ class Cluster:
         return int(worker.rsplit(":", 1)[1])
 
 
+@contextmanager
+def fresh_database(postgres_url: str, *, create: bool = True) -> Iterator[tuple[str, Callable]]:
+    """A database of its own on the test PostgreSQL (no other server's sweeper sees its runs):
+    (its URL, a function that creates and migrates it), dropped on exit."""
+    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    name = f"cvprep_own_{os.getpid()}_{time.monotonic_ns()}"
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+
+    def make() -> None:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        upgrade(url)
+
+    if create:
+        make()
+    try:
+        yield url, make
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def forget_queue(redis_url: str, queue: str) -> None:
+    """Delete what a test session's queue left in Redis (its list, binding, presence keys)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    for key in client.scan_iter(match=f"*{queue}*", count=500):
+        client.delete(key)
+    client.close()
+
+
 def parent_of(pid: int) -> int:
     status = Path(f"/proc/{pid}/status").read_text()
     return int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
@@ -108,6 +150,7 @@ def cluster(
             for worker in cluster.workers:
                 stop_worker(worker)
             cluster.engine.dispose()
+            forget_queue(redis_url, env["CELERY_QUEUE"])
 
 
 def test_a_run_end_to_end_on_a_celery_worker(cluster: Cluster) -> None:
@@ -251,23 +294,20 @@ def test_a_run_that_kills_its_worker_every_time_ends_failed_after_the_attempts(
     """RUN_MAX_ATTEMPTS=2: the first death starts the run again from scratch, the second ends
     it failed with the count; nothing trains it a third time. The run is queued and sent as
     the web process would (a row, then its id through Redis)."""
-    from app.db import make_engine, write_session
-    from app.models.common import utcnow
-    from app.repos import runs as run_rows
-    from app.repos import users
-    from app.runs.celery_app import TASK_NAME, make_celery
-    from app.settings import Settings
-    from app.worker.training import RunConfig
+    with fresh_database(postgres_url) as (url, _):
+        attempts_on(url, tmp_path, redis_url)
 
+
+def attempts_on(url: str, tmp_path: Path, redis_url: str) -> None:
     env = {
         "DATA_DIR": str(tmp_path / "data"),
-        "DATABASE_URL": postgres_url,
+        "DATABASE_URL": url,
         "REDIS_URL": redis_url,
         "CELERY_QUEUE": f"cvprep-test-attempts-{os.getpid()}-{int(time.time())}",
         "RUN_THREADS": "1",
         "RUN_MAX_ATTEMPTS": "2",
     }
-    engine = make_engine(postgres_url)
+    engine = make_engine(url)
     with write_session(engine) as session:
         owner = users.create_guest(session)
         assert owner.id is not None
@@ -308,6 +348,7 @@ def test_a_run_that_kills_its_worker_every_time_ends_failed_after_the_attempts(
     finally:
         stop_worker(worker)
         celery.close()
+        forget_queue(redis_url, env["CELERY_QUEUE"])
         engine.dispose()
 
 
@@ -316,18 +357,11 @@ def test_a_delivery_that_meets_no_database_is_tried_again_not_dropped(
 ) -> None:
     """The run's only message must survive a database that is not there yet: the worker
     retries, and once the database and the queued row exist the run trains."""
-    from app.db import make_engine, write_session
-    from app.migrate import upgrade
-    from app.models.common import utcnow
-    from app.repos import runs as run_rows
-    from app.repos import users
-    from app.runs.celery_app import TASK_NAME, make_celery
-    from app.settings import Settings
-    from app.worker.training import RunConfig
+    with fresh_database(postgres_url, create=False) as (url, create):
+        late_database(url, create, tmp_path, redis_url)
 
-    admin = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    name = f"cvprep_late_{os.getpid()}_{int(time.time())}"
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+
+def late_database(url: str, create: Callable, tmp_path: Path, redis_url: str) -> None:
     env = {
         "DATA_DIR": str(tmp_path / "data"),
         "DATABASE_URL": url,
@@ -345,9 +379,7 @@ def test_a_delivery_that_meets_no_database_is_tried_again_not_dropped(
         while "run 1: database error, retried" not in log.read_text():
             assert time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.3)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        upgrade(url)
+        create()
         engine = make_engine(url)
         with write_session(engine) as session:
             owner = users.create_guest(session)
@@ -368,8 +400,6 @@ def test_a_delivery_that_meets_no_database_is_tried_again_not_dropped(
     finally:
         stop_worker(worker)
         celery.close()
+        forget_queue(redis_url, env["CELERY_QUEUE"])
         if engine is not None:
             engine.dispose()
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
