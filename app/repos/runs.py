@@ -8,7 +8,7 @@ stopped, say) can never overwrite what the row now says: the call returns False 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -112,7 +112,7 @@ class Claim(enum.StrEnum):
 CLAIM_SCAN = 200  # queued runs looked at per claim_next call, oldest first
 
 
-def dependency(config: dict[str, Any]) -> int | None:
+def dependency(config: Mapping[str, Any]) -> int | None:
     """The run id a config starts from (`init` "run:<id>"), or None."""
     init = config.get("init")
     if isinstance(init, str) and init.startswith("run:") and init[4:].isdigit():
@@ -121,7 +121,7 @@ def dependency(config: dict[str, Any]) -> int | None:
 
 
 def _readiness(
-    session: Session, run_id: int, config: dict[str, Any], now: datetime
+    session: Session, run_id: int, config: Mapping[str, Any], now: datetime
 ) -> Claim | None:
     """None when the queued run may be claimed now; NOT_YET while its dependency is live; GONE
     after failing it because its dependency ended without success (commits that)."""
