@@ -52,7 +52,7 @@ class Settings(BaseSettings):
     # process keeps a core to answer requests while a run trains.
     run_threads: int = Field(default=0, validation_alias="RUN_THREADS", ge=0, le=256)
     # Per user: runs queued or running at once (more is a 429 naming the limit).
-    run_max_queued: int = Field(default=3, validation_alias="RUN_MAX_QUEUED", ge=1)
+    run_max_queued: int = Field(default=8, validation_alias="RUN_MAX_QUEUED", ge=1)
     # Per run: most epochs, images (train + validation) and image side in px (more is a 422).
     run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
     run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)

@@ -333,3 +333,14 @@ def delete_run(session: Session, *, run: Run) -> bool:
     )
     session.commit()
     return result.rowcount == 1
+
+
+def owned_runs(session: Session, *, owner_id: int, run_ids: Sequence[int]) -> list[Run] | None:
+    """The owner's runs with these ids in that order; None if any is missing or not theirs."""
+    rows = session.exec(
+        select(Run).where(col(Run.id).in_(list(run_ids)), col(Run.owner_id) == owner_id)
+    ).all()
+    by_id = {row.id: row for row in rows}
+    if any(run_id not in by_id for run_id in run_ids):
+        return None
+    return [by_id[run_id] for run_id in run_ids]
