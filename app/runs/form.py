@@ -53,6 +53,9 @@ GROUP_HELP = {
     "runtime": ("training-loop", "design-decisions-piece-by-piece"),
 }
 FIELD_HELP = {
+    "first_class": ("transfer-learning", "the-strategies-from-cheapest-to-most-flexible"),
+    "loop": ("training-loop", "real-data"),
+    "eval_train": ("data-augmentation", "techniques-and-when-each-helps"),
     "imbalance_ratio": ("class-imbalance", "first-measure-the-right-thing"),
     "val_fraction": ("evaluation-metrics", "accuracy-its-trap-and-top-k"),
     "batch_norm": ("batch-normalization", "what-it-computes"),
