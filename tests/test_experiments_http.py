@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from app.content import QuestionBank
 from app.experiments.presets import PRESETS
 from app.worker.training import RunConfig
-from tests.test_accounts import csrf
+from tests.test_accounts import csrf, login, register
 from tests.test_runs_api import TINY, train_now
 
 
@@ -196,3 +196,14 @@ def test_comparing_another_users_run_or_bad_ids_is_refused(
         assert response.json()["detail"].startswith("ids")
         assert db_client.get(f"/runs/compare?ids={bad}").status_code == 422
     assert db_client.get("/api/runs/compare").status_code == 422
+
+
+def test_a_guests_experiment_moves_with_it_into_the_account_it_logs_into(
+    db_client: TestClient, other_client: TestClient
+) -> None:
+    assert register(other_client, "ada").status_code == 303
+    made = db_client.post("/api/experiments", json={"preset": "batchnorm"}).json()
+    assert login(db_client, "ada").status_code == 303
+    read = db_client.get(f"/api/experiments/{made['id']}")
+    assert read.status_code == 200 and [r["id"] for r in read.json()["runs"]] == made["runs"]
+    assert other_client.get(f"/api/experiments/{made['id']}").status_code == 200
