@@ -92,3 +92,15 @@ def test_training_loop_compares_images_per_second() -> None:
     assert shown is True and "×3.00" in summary
     slow = run(2, val_accuracy=0.82, history=[{"images_per_s": 1500.0}])
     assert PRESETS["training-loop"].finding([tutorial, slow])[0] is False
+
+
+def test_batch_norm_says_when_both_nets_stayed_at_chance() -> None:
+    chance = [{"recall": 0.0}] * 5
+    shown, summary = PRESETS["batchnorm"].finding(
+        [
+            run(1, val_accuracy=0.195, val_loss=1.610, per_class=chance),
+            run(2, val_accuracy=0.2, val_loss=1.6094, per_class=chance),
+        ]
+    )
+    assert shown is False
+    assert "Both ended at chance (a loss of ln 5 = 1.609)" in summary

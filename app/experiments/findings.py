@@ -128,10 +128,17 @@ def batchnorm(runs: Sequence[Any], labels: Sequence[str]) -> tuple[bool | None, 
         if shown
         else "Batch norm did not beat the plain net by 10 points at this learning rate here"
     )
-    return shown, (
+    summary = (
         f"{verdict}: validation accuracy {labels[0]} {_pct(acc_on)} vs {labels[1]} "
         f"{_pct(acc_off)}; validation loss {loss_on:.3f} vs {loss_off:.3f}."
     )
+    classes = len((on.metrics or {}).get("per_class") or [])
+    if classes > 1 and all(abs(loss - math.log(classes)) < 0.02 for loss in (loss_on, loss_off)):
+        summary += (
+            f" Both ended at chance (a loss of ln {classes} = {math.log(classes):.3f}): "
+            "this learning rate was too high for both nets at this size."
+        )
+    return shown, summary
 
 
 def first_layer_norms(run: Any) -> list[float]:
