@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
+from app.content.schema import ExperimentName
 from app.experiments.presets import PRESETS
 from app.worker.training import RunConfig
 from tests.test_accounts import csrf, login, register
@@ -26,6 +29,8 @@ def test_the_presets_list_names_each_question_and_its_runs(
     listed = client.get("/api/experiments/presets").json()
     assert [p["name"] for p in listed] == list(PRESETS)
     assert len(listed) == 7
+    # Every experiment name a question's front matter may use has a preset, and no more.
+    assert set(PRESETS) == set(get_args(ExperimentName))
     for preset in listed:
         assert bank.get(preset["question"]) is not None, preset["question"]
         assert preset["name"] in bank.get(preset["question"]).meta.experiments
