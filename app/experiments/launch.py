@@ -45,6 +45,9 @@ REUSE_KEYS = (
 )
 
 
+DEFAULTS = RunConfig().to_dict()
+
+
 def reusable_pretrain(
     session: Session, *, owner_id: int, wanted: dict[str, Any], runs_dir: Path
 ) -> int | None:
@@ -56,7 +59,8 @@ def reusable_pretrain(
         .limit(200)
     ).all()
     for row in rows:
-        if all(row.config.get(key) == wanted.get(key) for key in REUSE_KEYS):
+        # A run stored before a field existed has that field's default.
+        if all(row.config.get(key, DEFAULTS[key]) == wanted.get(key) for key in REUSE_KEYS):
             assert row.id is not None
             if (runs_dir / str(row.id) / "checkpoint.pt").is_file():
                 return row.id
