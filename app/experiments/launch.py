@@ -20,7 +20,7 @@ from app.db import read_session, write_session
 from app.experiments.presets import Preset
 from app.models import Experiment, Run, User
 from app.models.common import utcnow
-from app.models.runs import LIVE_STATUSES, QUEUED, SUCCEEDED
+from app.models.runs import QUEUED, RUNNING, SUCCEEDED
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
 from app.runs.backend import JobBackend
@@ -145,10 +145,12 @@ def _fill(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def experiment_status(runs: list[Run], expected: int) -> str:
-    """queued (none started), running (some live), succeeded (all), or failed (some ended
-    otherwise, or were deleted)."""
-    if any(run.status in LIVE_STATUSES for run in runs):
-        return "queued" if all(run.status == QUEUED for run in runs) else "running"
+    """running (one is training), queued (others wait to start), succeeded (all), or failed
+    (some ended otherwise, or were deleted)."""
+    if any(run.status == RUNNING for run in runs):
+        return "running"
+    if any(run.status == QUEUED for run in runs):
+        return "queued"
     if len(runs) == expected and all(run.status == SUCCEEDED for run in runs):
         return "succeeded"
     return "failed"
