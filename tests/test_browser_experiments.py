@@ -62,6 +62,12 @@ def test_launch_from_the_question_and_read_the_comparison(page: Page) -> None:
     )
     assert points == [3, 3]
     assert axe_violations(page) == []
+    # Each run's page says which experiment it belongs to.
+    found = re.search(r"/experiments/\d+$", page.url)
+    assert found is not None
+    rows.nth(0).locator("th a").click()
+    expect(page).to_have_url(re.compile(r"/runs/\d+$"))
+    expect(page.locator(".run-experiment a")).to_have_attribute("href", found.group(0))
     # Back on the question, the latest result is shown inline.
     page.goto("/questions/residual-connections")
     expect(page.locator("#preset-residual .experiment-latest")).to_contain_text("succeeded")

@@ -19,6 +19,7 @@ from app.db import read_session
 from app.deps import JobsDep, SettingsDep
 from app.models import Run, User
 from app.models.runs import QUEUED, best_val_accuracy
+from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
 from app.runs import dispatch, prefill, present
 from app.runs.files import present_downloads
@@ -247,7 +248,10 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
     if live:
         return context
     metrics = run.metrics or {}
+    with read_session(request.app.state.engine) as session:
+        groups = experiment_rows.experiments_of(session, owner_id=run.owner_id)
     context.update(
+        experiments=[e for e in groups if run.id in e.run_ids],
         results=present.results_charts(run),
         metrics=metrics,
         wrong=present.wrong_predictions(metrics),
