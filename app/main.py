@@ -23,6 +23,7 @@ from app.sessions import ServerSessionMiddleware
 from app.settings import ROOT, Settings, get_settings
 from app.views import (
     accounts,
+    api_datasets,
     api_questions,
     api_quiz,
     api_runs,
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         api_quiz,
         runs,
         api_runs,
+        api_datasets,
         demos,
         meta,
     )
