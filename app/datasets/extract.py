@@ -164,7 +164,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
             folders.append(parts)
         else:
             files.append(_Entry(info, parts))
-    depth = 0
+    depth, wrapper = 0, ""
     while True:
         loose = [e for e in files if len(e.parts) == depth + 1]
         tops = {e.parts[depth] for e in files if len(e.parts) > depth + 1}
@@ -176,6 +176,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
             break
         result.skipped[rules.NOT_IMAGE] += len(loose)
         files = [e for e in files if len(e.parts) > depth + 1]
+        wrapper = next(iter(tops))
         depth += 1
     files = [_Entry(e.info, e.parts[depth:]) for e in files]
     folders = [p[depth:] for p in folders if len(p) > depth]
@@ -210,6 +211,8 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
         if len(name) > MAX_CLASS_NAME:
             raise Refused("file", f"class folder '{shown(name)}' has a name over 100 characters")
     result.classes = sorted(classes)
+    if not result.classes and wrapper and result.skipped[rules.LOOSE]:
+        result.classes = [wrapper]  # images in one folder: that folder is the only class
     if not result.classes:
         raise Refused(
             "file",
