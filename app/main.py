@@ -27,6 +27,7 @@ from app.views import (
     api_questions,
     api_quiz,
     api_runs,
+    datasets,
     demos,
     drafts,
     meta,
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         runs,
         api_runs,
         api_datasets,
+        datasets,
         demos,
         meta,
     )

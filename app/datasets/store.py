@@ -58,6 +58,14 @@ def dataset_dir(settings: Settings, row: Dataset) -> Path:
     return settings.data_dir / "datasets" / row.folder
 
 
+def class_images(settings: Settings, row: Dataset, name: str) -> list[Path]:
+    """The kept images of one class, in a fixed order (train/ then val/ when split)."""
+    root = dataset_dir(settings, row)
+    split = (root / "train").is_dir() and (root / "val").is_dir()
+    folders = [root / "train" / name, root / "val" / name] if split else [root / name]
+    return [p for folder in folders if folder.is_dir() for p in sorted(folder.iterdir())]
+
+
 def _quota_message(count: int, settings: Settings) -> str:
     return (
         f"you keep {count} data set{'s' if count != 1 else ''}, the most allowed "
