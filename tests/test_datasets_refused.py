@@ -161,6 +161,12 @@ def test_over_the_file_count_cap(make_client: MakeClient) -> None:
     refused(make_client(DATASET_MAX_FILES=5), data, 413, "6 entries", "DATASET_MAX_FILES")
 
 
+def test_a_central_directory_too_large_for_the_file_count_cap(make_client: MakeClient) -> None:
+    long = "/".join(["x" * 200] * 26)  # a 5,225-byte path: 5 entries need at most 5 KiB
+    data = make_zip([*two_classes()[:3], (f"a/{long}.png", image_bytes(9))])
+    refused(make_client(DATASET_MAX_FILES=5), data, 413, "directory takes", "DATASET_MAX_FILES")
+
+
 def test_over_the_extracted_bytes_cap(make_client: MakeClient) -> None:
     data = classes_zip({"a": 3, "b": 3}, size=32)  # noise: ~3 KB each, barely compressible
     client = make_client(DATASET_MAX_EXTRACTED_BYTES=8_000)

@@ -88,6 +88,16 @@ def test_another_users_data_set_cannot_be_trained_on(app_client: TestClient) -> 
         assert other.get("/api/runs").json() == []
 
 
+def test_a_data_set_a_live_run_uses_cannot_be_deleted(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip()).json()
+    run = app_client.post("/api/runs", json={"dataset_id": dataset["id"], **TINY}).json()
+    response = app_client.delete(f"/api/datasets/{dataset['id']}")
+    assert response.status_code == 409
+    assert f"used by run {run['id']}" in response.json()["detail"]
+    assert app_client.delete(f"/api/runs/{run['id']}").json()["status"] == "cancelled"
+    assert app_client.delete(f"/api/datasets/{dataset['id']}").status_code == 204
+
+
 def test_bad_dataset_ids_name_the_field(app_client: TestClient) -> None:
     dataset = upload(app_client, colour_zip()).json()
     for body in (

@@ -36,6 +36,7 @@ from pathlib import Path, PurePosixPath
 from app.worker.training.data import folder as rules
 
 CHUNK = 64 * 1024
+CENTRAL_BYTES_PER_ENTRY = 1024  # directory bytes allowed per entry: a long path and extras
 RATIO_FLOOR = 64 * 1024  # an entry this small may expand any amount (a flat-colour BMP)
 MAX_CLASS_NAME = 100
 NESTED = "archive inside the archive (not expanded)"
@@ -289,12 +290,55 @@ def _copy(
     return count
 
 
+def _too_many(count: int, caps: Caps) -> Refused:
+    return Refused(
+        "file",
+        f"the archive lists {count:,} entries, over the limit of {caps.files:,} "
+        "(DATASET_MAX_FILES)",
+        status=413,
+    )
+
+
+def check_directory(archive_path: Path, caps: Caps) -> None:
+    """Refuse an archive whose central directory is too large, before zipfile parses it.
+
+    zipfile reads the whole directory into ZipInfo objects at once; a directory of many tiny
+    entries would cost memory before the entry cap could be applied. The end record gives the
+    directory's size (at most CENTRAL_BYTES_PER_ENTRY per allowed entry), and its entry
+    signatures are counted (an upper bound on the entries). An archive without an end record
+    is left to zipfile, which refuses it.
+    """
+    with open(archive_path, "rb") as file:
+        size = file.seek(0, 2)
+        tail_length = min(size, 65_536 + 22)
+        file.seek(size - tail_length)
+        tail = file.read(tail_length)
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or tail_length - at < 22:
+            return
+        directory_size = int.from_bytes(tail[at + 12 : at + 16], "little")
+        if directory_size > caps.files * CENTRAL_BYTES_PER_ENTRY:
+            raise Refused(
+                "file",
+                f"the archive's directory takes {directory_size:,} bytes, more than "
+                f"{caps.files:,} entries (DATASET_MAX_FILES) need",
+                status=413,
+            )
+        end = size - tail_length + at
+        start = max(0, end - directory_size - 76)  # 76: the zip64 end record and locator
+        file.seek(start)
+        count = file.read(end - start).count(b"PK\x01\x02")
+    if count > caps.files:
+        raise _too_many(count, caps)
+
+
 def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
     """Unpack the class folders of `archive_path` into the empty folder `target`.
 
     Raises Refused (field `file`, 422 or 413). On a refusal `target` holds partial content:
     the caller removes it (it is a temporary folder). Blocking: call it from a thread.
     """
+    check_directory(archive_path, caps)
     try:
         archive = zipfile.ZipFile(archive_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
@@ -302,12 +346,7 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
     with archive:
         entries = archive.infolist()
         if len(entries) > caps.files:
-            raise Refused(
-                "file",
-                f"the archive lists {len(entries):,} entries, over the limit of {caps.files:,} "
-                "(DATASET_MAX_FILES)",
-                status=413,
-            )
+            raise _too_many(len(entries), caps)
         layout = plan(entries)
         skipped = layout.skipped
         counts = dict.fromkeys(layout.classes, 0)

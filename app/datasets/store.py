@@ -22,6 +22,7 @@ from app.models import User
 from app.models.common import utcnow
 from app.models.datasets import Dataset
 from app.repos import datasets as rows
+from app.repos import runs as run_rows
 from app.settings import Settings
 
 UPLOADS = "uploads"  # under DATA_DIR/datasets
@@ -150,6 +151,15 @@ def keep(
             final.rename(unpacked)
             raise
     return row
+
+
+def live_run_using(engine: Engine, row: Dataset) -> int | None:
+    """The id of one of the owner's queued or running runs that trains on this data set."""
+    with read_session(engine) as session:
+        for run in run_rows.runs_of(session, owner_id=row.owner_id):
+            if run.live and run.config.get("folder") == row.folder:
+                return run.id
+    return None
 
 
 def remove(engine: Engine, row: Dataset, settings: Settings) -> bool:

@@ -63,6 +63,13 @@ UPLOAD_BODY: dict[str, Any] = {
 }
 
 
+def in_use(dataset_id: int, run_id: int) -> str:
+    return (
+        f"data set {dataset_id} is used by run {run_id}, which is queued or running; "
+        "cancel it or wait for it to end first"
+    )
+
+
 def refusal(error: Refused | CsrfRefused) -> HTTPException:
     """The HTTP error for a refused upload: its status and "field: reason"."""
     if isinstance(error, CsrfRefused):
@@ -118,7 +125,11 @@ def read_dataset(request: Request, dataset_id: DatasetId, user: OptionalUser) ->
 @router.delete(
     "/{dataset_id}",
     status_code=204,
-    responses={**NOT_FOUND, 204: {"description": "Deleted, with its files"}},
+    responses={
+        **NOT_FOUND,
+        204: {"description": "Deleted, with its files"},
+        409: {"description": "A queued or running run trains on it", "model": ErrorBody},
+    },
 )
 async def delete_dataset(
     request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
@@ -126,6 +137,10 @@ async def delete_dataset(
     """Delete one of the caller's data sets and its files."""
     engine = request.app.state.engine
     row = await run_in_threadpool(store.owned, engine, dataset_id=dataset_id, owner=user)
+    if row is not None:
+        busy = await run_in_threadpool(store.live_run_using, engine, row)
+        if busy is not None:
+            raise HTTPException(status_code=409, detail=in_use(dataset_id, busy))
     if row is None or not await run_in_threadpool(store.remove, engine, row, settings):
         raise HTTPException(status_code=404, detail=f"No data set {dataset_id} of yours.")
     return Response(status_code=204)

@@ -19,7 +19,7 @@ from app.deps import SettingsDep
 from app.models import User
 from app.models.datasets import Dataset
 from app.settings import Settings
-from app.views.api_datasets import refusal
+from app.views.api_datasets import in_use, refusal
 from app.web import render
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], include_in_schema=False)
@@ -126,5 +126,8 @@ def delete(
     request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
 ) -> Response:
     row = _owned_or_404(request, dataset_id, user)
+    busy = store.live_run_using(request.app.state.engine, row)
+    if busy is not None:
+        raise HTTPException(status_code=409, detail=in_use(dataset_id, busy))
     store.remove(request.app.state.engine, row, settings)
     return RedirectResponse("/datasets", status_code=303)
