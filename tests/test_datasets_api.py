@@ -24,6 +24,7 @@ from tests.datasets_zips import (
     make_zip,
     upload,
 )
+from tests.test_accounts import login, register
 
 
 @pytest.fixture
@@ -136,3 +137,18 @@ def test_a_nested_zip_is_skipped_not_expanded(app_client) -> None:
     assert response.json()["skipped"] == {"archive inside the archive (not expanded)": 2}
     stored = files_under(data_dir(app_client) / "datasets")
     assert len(stored) == 4 and sum(p.stat().st_size for p in stored) < 10_000
+
+
+def test_a_guests_data_sets_move_into_the_account_it_logs_in_to(app_client) -> None:
+    with TestClient(app_client.app) as elsewhere:
+        assert register(elsewhere, "grace").status_code == 303
+    guest = upload(app_client, classes_zip({"a": 2, "b": 2})).json()  # a guest's first save
+    assert login(app_client, "grace").status_code == 303
+    moved = app_client.get("/api/datasets").json()
+    assert [d["id"] for d in moved] == [guest["id"]]
+    # Its files stay where they were written, and the account can train on it and delete it.
+    run = app_client.post("/api/runs", json={"dataset_id": guest["id"], "epochs": 1})
+    assert run.status_code == 202, run.text
+    app_client.delete(f"/api/runs/{run.json()['id']}")
+    assert app_client.delete(f"/api/datasets/{guest['id']}").status_code == 204
+    assert files_under(data_dir(app_client) / "datasets") == set()
