@@ -85,6 +85,11 @@ def test_another_users_data_set_cannot_be_trained_on(app_client: TestClient) -> 
             by_path = other.post("/api/runs", json={"dataset": "folder", "folder": typed})
             assert by_path.status_code == 422, typed
             assert by_path.json()["detail"].startswith("folder: uploaded data sets are chosen")
+        # Nor is a folder that holds uploads/: its images would be one class of the run.
+        for typed in (".", "./"):
+            above = other.post("/api/runs", json={"dataset": "folder", "folder": typed})
+            assert above.status_code == 422, typed
+            assert above.json()["detail"].startswith("folder: holds everyone's"), typed
         assert other.get("/api/runs").json() == []
 
 

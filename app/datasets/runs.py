@@ -70,7 +70,8 @@ def resolve(
 def check_upload_folder(
     config: RunConfig, session: Session, *, owner_id: int, settings: Settings
 ) -> None:
-    """Refuse a `folder` inside DATA_DIR/datasets/uploads that is not one of the caller's."""
+    """Refuse a `folder` inside DATA_DIR/datasets/uploads that is not one of the caller's, and
+    one that holds uploads/ (DATA_DIR/datasets itself would make every upload one class)."""
     if config.dataset != "folder" or not config.folder:
         return
     uploads = settings.uploads_dir.resolve()
@@ -78,6 +79,12 @@ def check_upload_folder(
         path = (settings.data_dir / "datasets" / config.folder).resolve()
     except (OSError, ValueError):
         return  # the engine's own check names the folder
+    if uploads.is_relative_to(path) and path != uploads:
+        raise ConfigError(
+            "folder",
+            "holds everyone's uploaded data sets; choose a folder beside uploads/, or one of "
+            "yours by dataset_id",
+        )
     if path != uploads and not path.is_relative_to(uploads):
         return
     mine = {
