@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.datasets.extract import Caps, extract_zip
+from app.datasets.entries import Caps
+from app.datasets.extract import extract_zip
 from app.worker.training.data.folder import IMAGE_EXTENSIONS, decode_image
 
 AIM = 1.5

@@ -22,7 +22,8 @@ from starlette.requests import Request
 
 from app.auth import CSRF_HEADER, acting_user
 from app.datasets import store
-from app.datasets.extract import Refused, extract_zip
+from app.datasets.entries import Refused
+from app.datasets.extract import extract_zip
 from app.datasets.upload import Received, receive_file
 from app.inputs import storable
 from app.models import User

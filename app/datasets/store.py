@@ -16,7 +16,8 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.datasets.extract import Caps, Extracted, Refused
+from app.datasets.entries import Caps, Refused
+from app.datasets.extract import Extracted
 from app.db import read_session, write_session
 from app.models import User
 from app.models.common import utcnow
@@ -144,6 +145,8 @@ def keep(
         folder = f"{UPLOADS}/{owner_id}/{row.id}"
         rows.set_folder(session, row=row, folder=folder)
         final = settings.data_dir / "datasets" / folder
+        if final.exists():  # left by a process killed before its commit: no row owns it
+            shutil.rmtree(final)
         unpacked.rename(final)
         try:
             session.commit()

@@ -18,7 +18,7 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from app.datasets.extract import Refused
+from app.datasets.entries import Refused
 
 MAX_FIELDS = 8
 MAX_FIELD_BYTES = 4096

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from app.auth import OptionalUser
 from app.datasets import store
 from app.datasets.accept import accept_upload
-from app.datasets.extract import Refused
+from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
 from app.deps import SettingsDep
 from app.errors import API_ERRORS, ErrorBody

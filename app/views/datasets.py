@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.auth import CsrfChecked, OptionalUser
 from app.datasets import store
 from app.datasets.accept import accept_upload
-from app.datasets.extract import Refused
+from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
 from app.deps import SettingsDep
 from app.models import User
