@@ -17,7 +17,8 @@ COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zip
 
 
 class Refused(ValueError):
-    """The upload is refused as a whole; `str()` reads "field: reason"; `status` is 422 or 413."""
+    """The upload is refused as a whole; `str()` reads "field: reason"; `status` is the HTTP
+    status: 422 (unusable), 413 (over a size cap), 415 (not multipart), 507 (the disk)."""
 
     def __init__(self, field: str, reason: str, status: int = 422) -> None:
         super().__init__(f"{field}: {reason}")

@@ -86,6 +86,7 @@ def refusal(error: Refused | CsrfRefused) -> HTTPException:
         403: {"description": "No valid CSRF token", "model": ErrorBody},
         413: {"description": "Over an upload or expansion cap", "model": ErrorBody},
         415: {"description": "Not multipart/form-data", "model": ErrorBody},
+        507: {"description": "The server's disk refused the files", "model": ErrorBody},
         422: {
             "description": "Not a usable zip of class folders, an unsafe entry, a full quota; "
             "`detail` starts with the field (`file` or `name`)",
