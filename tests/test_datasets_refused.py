@@ -212,3 +212,29 @@ def test_not_multipart_is_415(make_client: MakeClient) -> None:
     response = client.post("/api/datasets", json={"file": "x"})
     assert response.status_code == 415
     assert response.json()["detail"].startswith("file: ")
+
+
+def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
+    """Unpacked directly: what was on disk when the refusal came is within the cap (the
+    caller then removes it), however large the entry would have grown."""
+    from app.datasets.entries import Caps, Refused
+    from app.datasets.extract import CHUNK, extract_zip
+
+    archive = tmp_path / "bomb.zip"
+    archive.write_bytes(make_zip([*two_classes(), ("a/zeros.png", bytes(50_000_000))]))
+    compressed = zipfile.ZipFile(archive).getinfo("a/zeros.png").compress_size
+    target = tmp_path / "out"
+    target.mkdir()
+    caps = Caps(files=100, total_bytes=10**9, total_name="-", ratio=50, pixels=10**6)
+    with pytest.raises(Refused) as refusal:
+        extract_zip(archive, target, caps)
+    assert refusal.value.status == 413
+    on_disk = sum(p.stat().st_size for p in files_under(target))
+    assert on_disk <= 50 * compressed + 4 * 2 * 16 * 16 * 3 + CHUNK
+    assert on_disk < 5_000_000  # a tenth of the 50 MB the entry would grow to
+    caps = Caps(files=100, total_bytes=20_000, total_name="X", ratio=10**6, pixels=10**6)
+    target = tmp_path / "out2"
+    target.mkdir()
+    with pytest.raises(Refused, match="past 20,000 bytes"):
+        extract_zip(archive, target, caps)
+    assert sum(p.stat().st_size for p in files_under(target)) <= 20_000
