@@ -41,8 +41,14 @@ def test_upload_preview_and_train_link(page: Page, tmp_path: Path) -> None:
         ".every(img => img.complete && img.naturalWidth === 96)"
     )
     assert axe_violations(page) == []
+    preview = page.url
     page.locator("#train-link").click()
     expect(page).to_have_url(re.compile(r"/runs/new\?dataset=folder&dataset_id=\d+$"))
     expect(page.locator("#input-dataset")).to_have_value("folder")
     expect(page.locator("#input-dataset_id option:checked")).to_contain_text("Flowers")
     expect(page.locator("#config-yaml")).to_contain_text("folder: uploads/")
+    # Both pages fit a phone: wide tables scroll inside their own region.
+    page.set_viewport_size({"width": 360, "height": 740})
+    for path in ("/datasets", preview):
+        page.goto(path)
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
