@@ -136,6 +136,9 @@ def test_the_form_offers_your_data_sets_and_starts_a_run_on_one(app_client: Test
     assert response.status_code == 303, response.text
     run_id = int(response.headers["location"].rsplit("/", 1)[1])
     assert app_client.get(f"/api/runs/{run_id}").json()["config"]["folder"].startswith("uploads/")
+    listed = BeautifulSoup(app_client.get("/runs").text, "html.parser")
+    link = listed.select_one(f'.run-list a[href="/datasets/{dataset["id"]}"]')
+    assert link is not None and link.text == "Colours"
     with TestClient(app_client.app) as other:
         token = csrf(other, "/runs/new")
         form["csrf_token"] = token

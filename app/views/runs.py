@@ -64,8 +64,10 @@ def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
 @router.get("", response_class=HTMLResponse)
 def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
     runs = _runs_of(request.app.state.engine, user)
+    uploaded = store.list_for(request.app.state.engine, user)
     context = {
         "runs": runs,
+        "dataset_links": {d.folder: (d.id, d.name) for d in uploaded},
         "best": {run.id: best_val_accuracy(run) for run in runs},
         "any_live": any(run.live for run in runs),
         "health": jobs.health(),
