@@ -6,6 +6,8 @@ The bad uploads (one test each) are in test_datasets_refused.py.
 from __future__ import annotations
 
 import io
+import os
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +154,19 @@ def test_a_guests_data_sets_move_into_the_account_it_logs_in_to(app_client) -> N
     app_client.delete(f"/api/runs/{run.json()['id']}")
     assert app_client.delete(f"/api/datasets/{guest['id']}").status_code == 204
     assert files_under(data_dir(app_client) / "datasets") == set()
+
+
+def test_leftovers_of_a_killed_upload_are_swept_a_day_later(app_client) -> None:
+    uploads = data_dir(app_client) / "datasets" / "uploads"
+    old_zip = uploads / ".incoming" / "0123.zip"
+    old_partial = uploads / "77" / ".partial-dead"
+    fresh_zip = uploads / ".incoming" / "4567.zip"  # an upload still arriving
+    for path in (old_zip, fresh_zip, old_partial / "a" / "000001.png"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 24 * 3600
+    os.utime(old_zip, (two_days_ago, two_days_ago))
+    os.utime(old_partial, (two_days_ago, two_days_ago))
+    assert upload(app_client, classes_zip({"a": 1, "b": 1})).status_code == 201
+    assert not old_zip.exists() and not (uploads / "77").exists()
+    assert fresh_zip.exists()

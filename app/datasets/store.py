@@ -3,7 +3,7 @@
 Layout under DATA_DIR/datasets/uploads/: `.incoming/<random>.zip` while an upload arrives
 (before its sender is known for sure), then `<owner>/.partial-<random>/` while it is unpacked,
 renamed to `<owner>/<id>/` once the row exists. Any refusal removes what that upload wrote,
-and an owner folder left empty by it; nothing else is touched.
+and an owner folder left empty by it; what a killed server left there is swept a day later.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -27,13 +28,30 @@ from app.repos import runs as run_rows
 from app.settings import Settings
 
 UPLOADS = "uploads"  # under DATA_DIR/datasets
+STALE_AFTER_S = 24 * 3600
 
 
 def incoming_path(settings: Settings) -> Path:
-    """A fresh path for an arriving zip (its folder is created)."""
+    """A fresh path for an arriving zip (its folder is created); leftovers are swept first."""
     folder = settings.uploads_dir / ".incoming"
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_stale(settings)
     return folder / f"{secrets.token_hex(12)}.zip"
+
+
+def sweep_stale(settings: Settings, max_age_s: float = STALE_AFTER_S) -> int:
+    """Remove what a server killed mid-upload left: zips in `.incoming/` and `.partial-*`
+    folders older than `max_age_s` (no upload lasts that long). Returns how many."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    candidates = list((settings.uploads_dir / ".incoming").glob("*.zip"))
+    candidates += list(settings.uploads_dir.glob("*/.partial-*"))
+    for path in candidates:
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                discard(path, settings)
+                removed += 1
+    return removed
 
 
 def partial_dir(settings: Settings, owner_id: int) -> Path:
