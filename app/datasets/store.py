@@ -44,9 +44,12 @@ def sweep_stale(settings: Settings, max_age_s: float = STALE_AFTER_S) -> int:
     folders older than `max_age_s` (no upload lasts that long). Returns how many."""
     cutoff = time.time() - max_age_s
     removed = 0
-    candidates = list((settings.uploads_dir / ".incoming").glob("*.zip"))
-    candidates += list(settings.uploads_dir.glob("*/.partial-*"))
-    for path in candidates:
+    for path in (settings.uploads_dir / ".incoming").glob("*.zip"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < cutoff:
+                path.unlink()  # never the folder: an upload may be about to write into it
+                removed += 1
+    for path in settings.uploads_dir.glob("*/.partial-*"):
         with contextlib.suppress(OSError):
             if path.stat().st_mtime < cutoff:
                 discard(path, settings)
