@@ -47,6 +47,7 @@ def test_upload_preview_and_train_link(page: Page, tmp_path: Path) -> None:
     expect(page.locator("#input-dataset")).to_have_value("folder")
     expect(page.locator("#input-dataset_id option:checked")).to_contain_text("Flowers")
     expect(page.locator("#config-yaml")).to_contain_text("folder: uploads/")
+    assert axe_violations(page) == []
     # Both pages fit a phone: wide tables scroll inside their own region.
     page.set_viewport_size({"width": 360, "height": 740})
     for path in ("/datasets", preview):
