@@ -23,9 +23,11 @@ from app.sessions import ServerSessionMiddleware
 from app.settings import ROOT, Settings, get_settings
 from app.views import (
     accounts,
+    api_datasets,
     api_questions,
     api_quiz,
     api_runs,
+    datasets,
     demos,
     drafts,
     meta,
@@ -104,6 +106,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         api_quiz,
         runs,
         api_runs,
+        api_datasets,
+        datasets,
         demos,
         meta,
     )
