@@ -24,11 +24,13 @@ from app.settings import ROOT, Settings, get_settings
 from app.views import (
     accounts,
     api_compare,
+    api_datasets,
     api_experiments,
     api_questions,
     api_quiz,
     api_runs,
     compare,
+    datasets,
     demos,
     drafts,
     experiments,
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         api_compare,
         api_experiments,
         api_runs,
+        api_datasets,
+        datasets,
         demos,
         meta,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import demos, logins, pages, practice, runs, training
+from benchmarks import datasets, demos, logins, pages, practice, runs, training
 
 
 def main() -> None:
@@ -16,6 +16,7 @@ def main() -> None:
         logins.main(Path(tmp) / "logins")
         training.main(Path(tmp) / "training")
         runs.main(Path(tmp) / "runs")
+        datasets.main(Path(tmp) / "datasets")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Database tables (SQLModel), one module per entity family. Importing this registers them all."""
 
+from app.models.datasets import Dataset
 from app.models.experiments import Experiment
 from app.models.practice import CardState, Draft, ReviewLog
 from app.models.runs import Run
@@ -9,6 +10,7 @@ from app.models.users import LoginAttempt, User
 __all__ = [
     "BrowserSession",
     "CardState",
+    "Dataset",
     "Draft",
     "Experiment",
     "LoginAttempt",
