@@ -53,7 +53,7 @@ class Settings(BaseSettings):
     # process keeps a core to answer requests while a run trains.
     run_threads: int = Field(default=0, validation_alias="RUN_THREADS", ge=0, le=256)
     # Per user: runs queued or running at once (more is a 429 naming the limit).
-    run_max_queued: int = Field(default=3, validation_alias="RUN_MAX_QUEUED", ge=1)
+    run_max_queued: int = Field(default=8, validation_alias="RUN_MAX_QUEUED", ge=1)
     # Per run: most epochs, images (train + validation) and image side in px (more is a 422).
     run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
     run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)
@@ -86,10 +86,38 @@ class Settings(BaseSettings):
     # (1: a dead worker's run ends `interrupted`, as with the local backend).
     run_max_attempts: int = Field(default=1, validation_alias="RUN_MAX_ATTEMPTS", ge=1, le=10)
 
+    # --- uploaded data sets (a zip of class folders) ---
+    # Largest zip accepted, in bytes (more is a 413, refused while it arrives).
+    dataset_max_upload_bytes: int = Field(
+        default=200_000_000, validation_alias="DATASET_MAX_UPLOAD_BYTES", gt=0
+    )
+    # Most entries (files and folders) one archive may list.
+    dataset_max_files: int = Field(default=20_000, validation_alias="DATASET_MAX_FILES", ge=1)
+    # Most bytes one archive may expand to, counted as they are written.
+    dataset_max_extracted_bytes: int = Field(
+        default=1_000_000_000, validation_alias="DATASET_MAX_EXTRACTED_BYTES", gt=0
+    )
+    # Most bytes one entry may expand to per compressed byte (a zip bomb's tell).
+    dataset_max_ratio: float = Field(default=200, validation_alias="DATASET_MAX_RATIO", ge=1)
+    # Most pixels (width × height) of one image in an upload.
+    dataset_max_pixels: int = Field(
+        default=40_000_000, validation_alias="DATASET_MAX_PIXELS", ge=64
+    )
+    # Per user: data sets kept at once, and their bytes on disk together.
+    dataset_quota_count: int = Field(default=10, validation_alias="DATASET_QUOTA_COUNT", ge=1)
+    dataset_quota_bytes: int = Field(
+        default=2_000_000_000, validation_alias="DATASET_QUOTA_BYTES", gt=0
+    )
+
     @property
     def runs_dir(self) -> Path:
         """DATA_DIR/runs: one folder per run, named by its id."""
         return self.data_dir / "runs"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """DATA_DIR/datasets/uploads: one folder per user, one sub-folder per data set."""
+        return self.data_dir / "datasets" / "uploads"
 
     @cached_property
     def sqlalchemy_url(self) -> str:

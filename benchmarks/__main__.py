@@ -5,7 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import demos, logins, pages, practice, runs, scaleout, training
+from benchmarks import datasets, demos, logins, pages, practice, runs, scaleout, training
 
 
 def main() -> None:
@@ -17,6 +17,7 @@ def main() -> None:
         training.main(Path(tmp) / "training")
         runs.main(Path(tmp) / "runs")
         scaleout.main(Path(tmp) / "scaleout")
+        datasets.main(Path(tmp) / "datasets")
 
 
 if __name__ == "__main__":

@@ -264,3 +264,14 @@ def test_the_run_page_says_when_a_run_started_again_after_its_worker_died(
     page = soup(db_client.get(f"/runs/{run_id}"))
     assert page.select_one(".run-attempt").text.startswith("Attempt 2:")
     assert db_client.get(f"/api/runs/{run_id}").json()["attempt"] == 2
+
+
+def test_redis_down_fails_an_experiments_launch_and_each_of_its_runs(
+    unreachable: TestClient,
+) -> None:
+    response = unreachable.post("/api/experiments", json={"preset": "residual"})
+    assert response.status_code == 503
+    assert "cannot be reached" in response.json()["detail"]
+    runs = unreachable.get("/api/runs").json()
+    assert runs and {r["status"] for r in runs} == {"failed"}
+    assert {r["error"] for r in runs} == {response.json()["detail"]}

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.cli_train import load_config
 from app.content import QuestionBank
-from app.runs.form import GROUPS
+from app.runs.form import GROUPS, form_specs
 from app.runs.prefill import EXPERIMENTS
 from app.settings import ROOT
 from app.worker.training import RunConfig
@@ -88,7 +88,7 @@ def test_every_help_link_points_at_a_section_of_an_answer(
 ) -> None:
     page = soup(client.get("/runs/new"))
     links = page.select("#run-form .hint a")
-    assert len(links) == len(RunConfig.fields())
+    assert len(links) == len(form_specs())  # the engine's fields and dataset_id
     for link in {a["href"] for a in links}:
         path, anchor = link.split("#")
         slug = path.removeprefix("/questions/").split("?")[0]
@@ -129,7 +129,7 @@ def test_a_bad_value_is_shown_beside_its_field_as_the_form_changes(client: TestC
     assert message["hx-swap-oob"] == "true"
     assert message.text.startswith("epochs: 'many' is not a whole number")
     assert fragment.select_one("#error-lr").text == ""  # full-width digits are digits
-    assert len(fragment.select(".field-error[hx-swap-oob]")) == len(RunConfig.fields())
+    assert len(fragment.select(".field-error[hx-swap-oob]")) == len(form_specs())
     summary = fragment.select_one("#run-form-errors[hx-swap-oob]")
     assert "epochs: 'many' is not a whole number" in summary.text
     assert fragment.select_one("#config-yaml") is None

@@ -146,3 +146,91 @@ def test_queue_position_counts_the_queued_runs_ahead(engine: Engine) -> None:
             if (run := run_rows.run_by_id(session, run_id=run_id)) is not None
         ]
     assert positions == [None, 1, 2]
+
+
+def queue_configs(engine: Engine, configs: list[dict]) -> list[int]:
+    """Queue one run per config for one new guest, in order; the configs may name earlier
+    runs of the list as "run:{0}", "run:{1}", ... (their positions)."""
+    with write_session(engine) as session:
+        owner = users.create_guest(session)
+        assert owner.id is not None
+        ids: list[int] = []
+        for config in configs:
+            init = config.get("init", "scratch")
+            if init.startswith("run:{"):
+                init = f"run:{ids[int(init[5:-1])]}"
+            run = run_rows.create_run(
+                session, owner_id=owner.id, config={**config, "init": init}, now=utcnow()
+            )
+            assert run.id is not None
+            ids.append(run.id)
+        session.commit()
+    return ids
+
+
+def end_run(engine: Engine, run_id: int, worker: str, status: str) -> None:
+    with write_session(engine) as session:
+        assert run_rows.finish(
+            session,
+            run_id=run_id,
+            worker_id=worker,
+            status=status,
+            error=None,
+            values={},
+            now=utcnow(),
+        )
+
+
+def test_a_run_that_starts_from_another_waits_until_that_one_succeeds(engine: Engine) -> None:
+    base, child, other = queue_configs(engine, [{}, {"init": "run:{0}"}, {}])
+    with write_session(engine) as session:
+        assert run_rows.claim(session, run_id=child, worker_id="w", now=utcnow()) == "not_yet"
+        assert run_rows.claim_next(session, worker_id="w", now=utcnow()) == base
+        # The base is running: the child still waits and the next free run is taken instead.
+        assert run_rows.claim(session, run_id=child, worker_id="w", now=utcnow()) == "not_yet"
+        assert run_rows.claim_next(session, worker_id="w", now=utcnow()) == other
+        assert run_rows.claim_next(session, worker_id="w", now=utcnow()) is None
+    end_run(engine, base, "w", "succeeded")
+    with write_session(engine) as session:
+        assert run_rows.claim_next(session, worker_id="w", now=utcnow()) == child
+
+
+@pytest.mark.parametrize("ending", ["failed", "cancelled", "interrupted"])
+def test_a_run_whose_base_ended_without_success_fails_with_the_reason(
+    engine: Engine, ending: str
+) -> None:
+    base, by_next, by_name = queue_configs(engine, [{}, {"init": "run:{0}"}, {"init": "run:{0}"}])
+    with write_session(engine) as session:
+        assert run_rows.claim(session, run_id=base, worker_id="w", now=utcnow())
+    end_run(engine, base, "w", ending)
+    with write_session(engine) as session:
+        assert run_rows.claim_next(session, worker_id="w", now=utcnow()) is None
+        result = run_rows.claim(session, run_id=by_name, worker_id="w", now=utcnow())
+        assert result == run_rows.Claim.GONE and not result
+    with read_session(engine) as session:
+        for run_id in (by_next, by_name):
+            run = run_rows.run_by_id(session, run_id=run_id)
+            assert run is not None and run.status == "failed"
+            assert run.error == (
+                f"run {base}, which this run starts from, ended {ending}: nothing to start from"
+            )
+            assert run.finished_at is not None
+
+
+def test_a_run_whose_base_was_deleted_fails(engine: Engine) -> None:
+    (child,) = queue_configs(engine, [{"init": "run:999999"}])
+    with write_session(engine) as session:
+        assert run_rows.claim(session, run_id=child, worker_id="w", now=utcnow()) == "gone"
+        run = run_rows.run_by_id(session, run_id=child)
+        assert run is not None and run.status == "failed"
+        assert "run 999999" in (run.error or "") and "no longer exists" in (run.error or "")
+
+
+def test_claim_results_are_strings_and_only_claimed_is_true(engine: Engine) -> None:
+    (run_id,) = queue(engine, 1)
+    with write_session(engine) as session:
+        taken = run_rows.claim(session, run_id=run_id, worker_id="a", now=utcnow())
+        again = run_rows.claim(session, run_id=run_id, worker_id="b", now=utcnow())
+    assert (taken, bool(taken)) == ("claimed", True)
+    assert (again, bool(again)) == ("gone", False)
+    assert not run_rows.Claim.NOT_YET

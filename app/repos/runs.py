@@ -7,7 +7,8 @@ stopped, say) can never overwrite what the row now says: the call returns False 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,10 +18,12 @@ from sqlmodel import Session, col, select
 from app.models.runs import (
     CANCELLED,
     END_STATUSES,
+    FAILED,
     INTERRUPTED,
     LIVE_STATUSES,
     QUEUED,
     RUNNING,
+    SUCCEEDED,
     Run,
 )
 
@@ -95,31 +98,57 @@ def _claimed(worker_id: str, now: datetime) -> dict[str, Any]:
     }
 
 
-def claim_next(session: Session, *, worker_id: str, now: datetime) -> int | None:
-    """Atomically take the oldest queued run for `worker_id`; its id, or None if none is queued.
+class Claim(enum.StrEnum):
+    """What `claim` did. Truthy only for CLAIMED, so `if claim(...)` reads as before."""
 
-    One UPDATE whose WHERE picks the run: on PostgreSQL the pick is `FOR UPDATE SKIP LOCKED`,
-    so concurrent workers take different runs without waiting on each other; on SQLite the
-    write transaction (BEGIN IMMEDIATE) already serialises writers, and `status = 'queued'` in
-    the outer WHERE makes a lost race an update of nothing. Commits.
-    """
-    pick = select(Run.id).where(col(Run.status) == QUEUED).order_by(col(Run.id)).limit(1)
-    if session.get_bind().dialect.name == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
-    statement = (
+    CLAIMED = "claimed"  # the run is now the caller's
+    NOT_YET = "not_yet"  # queued, but the run it starts from is still queued or running
+    GONE = "gone"  # taken by another worker, ended, cancelled, or failed for its dependency
+
+    def __bool__(self) -> bool:
+        return self is Claim.CLAIMED
+
+
+CLAIM_SCAN = 200  # queued runs looked at per claim_next call, oldest first
+
+
+def dependency(config: Mapping[str, Any]) -> int | None:
+    """The run id a config starts from (`init` "run:<id>"), or None."""
+    init = config.get("init")
+    if isinstance(init, str) and init.startswith("run:") and init[4:].isdigit():
+        return int(init[4:])
+    return None
+
+
+def _readiness(
+    session: Session, run_id: int, config: Mapping[str, Any], now: datetime
+) -> Claim | None:
+    """None when the queued run may be claimed now; NOT_YET while its dependency is live; GONE
+    after failing it because its dependency ended without success (commits that)."""
+    depends_on = dependency(config)
+    if depends_on is None:
+        return None
+    status = session.exec(select(Run.status).where(col(Run.id) == depends_on)).one_or_none()
+    if status in LIVE_STATUSES:
+        return Claim.NOT_YET
+    if status == SUCCEEDED:
+        return None
+    if status is None:
+        reason = f"run {depends_on}, which this run starts from, no longer exists"
+    else:
+        reason = (
+            f"run {depends_on}, which this run starts from, ended {status}: nothing to start from"
+        )
+    session.exec(
         update(Run)
-        .where(col(Run.id) == pick.scalar_subquery(), col(Run.status) == QUEUED)
-        .values(**_claimed(worker_id, now))
-        .returning(col(Run.id))
+        .where(col(Run.id) == run_id, col(Run.status) == QUEUED)
+        .values(status=FAILED, error=reason, finished_at=now)
     )
-    run_id = session.exec(statement).scalar_one_or_none()
     session.commit()
-    return run_id
+    return Claim.GONE
 
 
-def claim(session: Session, *, run_id: int, worker_id: str, now: datetime) -> bool:
-    """Atomically take one named run if it is still queued (a backend that delivers run ids,
-    such as a task queue, calls this: a run already running or ended is not taken). Commits."""
+def _take(session: Session, run_id: int, worker_id: str, now: datetime) -> bool:
     result = session.exec(
         update(Run)
         .where(col(Run.id) == run_id, col(Run.status) == QUEUED)
@@ -127,6 +156,47 @@ def claim(session: Session, *, run_id: int, worker_id: str, now: datetime) -> bo
     )
     session.commit()
     return result.rowcount == 1
+
+
+def claim_next(session: Session, *, worker_id: str, now: datetime) -> int | None:
+    """Atomically take the oldest claimable queued run for `worker_id`; its id, or None.
+
+    A queued run whose `init` is "run:<id>" waits while run <id> is queued or running, and
+    fails (with the reason in its error) if that run ended without success. Each take is one
+    conditional UPDATE (`status = 'queued'` in its WHERE), so of two workers racing for the
+    same run one gets it and the other moves on to the next candidate. Commits.
+    """
+    candidates = session.exec(
+        select(Run.id, Run.config)
+        .where(col(Run.status) == QUEUED)
+        .order_by(col(Run.id))
+        .limit(CLAIM_SCAN)
+    ).all()
+    session.commit()  # end the read: each take below is its own short transaction
+    for run_id, config in candidates:
+        assert run_id is not None
+        if _readiness(session, run_id, config, now) is not None:
+            continue
+        if _take(session, run_id, worker_id, now):
+            return run_id
+    return None
+
+
+def claim(session: Session, *, run_id: int, worker_id: str, now: datetime) -> Claim:
+    """Take one named run if it is still queued and may start (a backend that delivers run ids,
+    such as a task queue, calls this). NOT_YET: the run it starts from is still queued or
+    running, ask again later; GONE: already taken or ended, or just failed because the run it
+    starts from ended without success. Commits."""
+    config = session.exec(
+        select(Run.config).where(col(Run.id) == run_id, col(Run.status) == QUEUED)
+    ).one_or_none()
+    session.commit()
+    if config is None:
+        return Claim.GONE
+    ready = _readiness(session, run_id, config, now)
+    if ready is not None:
+        return ready
+    return Claim.CLAIMED if _take(session, run_id, worker_id, now) else Claim.GONE
 
 
 # --- the holder's reports --------------------------------------------------------------------
@@ -315,3 +385,14 @@ def delete_run(session: Session, *, run: Run) -> bool:
     )
     session.commit()
     return result.rowcount == 1
+
+
+def owned_runs(session: Session, *, owner_id: int, run_ids: Sequence[int]) -> list[Run] | None:
+    """The owner's runs with these ids in that order; None if any is missing or not theirs."""
+    rows = session.exec(
+        select(Run).where(col(Run.id).in_(list(run_ids)), col(Run.owner_id) == owner_id)
+    ).all()
+    by_id = {row.id: row for row in rows}
+    if any(run_id not in by_id for run_id in run_ids):
+        return None
+    return [by_id[run_id] for run_id in run_ids]

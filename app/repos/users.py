@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, delete, func, select, text, update
 
-from app.models import CardState, Draft, LoginAttempt, ReviewLog, Run, User
+from app.models import CardState, Dataset, Draft, Experiment, LoginAttempt, ReviewLog, Run, User
 from app.practice.scheduling import detach_snapshot
 
 
@@ -100,8 +100,8 @@ def delete_old_login_attempts(session: Session, *, before: datetime) -> None:
 
 
 def merge_guest(session: Session, *, guest: User, account: User) -> None:
-    """Move a guest's reviews and training runs into `account`; cards and drafts the account
-    lacks move too.
+    """Move a guest's reviews, training runs, experiments and uploaded data sets into
+    `account`; cards and drafts the account lacks move too.
 
     A moved review of an item whose card stays the account's own gets a detached undo
     snapshot: undoing it removes the review and leaves the account's card as it is (restoring
@@ -147,5 +147,11 @@ def merge_guest(session: Session, *, guest: User, account: User) -> None:
         update(ReviewLog).where(col(ReviewLog.user_id) == guest.id).values(user_id=account.id)
     )
     session.exec(update(Run).where(col(Run.owner_id) == guest.id).values(owner_id=account.id))
+    session.exec(
+        update(Experiment).where(col(Experiment.owner_id) == guest.id).values(owner_id=account.id)
+    )
+    session.exec(
+        update(Dataset).where(col(Dataset.owner_id) == guest.id).values(owner_id=account.id)
+    )
     session.delete(guest)
     session.flush()

@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from app.datasets.runs import SPEC as DATASET_ID
 from app.inputs import storable
 from app.worker.errors import InvalidInput
 from app.worker.numbers import parse_float, parse_int
@@ -53,6 +54,9 @@ GROUP_HELP = {
     "runtime": ("training-loop", "design-decisions-piece-by-piece"),
 }
 FIELD_HELP = {
+    "first_class": ("transfer-learning", "the-strategies-from-cheapest-to-most-flexible"),
+    "loop": ("training-loop", "real-data"),
+    "eval_train": ("data-augmentation", "techniques-and-when-each-helps"),
     "imbalance_ratio": ("class-imbalance", "first-measure-the-right-thing"),
     "val_fraction": ("evaluation-metrics", "accuracy-its-trap-and-top-k"),
     "batch_norm": ("batch-normalization", "what-it-computes"),
@@ -75,6 +79,7 @@ FIELD_HELP = {
 WEB_NOTES = {
     "init": "Here: scratch, imagenet, or one of your runs that has a checkpoint.",
     "folder": "A folder on the server, under DATA_DIR/datasets.",
+    "dataset_id": "Upload a zip of class folders under Data sets.",
 }
 
 
@@ -120,7 +125,7 @@ class FormGroup:
 def display_values(config: dict[str, Any]) -> dict[str, Any]:
     """A config's values as the form shows them: text for numbers and strings, bools as is."""
     shown: dict[str, Any] = {}
-    for spec in RunConfig.fields():
+    for spec in form_specs():
         value = config.get(spec.name, spec.default)
         if spec.type == "bool":
             shown[spec.name] = bool(value)
@@ -137,14 +142,20 @@ def form_groups(
     values: Mapping[str, Any],
     errors: Mapping[str, str],
     init_options: list[tuple[str, str]],
+    dataset_options: list[tuple[str, str]] | None = None,
 ) -> list[FormGroup]:
-    """The form's groups in order, each with its fields' current values and messages."""
+    """The form's groups in order, each with its fields' current values and messages.
+
+    `dataset_options` (the caller's uploaded data sets) adds the `dataset_id` choice after
+    `folder`."""
     groups = {key: FormGroup(key, heading, []) for key, heading in GROUPS}
-    for spec in RunConfig.fields():
+    for spec in form_specs(dataset_options is not None):
         key = form_group(spec)
         if key not in groups:
             groups[key] = FormGroup(key, key.capitalize(), [])
         options: list[tuple[str, str]] = []
+        if spec.name == DATASET_ID.name:
+            options = list(dataset_options or [])
         if spec.name == "init":
             options = list(init_options)
             current = str(values.get("init", spec.default))
@@ -162,6 +173,16 @@ def form_groups(
     return [group for group in groups.values() if group.fields]
 
 
+def form_specs(with_dataset_id: bool = True) -> list[FieldSpec]:
+    """The engine's fields, with the `dataset_id` choice after `folder`."""
+    specs: list[FieldSpec] = []
+    for spec in RunConfig.fields():
+        specs.append(spec)
+        if spec.name == "folder" and with_dataset_id:
+            specs.append(DATASET_ID)
+    return specs
+
+
 def read_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     """(values as typed, config values, messages by field) from a submitted form.
 
@@ -172,7 +193,7 @@ def read_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     typed: dict[str, Any] = {}
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
-    for spec in RunConfig.fields():
+    for spec in form_specs():
         raw = form.get(spec.name)
         if spec.type == "bool":
             typed[spec.name] = values[spec.name] = raw in ("true", "on")
@@ -233,5 +254,5 @@ def train_command(config: RunConfig) -> str:
 
 def query_values(params: Mapping[str, str]) -> dict[str, Any]:
     """Field values given in a URL's query (a prefilled link, the form's Preview button)."""
-    names = {spec.name for spec in RunConfig.fields()}
+    names = {spec.name for spec in form_specs()}
     return {key: value for key, value in params.items() if key in names}

@@ -30,7 +30,12 @@ def shapes_images(config: RunConfig) -> int | None:
     """Images (train + validation) a config will load, where the config alone tells."""
     if config.dataset != "shapes":
         return None
-    return config.images_per_class * (config.num_classes or SHAPE_CLASSES)
+    return config.images_per_class * shape_classes(config)
+
+
+def shape_classes(config: RunConfig) -> int:
+    """How many shape classes a config trains on (num_classes 0 = all from first_class on)."""
+    return config.num_classes or SHAPE_CLASSES - config.first_class
 
 
 def check_run_limits(config: RunConfig, settings: Settings) -> None:
@@ -50,7 +55,7 @@ def check_run_limits(config: RunConfig, settings: Settings) -> None:
     if images is not None and images > settings.run_max_images:
         raise ConfigError(
             "images_per_class",
-            f"{config.images_per_class} per class × {config.num_classes or SHAPE_CLASSES} "
+            f"{config.images_per_class} per class × {shape_classes(config)} "
             f"classes is {images} images, more than the limit of {settings.run_max_images} "
             "per run (RUN_MAX_IMAGES)",
         )

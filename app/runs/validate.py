@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.datasets.runs import check_upload_folder
 from app.inputs import storable
 from app.repos import runs as run_rows
 from app.runs.files import run_dir
@@ -139,6 +140,7 @@ def check_for_user(
 ) -> None:
     """Everything about a valid config that depends on who asks and on this server."""
     check_text(config)
+    check_upload_folder(config, session, owner_id=owner_id, settings=settings)
     check_init(config, session, owner_id=owner_id, settings=settings)
     check_run_limits(config, settings)
     check_on_this_machine(config, settings)

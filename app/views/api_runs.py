@@ -12,11 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy import Engine
 
 from app.auth import ActingUser, OptionalUser
-from app.db import SessionDep
+from app.datasets import runs as dataset_runs
+from app.db import SessionDep, read_session
 from app.deps import JobsDep, SettingsDep
 from app.errors import API_ERRORS, ErrorBody
+from app.models import User
 from app.models.runs import RunAccepted, RunPublic, RunSummary
 from app.repos import runs as run_rows
 from app.runs import dispatch
@@ -61,6 +64,12 @@ def config_schema() -> dict[str, Any]:
         if spec.maximum is not None:
             schema["maximum"] = spec.maximum
         properties[spec.name] = schema
+    properties[dataset_runs.FIELD] = {
+        "type": ["integer", "null"],
+        "description": "One of your uploaded data sets (GET /api/datasets): trains on its "
+        "folder; dataset must be folder (or left out)",
+        "default": None,
+    }
     return {
         "type": "object",
         "properties": properties,
@@ -116,7 +125,12 @@ async def create_run(
             status_code=400, detail="body: not valid JSON (send UTF-8 JSON as application/json)"
         ) from None
     try:
-        config = RunConfig.from_dict(check_json_types(values))
+        checked = check_json_types(values)
+        if dataset_runs.FIELD in checked:
+            checked = await run_in_threadpool(
+                _resolve_dataset, request.app.state.engine, checked, user
+            )
+        config = RunConfig.from_dict(checked)
         run = await run_in_threadpool(
             dispatch.launch,
             config,
@@ -133,6 +147,12 @@ async def create_run(
         raise HTTPException(status_code=503, detail=str(error)) from None
     assert run.id is not None
     return RunAccepted(id=run.id, status=run.status)
+
+
+def _resolve_dataset(engine: Engine, values: dict[str, Any], user: User) -> dict[str, Any]:
+    assert user.id is not None
+    with read_session(engine) as session:
+        return dataset_runs.resolve(values, session, owner_id=user.id, strict=True)
 
 
 @router.get("", response_model=list[RunSummary])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -14,11 +14,13 @@ from app.auth import OptionalUser
 from app.content import Question, QuestionBank
 from app.db import read_session
 from app.deps import BankDep
+from app.experiments.presets import PRESETS
 from app.models import Draft
 from app.models.common import utcnow
 from app.practice.progress import by_question
 from app.repos import drafts, reviews
 from app.runs.prefill import EXPERIMENTS
+from app.views.experiments import latest_results
 from app.web import render, render_shared, templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
@@ -110,8 +112,12 @@ async def question_page(
     question = question_or_404(bank, slug)
     previous, following = bank.neighbours(slug)
     draft = None
+    latest: dict[str, Any] = {}
     if user is not None and user.id is not None:
         draft = await run_in_threadpool(_draft, request.app.state.engine, user.id, slug)
+        latest = await run_in_threadpool(
+            latest_results, request.app.state.engine, user, list(question.meta.experiments)
+        )
     context = {
         "question": question,
         "previous": previous,
@@ -121,6 +127,8 @@ async def question_page(
         "draft": draft.text if draft else "",
         "demos_html": demos_html(request, question),
         "experiments": EXPERIMENTS,
+        "presets": PRESETS,
+        "latest": latest,
     }
     fragment = "partials/_answer.html" if reveal else None
     if user is None:

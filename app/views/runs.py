@@ -15,10 +15,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.datasets import runs as dataset_runs
+from app.datasets import store
 from app.db import read_session
 from app.deps import JobsDep, SettingsDep
 from app.models import Run, User
 from app.models.runs import QUEUED, best_val_accuracy
+from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
 from app.runs import dispatch, prefill, present
 from app.runs.backend import BackendUnavailable
@@ -63,8 +66,10 @@ def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
 @router.get("", response_class=HTMLResponse)
 def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
     runs = _runs_of(request.app.state.engine, user)
+    uploaded = store.list_for(request.app.state.engine, user)
     context = {
         "runs": runs,
+        "dataset_links": {d.folder: (d.id, d.name) for d in uploaded},
         "best": {run.id: best_val_accuracy(run) for run in runs},
         "any_live": any(run.live for run in runs),
         "health": jobs.health(),
@@ -101,8 +106,11 @@ def _form_context(
     problem: str | None = None,
 ) -> dict[str, Any]:
     runs = _runs_of(request.app.state.engine, user)
+    datasets = store.list_for(request.app.state.engine, user)
     return {
-        "groups": form_groups(typed, errors, _init_options(runs, settings)),
+        "groups": form_groups(
+            typed, errors, _init_options(runs, settings), dataset_runs.options(datasets)
+        ),
         "errors": errors,
         "config": config,
         "yaml": config_yaml(config) if config else None,
@@ -111,6 +119,19 @@ def _form_context(
         "problem": problem,
         "limits": settings,
     }
+
+
+def _with_dataset(
+    request: Request, owner_id: int, values: dict[str, Any], errors: dict[str, str]
+) -> dict[str, Any]:
+    """The values with the chosen uploaded data set as the folder (a message if it is not
+    one of the caller's)."""
+    try:
+        with read_session(request.app.state.engine) as session:
+            return dataset_runs.resolve(values, session, owner_id=owner_id)
+    except ConfigError as error:
+        errors[error.field] = error.reason
+        return {k: v for k, v in values.items() if k != dataset_runs.FIELD}
 
 
 def _checked(
@@ -123,10 +144,10 @@ def _checked(
     """The config, with every check a launch makes except the queue (errors filled in).
 
     A visitor who has saved nothing yet owns no runs (no user has id 0)."""
-    config = config_or_errors(values, errors)
+    owner_id = user.id if user is not None and user.id is not None else 0
+    config = config_or_errors(_with_dataset(request, owner_id, values, errors), errors)
     if config is None:
         return None
-    owner_id = user.id if user is not None and user.id is not None else 0
     try:
         with read_session(request.app.state.engine) as session:
             check_for_user(config, session, owner_id=owner_id, settings=settings)
@@ -185,6 +206,8 @@ async def create_run(
     """Start a run from the form; back to the form with every message if it cannot start."""
     form = await request.form()
     typed, values, errors = read_form({k: v for k, v in form.items() if isinstance(v, str)})
+    owner_id = user.id if user.id is not None else 0
+    values = await run_in_threadpool(_with_dataset, request, owner_id, values, errors)
     config = config_or_errors(values, errors)
     problem = None
     status = 422
@@ -250,7 +273,10 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
     if live:
         return context
     metrics = run.metrics or {}
+    with read_session(request.app.state.engine) as session:
+        groups = experiment_rows.experiments_of(session, owner_id=run.owner_id)
     context.update(
+        experiments=[e for e in groups if run.id in e.run_ids],
         results=present.results_charts(run),
         metrics=metrics,
         wrong=present.wrong_predictions(metrics),

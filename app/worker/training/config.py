@@ -32,6 +32,7 @@ AUGMENTS = ("none", "standard", "strong")
 OPTIMIZERS = ("adamw", "sgd")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+LOOPS = ("engine", "tutorial")
 MAX_SEED = 2**31 - 1
 IMAGENET_MODELS = MODELS[1:]  # the torchvision models; smallcnn has no ImageNet weights
 SHAPE_CLASSES = 10  # how many procedural shape classes exist (data/shapes.py)
@@ -125,6 +126,12 @@ class RunConfig:
         500, "shapes: drawn per class; others: at most (0 = all)", low=0, high=100_000
     )
     num_classes: int = _data(0, "the first N classes (0 = all; shapes has 10)", low=0, high=1000)
+    first_class: int = _data(
+        0,
+        "skip the first K classes: use classes K to K+N−1 (transfer's other classes)",
+        low=0,
+        high=999,
+    )
     imbalance_ratio: float = _data(
         1.0, "long tail: first class's / last class's train images", low=1.0, high=1000.0
     )
@@ -195,12 +202,20 @@ class RunConfig:
     seed: int = _optim(
         0, "seed of the weights, the shuffling and the augmentation", low=0, high=MAX_SEED
     )
+    loop: str = _optim(
+        "engine",
+        "engine: batches cut on the device; tutorial: PNGs via ImageFolder and a DataLoader",
+        choices=LOOPS,
+    )
     # --- runtime ---
     precision: str = _runtime(
         "auto", "auto: bf16 on CUDA where native, else fp16; fp32 on CPU", choices=PRECISIONS
     )
     device: str = _runtime("auto", "auto: CUDA when present, else the CPU", choices=DEVICES)
     max_misclassified: int = _runtime(32, "misclassified val images kept as PNGs", low=0, high=256)
+    eval_train: bool = _runtime(
+        False, "score the un-augmented training split each epoch (the train/val gap)"
+    )
 
     _specs: ClassVar[dict[str, FieldSpec] | None] = None
 
@@ -296,6 +311,14 @@ class RunConfig:
                     "num_classes",
                     f"shapes has classes 2 to {SHAPE_CLASSES} (0 = all {SHAPE_CLASSES})",
                 )
+            left = SHAPE_CLASSES - self.first_class
+            if left < 2 or self.num_classes > left:
+                raise ConfigError(
+                    "first_class",
+                    f"shapes has {SHAPE_CLASSES} classes: first_class + num_classes must be at "
+                    f"most {SHAPE_CLASSES}, leaving at least 2 (got {self.first_class} + "
+                    f"{self.num_classes or 'all'})",
+                )
             if self.images_per_class < 2:
                 raise ConfigError(
                     "images_per_class",
@@ -317,8 +340,21 @@ class RunConfig:
                 "warmup_epochs",
                 f"must be at most epochs ({self.epochs}), got {self.warmup_epochs:g}",
             )
+        if self.loop == "tutorial":
+            self._check_tutorial()
         if self.device == "cpu" and self.precision == "fp16":
             raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
+
+    def _check_tutorial(self) -> None:
+        """The tutorial loop has per-image transforms for none and standard only, no MixUp or
+        CutMix and a plain shuffling DataLoader."""
+        if self.augment == "strong":
+            raise ConfigError("augment", "the tutorial loop does none or standard, not strong")
+        for name in ("mixup_alpha", "cutmix_alpha"):
+            if getattr(self, name) > 0:
+                raise ConfigError(name, "the tutorial loop has no MixUp or CutMix: use 0")
+        if self.sampler != "shuffle":
+            raise ConfigError("sampler", "the tutorial loop shuffles; balanced needs loop engine")
 
 
 def _type_name(annotation: Any) -> str:

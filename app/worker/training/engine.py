@@ -20,6 +20,7 @@ fp32, torch's default intra-op threads (one per physical core) unless `num_threa
 from __future__ import annotations
 
 import contextlib
+import shutil
 import time
 import traceback
 from collections.abc import Callable
@@ -56,7 +57,9 @@ from app.worker.training.models import (
     load_transfer,
 )
 from app.worker.training.preflight import Plan, check_config
+from app.worker.training.tutorial import TutorialBatches, write_image_folder
 
+TUTORIAL_FOLDER = "tutorial-data"  # loop "tutorial": the training split as PNGs, removed at the end
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 StepProgress events a second
 CHANNELS_LAST = True  # NHWC model and batches (see above)
 # The validation figures at the top of metrics.json (classification_report's, renamed).
@@ -123,6 +126,8 @@ def run(
             str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
         )
         return trainer.fail(message or type(error).__name__, traceback.format_exc())
+    finally:
+        shutil.rmtree(out_dir / TUTORIAL_FOLDER, ignore_errors=True)
 
 
 class _Trainer:
@@ -150,6 +155,7 @@ class _Trainer:
         self.runtime: dict[str, Any] = {}
         self.timing: dict[str, float | None] = {"data_s": None}
         self.reporter: StepReporter | None = None
+        self.tutorial: TutorialBatches | None = None  # loop "tutorial": its DataLoader
 
     # ---------------------------------------------------------------- the run
 
@@ -182,16 +188,20 @@ class _Trainer:
             partial = None
             began = time.perf_counter()
             self.reporter.start_epoch(epoch, stats.seen, stats.done)  # type: ignore[union-attr]
-            stopped = train_one_epoch(
-                net,
-                train_batches(
+            if self.tutorial is not None:
+                batches = self.tutorial.epoch(stats.done)
+            else:
+                batches = train_batches(
                     data.train_images,
                     data.train_labels,
                     order,
                     config.batch_size,
                     self.augmenter,
                     stats.done,
-                ),
+                )
+            stopped = train_one_epoch(
+                net,
+                batches,
                 criterion=self.criterion,
                 optimizer=self.optimizer,
                 scheduler=self.scheduler,
@@ -254,6 +264,21 @@ class _Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, schedule)
         self.scaler = torch.amp.GradScaler(device.type, enabled=precision.needs_scaler)
         self.augmenter = self._augmenter(config.augment, data.hflip, mean, std)
+        if config.loop == "tutorial":  # the same steps, fed the way the tutorial feeds them
+            root = self.out_dir / TUTORIAL_FOLDER
+            shutil.rmtree(root, ignore_errors=True)
+            write_image_folder(data.train_images, data.train_labels, data.classes, root)
+            self.tutorial = TutorialBatches(
+                root,
+                augment=config.augment,
+                image_size=config.image_size,
+                hflip=data.hflip,
+                mean=tuple(mean),
+                std=tuple(std),
+                batch_size=config.batch_size,
+                seed=config.seed,
+                device=self.plan.device,
+            )
         self.reporter = StepReporter(
             self.emit,
             epochs=config.epochs,
@@ -327,6 +352,15 @@ class _Trainer:
             "seconds": stats.seconds,
             "train_images": stats.seen,
         }
+        if self.config.eval_train:  # the same model on the training images, un-augmented
+            scored = evaluate(
+                self.net.model,
+                self.data.train_images,
+                self.data.train_labels,
+                augmenter=self.augmenter,
+                precision=self.plan.precision,
+            )
+            entry.update(train_eval_loss=scored.loss, train_eval_accuracy=scored.accuracy)
         recall = [c["recall"] for c in report["per_class"]]
         self.progress["history"].append({**entry, "per_class_recall": recall})
         self.progress["step_loss"].extend(stats.step_losses.cpu().tolist())

@@ -12,6 +12,7 @@ optimiser groups and schedule, same normalisation: only the data path differs, w
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -136,3 +137,81 @@ def train_tutorial(
     return TutorialResult(
         seen / train_seconds, correct / total, first_step or 0.0, train_seconds, config.epochs
     )
+
+
+# ---------------------------------------------------------------- inside the engine (loop "tutorial")
+
+
+def write_image_folder(
+    images: torch.Tensor, labels: torch.Tensor, classes: list[str], root: Path
+) -> None:
+    """Write uint8 images (N, 3, S, S) as root/<class>/<n>.png, the layout ImageFolder reads.
+
+    Class folders are numbered ("000_circle") so ImageFolder's sorted order is the engine's.
+    """
+    from PIL import Image
+
+    pixels = images.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    folders = [root / f"{index:03d}_{name}" for index, name in enumerate(classes)]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)
+    for n, (image, label) in enumerate(zip(pixels, labels.cpu().tolist(), strict=True)):
+        Image.fromarray(image).save(folders[label] / f"{n}.png", compress_level=1)
+
+
+class TutorialBatches:
+    """The engine's training batches, made the tutorial way: PNG files decoded by PIL in
+    `ImageFolder`, per-image `transforms.v2` (none, or standard: reflect-pad + random crop and
+    a horizontal flip), collated by a shuffling `DataLoader` with `drop_last`.
+
+    Yields what `train_one_epoch` takes: (normalised images (B, 3, S, S) float32 on `device`,
+    targets (B,) int64, the same labels). `num_workers=0` decodes in the training process:
+    this project's workers are daemon processes, which may not start DataLoader workers.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        augment: str,
+        image_size: int,
+        hflip: bool,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        batch_size: int,
+        seed: int,
+        device: torch.device,
+    ) -> None:
+        from torch.utils.data import DataLoader
+        from torchvision.datasets import ImageFolder
+        from torchvision.transforms import v2
+
+        steps: list[v2.Transform] = [v2.ToImage()]
+        if augment == "standard":
+            pad = max(1, round(image_size / 8))
+            steps.append(v2.RandomCrop(image_size, padding=pad, padding_mode="reflect"))
+            if hflip:
+                steps.append(v2.RandomHorizontalFlip())
+        steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
+        dataset = ImageFolder(str(root), transform=v2.Compose(steps))
+        self.device = device
+        self.loader = DataLoader(
+            dataset,
+            batch_size=min(batch_size, len(dataset)),
+            shuffle=True,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(seed),
+            num_workers=0,
+            pin_memory=device.type == "cuda",
+        )
+
+    def epoch(
+        self, start_step: int = 0
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """One epoch's batches from `start_step` on (a resumed epoch skips the first ones)."""
+        for step, (images, targets) in enumerate(self.loader):
+            if step < start_step:
+                continue
+            x = images.to(self.device, non_blocking=True)
+            y = targets.to(self.device, non_blocking=True)
+            yield x, y, y

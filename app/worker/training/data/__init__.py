@@ -67,7 +67,10 @@ def _decoded(config: RunConfig, data_dir: Path) -> tuple[Decoded, bool, dict[str
     size = config.image_size
     build: Callable[[], Decoded]
     if config.dataset == "shapes":
-        n_classes = config.num_classes or len(shapes.CLASSES)
+        # The first_class skipped classes are drawn too, so a class's pixels do not depend on it.
+        n_classes = config.first_class + (
+            config.num_classes or len(shapes.CLASSES) - config.first_class
+        )
         parts: dict[str, Any] = {
             "source": "shapes",
             "version": shapes.VERSION,
@@ -181,27 +184,36 @@ def load_data(config: RunConfig, data_dir: Path, device: torch.device) -> ImageS
     set (fewer than two classes, an empty class, no images, a class of one image).
     """
     decoded, hit, scan_skipped = _decoded(config, data_dir)
-    n_classes = len(decoded.classes)
+    first = config.first_class
+    n_classes = len(decoded.classes) - first
+    if n_classes < 2:
+        raise DataError(
+            "first_class",
+            f"{config.dataset} has {len(decoded.classes)} classes; skipping {first} leaves "
+            f"{max(0, n_classes)}, and a classifier needs 2",
+        )
     if config.num_classes and config.dataset != "shapes":
         if config.num_classes > n_classes:
             raise DataError(
                 "num_classes",
-                f"{config.dataset} has {n_classes} classes; asked for {config.num_classes}",
+                f"{config.dataset} has {n_classes} classes from class {first} on; "
+                f"asked for {config.num_classes}",
             )
         n_classes = config.num_classes
-    classes = decoded.classes[:n_classes]
+    classes = decoded.classes[first : first + n_classes]
     rng = np.random.default_rng(config.data_seed)
+    # Labels renumbered from 0 for the classes kept; the rest are never assigned a split.
+    labels = decoded.labels.astype(np.int64) - first
+    kept = (labels >= 0) & (labels < n_classes)
     picked = Decoded(
         images=decoded.images,
-        labels=decoded.labels,
+        labels=labels,
         classes=classes,
-        split=np.where(decoded.labels < n_classes, decoded.split, -2).astype(np.int8),
+        split=np.where(kept, decoded.split, -2).astype(np.int8),
     )
     train_idx, val_idx = _split(picked, config, rng)
     if config.imbalance_ratio > 1:
-        train_idx = train_idx[
-            long_tail(decoded.labels[train_idx], n_classes, config.imbalance_ratio)
-        ]
+        train_idx = train_idx[long_tail(labels[train_idx], n_classes, config.imbalance_ratio)]
     train_idx.sort()
     val_idx.sort()
     if not len(val_idx):
@@ -214,12 +226,12 @@ def load_data(config: RunConfig, data_dir: Path, device: torch.device) -> ImageS
         return tensor
 
     train_images = to_device(decoded.images[train_idx])
-    train_labels = to_device(decoded.labels[train_idx])
+    train_labels = to_device(labels[train_idx])
     val_images = to_device(decoded.images[val_idx])
-    val_labels = to_device(decoded.labels[val_idx])
+    val_labels = to_device(labels[val_idx])
     mean, std = channel_stats(train_images)
-    train_counts = np.bincount(decoded.labels[train_idx], minlength=n_classes)
-    val_counts = np.bincount(decoded.labels[val_idx], minlength=n_classes)
+    train_counts = np.bincount(labels[train_idx], minlength=n_classes)
+    val_counts = np.bincount(labels[val_idx], minlength=n_classes)
     skipped = {**scan_skipped}
     for reason, count in decoded.skipped.items():
         skipped[reason] = skipped.get(reason, 0) + count

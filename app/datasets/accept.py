@@ -1,0 +1,108 @@
+"""One upload from start to end, as the JSON API and the page both take it.
+
+1. If the caller already has an account or guest row, its quota is checked before a byte is
+   read (a full quota is refused at once).
+2. The body streams into `uploads/.incoming/<random>.zip`, within DATASET_MAX_UPLOAD_BYTES,
+   CSRF-checked before the file part is written.
+3. The caller's user row is made if it is a first saved action (a guest), the quota checked,
+   and the zip unpacked member by member into `uploads/<owner>/.partial-<random>/`.
+4. The row is written and the folder renamed to `uploads/<owner>/<id>/` in one transaction.
+Any refusal removes everything this upload wrote; the zip itself is removed in every case.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
+from starlette.requests import Request
+
+from app.auth import CSRF_HEADER, acting_user
+from app.datasets import store
+from app.datasets.entries import Refused
+from app.datasets.extract import extract_zip
+from app.datasets.upload import Received, receive_file
+from app.inputs import storable
+from app.models import User
+from app.models.datasets import Dataset
+from app.sessions import browser, csrf_for
+from app.settings import Settings
+
+MAX_NAME = 80
+
+
+def _token_checker(request: Request, settings: Settings) -> Callable[[str | None], bool]:
+    """Whether a token is this browser session's CSRF token."""
+    presented = browser(request).presented_key
+    expected = csrf_for(settings, presented) if presented else None
+
+    def ok(token: str | None) -> bool:
+        return bool(expected and token and hmac.compare_digest(expected, token))
+
+    return ok
+
+
+def data_set_name(received: Received) -> str:
+    """The `name` field, else the zip's file name without `.zip`; at most 80 characters.
+
+    Raises Refused naming `name` for text a database cannot store."""
+    given = received.fields.get("name", "").strip()
+    if not given and received.filename:
+        given = received.filename.replace("\\", "/").rsplit("/", 1)[-1]
+        if given.lower().endswith(".zip"):
+            given = given[:-4]
+    given = "".join(ch for ch in given if ch.isprintable()).strip()
+    try:
+        storable(given)
+    except ValueError as error:
+        raise Refused("name", str(error)) from None
+    if len(given) > MAX_NAME:
+        raise Refused("name", f"at most {MAX_NAME} characters, got {len(given)}")
+    return given or "my data set"
+
+
+async def accept_upload(request: Request, user: User | None, settings: Settings) -> Dataset:
+    """Receive, check, unpack and record one uploaded zip for the caller.
+
+    Raises Refused (field and reason; status 413, 415 or 422) or CsrfRefused; nothing the
+    upload wrote is left behind then.
+    """
+    engine = request.app.state.engine
+    if user is not None and user.id is not None:
+        await run_in_threadpool(store.check_room, engine, user.id, settings)
+    incoming = store.incoming_path(settings)
+    try:
+        received = await receive_file(
+            request,
+            incoming,
+            max_bytes=settings.dataset_max_upload_bytes,
+            token_ok=_token_checker(request, settings),
+            header_token=request.headers.get(CSRF_HEADER),
+        )
+        name = data_set_name(received)
+        owner = user if user is not None else await acting_user(request, None)
+        assert owner.id is not None
+        return await run_in_threadpool(_unpack, engine, owner.id, name, incoming, settings)
+    finally:
+        incoming.unlink(missing_ok=True)
+
+
+def _unpack(engine: Engine, owner_id: int, name: str, archive: Path, settings: Settings) -> Dataset:
+    caps = store.check_room(engine, owner_id, settings)
+    unpacked = store.partial_dir(settings, owner_id)
+    try:
+        extracted = extract_zip(archive, unpacked, caps)
+        return store.keep(
+            engine,
+            owner_id=owner_id,
+            name=name,
+            unpacked=unpacked,
+            extracted=extracted,
+            settings=settings,
+        )
+    except BaseException:
+        store.discard(unpacked, settings)
+        raise

@@ -1,0 +1,301 @@
+"""A zip of class folders, read member by member into a folder the engine trains on.
+
+Nothing in the archive is trusted: each entry's path, type and size is checked before a byte
+of it is written, and bytes are counted as they are decompressed (the sizes in the headers
+are never believed), so an archive that would expand past a cap is stopped at the cap.
+
+Refused, the whole archive (`Refused`, field `file`): an entry whose path is absolute, has a
+drive letter, a backslash or a `..` part or a control character; a symbolic link, a device,
+FIFO or socket (the Unix mode in the entry's external attributes); an encrypted entry or an
+unknown compression method; more entries than DATASET_MAX_FILES; an entry that expands more
+than DATASET_MAX_RATIO times its compressed size (entries under RATIO_FLOOR are let through);
+more bytes in all than the cap; an image over DATASET_MAX_PIXELS; a damaged archive; fewer
+than two class folders, or a class without a usable image.
+
+Skipped and counted (the engine's own rules, app.worker.training.data.folder): `__MACOSX/`,
+AppleDouble `._x` and other hidden or system files; files outside any class folder; files that
+do not decode as an image (checked by a full decode, whatever the extension); truncated
+images; an archive inside the archive (never expanded).
+
+What is kept: `<class>/<n>.<ext>` (or `train|val/<class>/<n>.<ext>` for an archive that holds
+train/ and val/), named by the image's real format, so the stored folder holds nothing but
+decodable images in class folders.
+"""
+
+from __future__ import annotations
+
+import warnings
+import zipfile
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from app.datasets.entries import Caps, Refused, check_directory, check_entry, shown, too_many
+from app.worker.training.data import folder as rules
+
+CHUNK = 64 * 1024
+RATIO_FLOOR = 64 * 1024  # an entry this small may expand any amount (a flat-colour BMP)
+MAX_CLASS_NAME = 100
+NESTED = "archive inside the archive (not expanded)"
+UNUSED_SPLIT = "folder other than train/ and val/ (not used)"
+OTHER_FORMAT = "image format training does not read"
+# Pillow's format name → the extension the engine's folder reader accepts.
+EXTENSIONS = {
+    "JPEG": ".jpg",
+    "MPO": ".jpg",
+    "PNG": ".png",
+    "GIF": ".gif",
+    "BMP": ".bmp",
+    "WEBP": ".webp",
+    "TIFF": ".tif",
+    "PPM": ".ppm",
+}
+ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!", b"BZh")
+
+
+@dataclass
+class Extracted:
+    """What an archive gave: usable images per class (sorted by name), skipped files by reason,
+    and the bytes kept on disk."""
+
+    classes: dict[str, int]
+    skipped: dict[str, int]
+    disk_bytes: int
+
+
+@dataclass
+class _Entry:
+    info: zipfile.ZipInfo
+    parts: tuple[str, ...]
+
+
+@dataclass
+class _Plan:
+    items: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def _junk(parts: tuple[str, ...]) -> bool:
+    return any(rules._is_junk(part) for part in parts)
+
+
+def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
+    """Which entry goes to which class folder, from the names alone (nothing is read yet).
+
+    A single wrapping folder is descended into (loose non-image files beside it are skipped);
+    `train/` with `val/` (or `valid/`, `validation/`) keeps its split. Raises Refused for an
+    unsafe entry, or when the layout has fewer than two class folders.
+    """
+    result = _Plan()
+    files: list[_Entry] = []
+    folders: list[tuple[str, ...]] = []
+    for info in entries:
+        check_entry(info)
+        parts = tuple(p for p in PurePosixPath(info.filename).parts if p not in ("", "."))
+        if not parts:
+            continue
+        if _junk(parts):
+            if not info.is_dir():
+                result.skipped[rules.HIDDEN] += 1
+        elif info.is_dir():
+            folders.append(parts)
+        else:
+            files.append(_Entry(info, parts))
+    depth, wrapper = 0, ""
+    while True:
+        loose = [e for e in files if len(e.parts) == depth + 1]
+        tops = {e.parts[depth] for e in files if len(e.parts) > depth + 1}
+        tops |= {p[depth] for p in folders if len(p) > depth}
+        image_named = any(
+            PurePosixPath(e.parts[-1]).suffix.lower() in rules.IMAGE_EXTENSIONS for e in loose
+        )
+        if len(tops) != 1 or image_named:
+            break
+        result.skipped[rules.NOT_IMAGE] += len(loose)
+        files = [e for e in files if len(e.parts) > depth + 1]
+        wrapper = next(iter(tops))
+        depth += 1
+    files = [_Entry(e.info, e.parts[depth:]) for e in files]
+    folders = [p[depth:] for p in folders if len(p) > depth]
+    names = sorted({e.parts[0] for e in files if len(e.parts) > 1} | {p[0] for p in folders})
+    by_lower = {t.lower(): t for t in names}
+    val = next((by_lower[n] for n in rules.VAL_NAMES if n in by_lower), None)
+    splits = [by_lower["train"], val] if "train" in by_lower and val is not None else None
+    classes: set[str] = set()
+    for entry in files:
+        if len(entry.parts) == 1:
+            result.skipped[rules.LOOSE] += 1
+        elif splits is None:
+            classes.add(entry.parts[0])
+            result.items.append((entry.info, (entry.parts[0],)))
+        elif entry.parts[0] not in splits:
+            result.skipped[UNUSED_SPLIT] += 1
+        elif len(entry.parts) == 2:
+            result.skipped[rules.LOOSE] += 1
+        else:
+            split = "train" if entry.parts[0] == splits[0] else "val"
+            classes.add(entry.parts[1])
+            result.items.append((entry.info, (split, entry.parts[1])))
+    if splits is None:
+        classes |= {p[0] for p in folders}
+    else:
+        classes |= {p[1] for p in folders if len(p) > 1 and p[0] in splits}
+        train = {c for info, dest in result.items if dest[0] == "train" for c in dest[1:]}
+        train |= {p[1] for p in folders if len(p) > 1 and p[0] == splits[0]}
+        for name in sorted(classes - train):
+            raise Refused("file", f"class '{shown(name)}' is in {splits[1]}/ but not in train/")
+    for name in classes:
+        if len(name) > MAX_CLASS_NAME:
+            raise Refused("file", f"class folder '{shown(name)}' has a name over 100 characters")
+    result.classes = sorted(classes)
+    if not result.classes and wrapper and result.skipped[rules.LOOSE]:
+        result.classes = [wrapper]  # images in one folder: that folder is the only class
+    if not result.classes:
+        raise Refused(
+            "file",
+            "no class folders in the archive: put one folder of images per class in the zip",
+        )
+    if len(result.classes) < 2:
+        raise Refused(
+            "file",
+            f"found one class ('{shown(result.classes[0])}'); a classifier needs at least two "
+            "class folders",
+        )
+    return result
+
+
+def _image_extension(path: Path, pixels: int, label: str) -> str:
+    """The kept file's extension, or the reason to skip it; Refused over the pixel cap."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height, kind = image.width, image.height, image.format or ""
+    except Image.DecompressionBombError as error:
+        raise Refused(
+            "file", f"image '{label}' is past Pillow's decompression-bomb limit ({error})"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return rules.UNDECODABLE
+    if width * height > pixels:
+        raise Refused(
+            "file",
+            f"image '{label}' has {width * height:,} pixels, over the limit of {pixels:,} "
+            "(DATASET_MAX_PIXELS)",
+        )
+    if kind not in EXTENSIONS:
+        return OTHER_FORMAT
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        decoded = rules.decode_image(path, 8)  # a full decode: truncated files fail here
+    return decoded if isinstance(decoded, str) else EXTENSIONS[kind]
+
+
+def _copy(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, caps: Caps, written: int
+) -> int | None:
+    """Stream one entry into `dest`; the bytes written, or None for a nested archive (nothing
+    written). `written` is the archive's total so far, for the total cap."""
+    label = shown(info.filename)
+    allowed = max(RATIO_FLOOR, caps.ratio * info.compress_size)
+    count = 0
+    with archive.open(info) as source:
+        chunk = source.read(CHUNK)
+        if chunk.startswith(ARCHIVE_MAGIC):
+            return None
+        with open(dest, "xb") as out:
+            while chunk:
+                count += len(chunk)
+                if count > allowed:
+                    raise Refused(
+                        "file",
+                        f"entry '{label}' expands more than {caps.ratio:g} times its compressed "
+                        f"size ({info.compress_size:,} bytes), the limit (DATASET_MAX_RATIO): "
+                        "a zip bomb is refused",
+                        status=413,
+                    )
+                if written + count > caps.total_bytes:
+                    raise Refused(
+                        "file",
+                        f"the archive expands past {caps.total_bytes:,} bytes, "
+                        f"the limit ({caps.total_name})",
+                        status=413,
+                    )
+                try:
+                    out.write(chunk)
+                except OSError as error:  # the server's disk, not the archive
+                    raise Refused(
+                        "file", f"the server could not store the files ({error.strerror})", 507
+                    ) from None
+                chunk = source.read(CHUNK)
+    return count
+
+
+def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
+    """Unpack the class folders of `archive_path` into the empty folder `target`.
+
+    Raises Refused (field `file`, 422 or 413). On a refusal `target` holds partial content:
+    the caller removes it (it is a temporary folder). Blocking: call it from a thread.
+    """
+    check_directory(archive_path, caps)
+    try:
+        archive = zipfile.ZipFile(archive_path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        raise Refused("file", f"not a readable zip archive ({error})") from None
+    with archive:
+        entries = archive.infolist()
+        if len(entries) > caps.files:
+            raise too_many(len(entries), caps)
+        layout = plan(entries)
+        skipped = layout.skipped
+        counts = dict.fromkeys(layout.classes, 0)
+        numbers: Counter[tuple[str, ...]] = Counter()
+        written = disk = 0
+        for info, dest_dir in layout.items:
+            folder = target.joinpath(*dest_dir)
+            folder.mkdir(parents=True, exist_ok=True)
+            numbers[dest_dir] += 1
+            path = folder / f"{numbers[dest_dir]:06d}"
+            try:
+                size = _copy(archive, info, path, caps, written)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as error:
+                raise Refused(
+                    "file", f"the archive is damaged at '{shown(info.filename)}' ({error})"
+                ) from None
+            except NotImplementedError as error:
+                raise Refused("file", f"'{shown(info.filename)}': {error}") from None
+            if size is None:
+                skipped[NESTED] += 1
+                continue
+            written += size
+            outcome = _image_extension(path, caps.pixels, shown(info.filename))
+            if not outcome.startswith("."):
+                path.unlink()
+                skipped[outcome] += 1
+                continue
+            path.rename(path.with_suffix(outcome))
+            disk += size
+            counts[dest_dir[-1]] += 1
+    _check_counts(counts, skipped)
+    return Extracted(
+        classes=counts, skipped={k: v for k, v in skipped.items() if v}, disk_bytes=disk
+    )
+
+
+def _check_counts(counts: dict[str, int], skipped: Counter[str]) -> None:
+    """Refuse when no image, or some class, survived the checks."""
+    why = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) or "none found"
+    if not any(counts.values()):
+        raise Refused("file", f"no usable images in the archive (skipped: {why})")
+    empty = [name for name, n in counts.items() if n == 0]
+    if empty:
+        listed = ", ".join(f"'{shown(c)}'" for c in empty)
+        raise Refused(
+            "file",
+            f"class {listed} has no usable images; every class folder needs at least one "
+            f"(skipped: {why})",
+        )

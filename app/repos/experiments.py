@@ -1,0 +1,64 @@
+"""Experiments: create, read (always scoped to the owner), and their runs in order."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from app.models import Experiment, Run
+
+
+def create_experiment(
+    session: Session, *, owner_id: int, preset: str, run_ids: list[int], now: datetime
+) -> Experiment:
+    """An experiment row (flushed, so it has an id; the caller commits)."""
+    experiment = Experiment(owner_id=owner_id, preset=preset, run_ids=run_ids, created_at=now)
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+def get_experiment(session: Session, *, experiment_id: int, owner_id: int) -> Experiment | None:
+    """The experiment if it exists and is `owner_id`'s; another user's is None, like a missing one."""
+    return session.exec(
+        select(Experiment).where(
+            col(Experiment.id) == experiment_id, col(Experiment.owner_id) == owner_id
+        )
+    ).one_or_none()
+
+
+def latest_of(session: Session, *, owner_id: int, presets: Sequence[str]) -> dict[str, Experiment]:
+    """The owner's newest experiment of each of these presets (absent: never launched)."""
+    rows = session.exec(
+        select(Experiment)
+        .where(col(Experiment.owner_id) == owner_id, col(Experiment.preset).in_(list(presets)))
+        .order_by(col(Experiment.id).desc())
+    ).all()
+    latest: dict[str, Experiment] = {}
+    for row in rows:
+        latest.setdefault(row.preset, row)
+    return latest
+
+
+def experiments_of(session: Session, *, owner_id: int, limit: int = 200) -> Sequence[Experiment]:
+    """The owner's experiments, newest first."""
+    return session.exec(
+        select(Experiment)
+        .where(col(Experiment.owner_id) == owner_id)
+        .order_by(col(Experiment.id).desc())
+        .limit(limit)
+    ).all()
+
+
+def runs_in_order(session: Session, *, experiment: Experiment) -> list[Run]:
+    """The experiment's runs that still exist, in its order (a deleted run is left out)."""
+    ids = [int(i) for i in experiment.run_ids]
+    if not ids:
+        return []
+    rows = session.exec(
+        select(Run).where(col(Run.id).in_(ids), col(Run.owner_id) == experiment.owner_id)
+    ).all()
+    by_id = {row.id: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]

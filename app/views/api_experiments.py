@@ -1,0 +1,171 @@
+"""JSON API for experiments: the presets, launching one, and an experiment's state and finding.
+
+Another user's experiment is a 404, like one that does not exist. A launch is checked as the
+runs it queues would be one by one, and as a whole against RUN_MAX_QUEUED (a 422 naming it).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from app.auth import ActingUser, OptionalUser
+from app.db import SessionDep
+from app.deps import JobsDep, SettingsDep
+from app.errors import API_ERRORS, ErrorBody
+from app.experiments.launch import describe, launch_experiment
+from app.experiments.presets import PRESETS
+from app.repos import experiments as experiment_rows
+from app.runs.backend import BackendUnavailable
+from app.views.api_quiz import NOT_JSON, require_json
+from app.worker.training import ConfigError
+
+router = APIRouter(prefix="/api/experiments", tags=["experiments"], responses=API_ERRORS)
+
+ExperimentId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The experiment's id")]
+MAX_BODY_BYTES = 4096
+
+
+class ExperimentAccepted(BaseModel):
+    id: int
+    runs: list[int] = Field(description="The runs' ids in the preset's order")
+
+
+class FindingOut(BaseModel):
+    shown: bool | None = Field(
+        description="true: this group showed the claimed effect; "
+        "false: it did not; null: not finished, or a run failed"
+    )
+    summary: str
+
+
+class ExperimentRunOut(BaseModel):
+    id: int
+    label: str
+    status: str
+    val_accuracy: float | None
+    error: str | None
+
+
+class ExperimentOut(BaseModel):
+    id: int
+    preset: str
+    title: str
+    question: str = Field(description="The question's slug: /questions/{question}")
+    claim: str
+    notice: str
+    status: str = Field(description="queued | running | succeeded | failed")
+    runs: list[ExperimentRunOut]
+    finding: FindingOut
+
+
+class PresetOut(BaseModel):
+    name: str
+    question: str
+    title: str
+    claim: str
+    notice: str
+    runs: list[str] = Field(description="The runs' labels (a pretraining run first, if any)")
+    configs: list[dict[str, Any]]
+    pretrain: dict[str, Any] | None = Field(
+        description="Transfer: the run the others start from; a matching succeeded run of "
+        "yours is reused instead of training it again"
+    )
+
+
+@router.get("/presets", response_model=list[PresetOut])
+def list_presets() -> list[dict[str, Any]]:
+    """Every preset: its question, claim, what to notice and the runs it queues."""
+    return [preset.to_dict() for preset in PRESETS.values()]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=ExperimentAccepted,
+    dependencies=[Depends(require_json)],
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"preset": {"type": "string", "enum": list(PRESETS)}},
+                        "required": ["preset"],
+                        "additionalProperties": False,
+                    }
+                }
+            },
+        }
+    },
+    responses={
+        **NOT_JSON,
+        422: {
+            "description": "Unknown preset, or a run over a limit (the limit named, e.g. "
+            "RUN_MAX_QUEUED); nothing is created",
+            "model": ErrorBody,
+        },
+        503: {
+            "description": "The job queue cannot be reached; the runs were recorded as failed",
+            "model": ErrorBody,
+        },
+    },
+)
+async def create_experiment(
+    request: Request, user: ActingUser, settings: SettingsDep, jobs: JobsDep
+) -> ExperimentAccepted:
+    """Launch a preset: its runs are queued; poll `GET /api/experiments/{id}`."""
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(status_code=413, detail=f"body: larger than {MAX_BODY_BYTES} bytes")
+    try:
+        values = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise HTTPException(status_code=400, detail="body: not valid JSON") from None
+    if not isinstance(values, dict) or set(values) - {"preset"}:
+        raise HTTPException(status_code=422, detail='body: expected {"preset": NAME} only')
+    name = values.get("preset")
+    preset = PRESETS.get(name) if isinstance(name, str) else None
+    if preset is None:
+        raise HTTPException(status_code=422, detail="preset: expected one of " + ", ".join(PRESETS))
+    try:
+        experiment = await run_in_threadpool(
+            launch_experiment,
+            preset,
+            owner=user,
+            engine=request.app.state.engine,
+            settings=settings,
+            backend=jobs,
+        )
+    except ConfigError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    except BackendUnavailable as error:
+        raise HTTPException(status_code=503, detail=str(error)) from None
+    assert experiment.id is not None
+    return ExperimentAccepted(id=experiment.id, runs=list(experiment.run_ids))
+
+
+@router.get(
+    "/{experiment_id}",
+    response_model=ExperimentOut,
+    responses={404: {"description": "No such experiment of yours", "model": ErrorBody}},
+)
+def read_experiment(
+    experiment_id: ExperimentId, session: SessionDep, user: OptionalUser
+) -> dict[str, Any]:
+    """The experiment's claim, status, runs and finding."""
+    experiment = None
+    if user is not None and user.id is not None:
+        experiment = experiment_rows.get_experiment(
+            session, experiment_id=experiment_id, owner_id=user.id
+        )
+    preset = PRESETS.get(experiment.preset) if experiment is not None else None
+    if experiment is None or preset is None:
+        raise HTTPException(status_code=404, detail=f"No experiment {experiment_id} of yours.")
+    runs = experiment_rows.runs_in_order(session, experiment=experiment)
+    return describe(experiment, preset, runs)

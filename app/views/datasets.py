@@ -1,0 +1,133 @@
+"""Pages for uploaded data sets: the list with the upload form, one data set's preview, its
+thumbnails (owner-checked), delete. Every form works without JavaScript."""
+
+from __future__ import annotations
+
+import io
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from app.auth import CsrfChecked, OptionalUser
+from app.datasets import store
+from app.datasets.accept import accept_upload
+from app.datasets.entries import Refused
+from app.datasets.upload import CsrfRefused
+from app.deps import SettingsDep
+from app.models import User
+from app.models.datasets import Dataset
+from app.settings import Settings
+from app.views.api_datasets import in_use, refusal
+from app.web import render
+
+router = APIRouter(prefix="/datasets", tags=["datasets"], include_in_schema=False)
+
+DatasetId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+PREVIEW_PER_CLASS = 6
+PREVIEW_CLASSES = 50
+THUMB_PX = 96
+
+
+def _owned_or_404(request: Request, dataset_id: int, user: User | None) -> Dataset:
+    row = store.owned(request.app.state.engine, dataset_id=dataset_id, owner=user)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"No data set {dataset_id} of yours.")
+    return row
+
+
+def _list_context(request: Request, user: User | None, settings: Settings) -> dict[str, Any]:
+    datasets = store.list_for(request.app.state.engine, user)
+    return {
+        "datasets": datasets,
+        "used_bytes": sum(d.disk_bytes for d in datasets),
+        "limits": settings,
+        "problem": None,
+    }
+
+
+@router.get("", response_class=HTMLResponse)
+def list_page(request: Request, user: OptionalUser, settings: SettingsDep) -> HTMLResponse:
+    """Your data sets and the upload form."""
+    return render(request, "pages/datasets.html", _list_context(request, user, settings))
+
+
+@router.post("", response_class=HTMLResponse)
+async def upload(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
+    """The upload form: to the new data set's page, or back to the list with the reason."""
+    try:
+        row = await accept_upload(request, user, settings)
+    except CsrfRefused as error:
+        raise refusal(error) from None
+    except Refused as error:
+        context = await run_in_threadpool(_list_context, request, user, settings)
+        context["problem"] = str(error)
+        return render(request, "pages/datasets.html", context, status_code=error.status)
+    return RedirectResponse(f"/datasets/{row.id}", status_code=303)
+
+
+def _preview(settings: Settings, row: Dataset) -> dict[str, int]:
+    """How many thumbnails each class shows."""
+    shown: dict[str, int] = {}
+    for name in list(row.classes)[:PREVIEW_CLASSES]:
+        shown[name] = min(PREVIEW_PER_CLASS, len(store.class_images(settings, row, name)))
+    return shown
+
+
+@router.get("/{dataset_id}", response_class=HTMLResponse)
+def dataset_page(
+    request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
+) -> HTMLResponse:
+    """Before training: class counts, what was skipped and why, a few images per class."""
+    row = _owned_or_404(request, dataset_id, user)
+    context = {
+        "dataset": row,
+        "shown": _preview(settings, row),
+        "class_names": list(row.classes),
+        "train_link": f"/runs/new?dataset=folder&dataset_id={row.id}",
+    }
+    return render(request, "pages/dataset.html", context)
+
+
+@router.get("/{dataset_id}/images/{class_index}/{number}")
+def thumbnail(
+    request: Request,
+    dataset_id: DatasetId,
+    class_index: Annotated[int, Path(ge=0, le=100_000)],
+    number: Annotated[int, Path(ge=0, le=PREVIEW_PER_CLASS - 1)],
+    user: OptionalUser,
+    settings: SettingsDep,
+) -> Response:
+    """A square PNG thumbnail of one kept image, re-encoded (never the file as uploaded)."""
+    row = _owned_or_404(request, dataset_id, user)
+    names = list(row.classes)
+    files = (
+        store.class_images(settings, row, names[class_index]) if class_index < len(names) else []
+    )
+    if number >= len(files):
+        raise HTTPException(status_code=404, detail="No such image in this data set.")
+    from PIL import Image
+
+    from app.worker.training.data.folder import decode_image
+
+    pixels = decode_image(files[number], THUMB_PX)
+    if isinstance(pixels, str):
+        raise HTTPException(status_code=404, detail=f"This image cannot be shown ({pixels}).")
+    out = io.BytesIO()
+    Image.fromarray(pixels.transpose(1, 2, 0)).save(out, format="PNG")
+    return Response(
+        out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
+    )
+
+
+@router.post("/{dataset_id}/delete", dependencies=[CsrfChecked])
+def delete(
+    request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
+) -> Response:
+    row = _owned_or_404(request, dataset_id, user)
+    busy = store.live_run_using(request.app.state.engine, row)
+    if busy is not None:
+        raise HTTPException(status_code=409, detail=in_use(dataset_id, busy))
+    store.remove(request.app.state.engine, row, settings)
+    return RedirectResponse("/datasets", status_code=303)

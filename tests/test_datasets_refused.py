@@ -1,0 +1,240 @@
+"""Bad uploads to POST /api/datasets, one test each: the status, a message naming the field and
+the cause, and nothing written anywhere (no file in DATA_DIR, no row).
+
+Each zip is built in the test; the caps are lowered through the settings where a test needs
+one passed with a few kilobytes.
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.settings import Settings
+from tests.datasets_zips import (
+    classes_zip,
+    files_under,
+    image_bytes,
+    make_zip,
+    symlink_entry,
+    upload,
+)
+
+MakeClient = Callable[..., TestClient]
+
+
+@pytest.fixture
+def make_client(database_url: str, tmp_path: Path) -> Iterator[MakeClient]:
+    """A client of an app whose settings take the given overrides (by variable name)."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        settings = Settings(
+            DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k", **overrides
+        )
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+def refused(client: TestClient, data: bytes, status: int, *phrases: str, **kwargs) -> None:
+    """The upload gets `status`, a detail starting with its field and holding each phrase,
+    and leaves no file anywhere under the test's folder and no data set listed."""
+    root = client.app.state.settings.data_dir.parent
+    before = files_under(root)
+    response = upload(client, data, **kwargs)
+    assert response.status_code == status, response.text
+    detail = response.json()["detail"]
+    field = "name" if "name" in kwargs else "file"
+    assert detail.startswith(f"{field}: "), detail
+    for phrase in phrases:
+        assert phrase in detail, detail
+    new = {p for p in files_under(root) - before if ".sqlite3" not in p.name}
+    assert new == set()
+    if not before - {p for p in before if ".sqlite3" in p.name}:
+        uploads = client.app.state.settings.uploads_dir
+        left = [p.name for p in uploads.iterdir() if p.name != ".incoming"]
+        assert left == [], left  # not even an empty folder for the user
+        assert client.get("/api/datasets").json() == []
+
+
+def two_classes() -> list[tuple[str, bytes]]:
+    return [(f"{c}/{i}.png", image_bytes(10 * n + i)) for n, c in enumerate("ab") for i in range(2)]
+
+
+def test_a_corrupt_zip(make_client: MakeClient) -> None:
+    client = make_client()
+    refused(client, b"PK\x03\x04 this is not really a zip", 422, "not a readable zip")
+    whole = classes_zip({"a": 2, "b": 2})
+    refused(client, whole[: len(whole) // 2], 422, "not a readable zip")
+
+
+def test_a_damaged_entry(make_client: MakeClient) -> None:
+    data = bytearray(make_zip(two_classes()))
+    first = zipfile.ZipFile(io.BytesIO(data)).infolist()[0]
+    start = first.header_offset + 30 + len(first.filename) + len(first.extra)
+    middle = start + first.compress_size // 2
+    data[middle : middle + 40] = bytes(40)  # the compressed bytes, not the headers
+    refused(make_client(), bytes(data), 422, "damaged")
+
+
+def test_a_zip_slip_entry(make_client: MakeClient, tmp_path: Path) -> None:
+    data = make_zip([*two_classes(), ("../x.png", image_bytes(1)), ("a/../../y.png", b"y")])
+    refused(make_client(), data, 422, "'../x.png'", "'..'")
+    assert not list(tmp_path.rglob("x.png")) and not list(tmp_path.rglob("y.png"))
+
+
+def test_an_absolute_path(make_client: MakeClient, tmp_path: Path) -> None:
+    target = tmp_path / "abs.png"
+    refused(make_client(), make_zip([*two_classes(), (str(target), b"x")]), 422, "absolute path")
+    assert not target.exists()
+
+
+def test_a_drive_letter_or_backslashes(make_client: MakeClient) -> None:
+    client = make_client()
+    refused(client, make_zip([*two_classes(), ("C:/x.png", b"x")]), 422, "drive letter")
+    refused(client, make_zip([*two_classes(), ("a\\..\\..\\x.png", b"x")]), 422, "backslashes")
+
+
+def test_a_symlink_entry(make_client: MakeClient, tmp_path: Path) -> None:
+    data = make_zip([*two_classes(), symlink_entry("a/link.png", "/etc/passwd")])
+    refused(make_client(), data, 422, "'a/link.png'", "symbolic link")
+    assert not [p for p in tmp_path.rglob("*") if p.is_symlink()]
+
+
+def test_a_device_entry(make_client: MakeClient) -> None:
+    import stat
+
+    info = zipfile.ZipInfo("a/dev.png")
+    info.create_system = 3
+    info.external_attr = (stat.S_IFCHR | 0o666) << 16
+    refused(make_client(), make_zip([*two_classes(), (info, b"")]), 422, "device")
+
+
+def test_a_bomb_entry_stops_at_the_ratio_cap(make_client: MakeClient) -> None:
+    bomb = make_zip([*two_classes(), ("a/zeros.png", bytes(30_000_000))])
+    assert len(bomb) < 100_000
+    refused(make_client(), bomb, 413, "'a/zeros.png'", "200 times", "DATASET_MAX_RATIO")
+
+
+def test_an_archive_of_nothing_but_a_nested_zip(make_client: MakeClient) -> None:
+    inner = make_zip([("huge.bin", bytes(5_000_000))])
+    data = make_zip([("a/in.zip", inner), ("b/in.zip", inner)])
+    refused(make_client(), data, 422, "no usable images", "archive inside the archive")
+
+
+def test_one_class_only(make_client: MakeClient) -> None:
+    refused(make_client(), classes_zip({"cats": 3}, prefix="set/"), 422, "one class ('cats')")
+
+
+def test_an_empty_class(make_client: MakeClient) -> None:
+    client = make_client()
+    empty_folder = make_zip([*two_classes(), ("c/", b"")])
+    refused(client, empty_folder, 422, "class 'c' has no usable images")
+    only_junk = make_zip([*two_classes(), ("c/notes.txt", b"n"), ("c/._0.png", b"\x00")])
+    refused(client, only_junk, 422, "class 'c' has no usable images", "not decodable")
+
+
+def test_only_non_images(make_client: MakeClient) -> None:
+    data = make_zip([("a/x.jpg", b"not a jpeg"), ("b/y.txt", b"text")])
+    refused(make_client(), data, 422, "no usable images", "not decodable as an image: 2")
+
+
+def test_over_the_upload_bytes_cap(make_client: MakeClient) -> None:
+    data = classes_zip({"a": 3, "b": 3})
+    refused(make_client(DATASET_MAX_UPLOAD_BYTES=len(data) - 1), data, 413, "DATASET_MAX_UPLOAD")
+
+
+def test_over_the_file_count_cap(make_client: MakeClient) -> None:
+    data = classes_zip({"a": 3, "b": 3})
+    refused(make_client(DATASET_MAX_FILES=5), data, 413, "6 entries", "DATASET_MAX_FILES")
+
+
+def test_a_central_directory_too_large_for_the_file_count_cap(make_client: MakeClient) -> None:
+    long = "/".join(["x" * 200] * 26)  # a 5,225-byte path: 5 entries need at most 5 KiB
+    data = make_zip([*two_classes()[:3], (f"a/{long}.png", image_bytes(9))])
+    refused(make_client(DATASET_MAX_FILES=5), data, 413, "directory takes", "DATASET_MAX_FILES")
+
+
+def test_over_the_extracted_bytes_cap(make_client: MakeClient) -> None:
+    data = classes_zip({"a": 3, "b": 3}, size=32)  # noise: ~3 KB each, barely compressible
+    client = make_client(DATASET_MAX_EXTRACTED_BYTES=8_000)
+    refused(client, data, 413, "8,000 bytes", "DATASET_MAX_EXTRACTED_BYTES")
+
+
+def test_over_the_pixel_cap(make_client: MakeClient) -> None:
+    data = make_zip([*two_classes(), ("b/big.png", image_bytes(5, size=40))])
+    refused(make_client(DATASET_MAX_PIXELS=1_000), data, 422, "1,600 pixels", "DATASET_MAX_PIXELS")
+
+
+def test_over_the_quota_bytes(make_client: MakeClient) -> None:
+    data = classes_zip({"a": 3, "b": 3}, size=32)
+    refused(make_client(DATASET_QUOTA_BYTES=8_000), data, 413, "quota", "DATASET_QUOTA_BYTES")
+
+
+def test_a_second_upload_while_the_quota_is_full(make_client: MakeClient) -> None:
+    client = make_client(DATASET_QUOTA_COUNT=1)
+    assert upload(client, classes_zip({"a": 2, "b": 2})).status_code == 201
+    kept = files_under(client.app.state.settings.data_dir)
+    response = upload(client, classes_zip({"c": 2, "d": 2}))
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("file: you keep 1 data set")
+    assert "DATASET_QUOTA_COUNT" in response.json()["detail"]
+    assert files_under(client.app.state.settings.data_dir) == kept
+    assert len(client.get("/api/datasets").json()) == 1
+
+
+def test_a_name_too_long(make_client: MakeClient) -> None:
+    refused(make_client(), classes_zip({"a": 1, "b": 1}), 422, "at most 80", name="n" * 81)
+
+
+def test_no_csrf_token_is_403_and_writes_nothing(make_client: MakeClient) -> None:
+    client = make_client()
+    before = files_under(client.app.state.settings.data_dir)
+    response = upload(client, classes_zip({"a": 1, "b": 1}), token="forged")
+    assert response.status_code == 403
+    assert files_under(client.app.state.settings.data_dir) == before
+
+
+def test_not_multipart_is_415(make_client: MakeClient) -> None:
+    client = make_client()
+    response = client.post("/api/datasets", json={"file": "x"})
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith("file: ")
+
+
+def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
+    """Unpacked directly: what was on disk when the refusal came is within the cap (the
+    caller then removes it), however large the entry would have grown."""
+    from app.datasets.entries import Caps, Refused
+    from app.datasets.extract import CHUNK, extract_zip
+
+    archive = tmp_path / "bomb.zip"
+    archive.write_bytes(make_zip([*two_classes(), ("a/zeros.png", bytes(50_000_000))]))
+    compressed = zipfile.ZipFile(archive).getinfo("a/zeros.png").compress_size
+    target = tmp_path / "out"
+    target.mkdir()
+    caps = Caps(files=100, total_bytes=10**9, total_name="-", ratio=50, pixels=10**6)
+    with pytest.raises(Refused) as refusal:
+        extract_zip(archive, target, caps)
+    assert refusal.value.status == 413
+    on_disk = sum(p.stat().st_size for p in files_under(target))
+    assert on_disk <= 50 * compressed + 4 * 2 * 16 * 16 * 3 + CHUNK
+    assert on_disk < 5_000_000  # a tenth of the 50 MB the entry would grow to
+    caps = Caps(files=100, total_bytes=20_000, total_name="X", ratio=10**6, pixels=10**6)
+    target = tmp_path / "out2"
+    target.mkdir()
+    with pytest.raises(Refused, match="past 20,000 bytes"):
+        extract_zip(archive, target, caps)
+    assert sum(p.stat().st_size for p in files_under(target)) <= 20_000

@@ -1,0 +1,148 @@
+"""Training on an uploaded data set: `dataset_id` in the runs API and the New-run form, the run
+executed by the real engine (as a worker does), and other users' data sets out of reach."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.db import write_session
+from app.main import create_app
+from app.models.common import utcnow
+from app.repos import runs as run_rows
+from app.runs.execute import execute_run
+from app.settings import Settings
+from tests.datasets_zips import make_zip, upload
+from tests.test_accounts import csrf
+from tests.test_runs_execute import WORKER, row
+from tests.test_runs_pages import form_data
+
+TINY = {"image_size": 16, "epochs": 1, "batch_size": 8, "width": 8, "val_fraction": 0.25}
+
+
+@pytest.fixture
+def app_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def colour_zip() -> bytes:
+    """Two classes a small net tells apart: reddish and bluish squares, 12 each, as PNGs."""
+    entries = []
+    for name, base in (("red", (200, 30, 30)), ("blue", (30, 30, 200))):
+        for i in range(12):
+            image = Image.new("RGB", (20, 20), tuple(min(255, c + 3 * i) for c in base))
+            out = io.BytesIO()
+            image.save(out, format="PNG")
+            entries.append((f"colours/{name}/{i}.png", out.getvalue()))
+    return make_zip(entries)
+
+
+def test_upload_then_run_on_it_trains_on_the_uploaded_classes(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip()).json()
+    assert dataset["classes"] == {"blue": 12, "red": 12}
+    response = app_client.post(
+        "/api/runs", json={"dataset": "folder", "dataset_id": dataset["id"], **TINY}
+    )
+    assert response.status_code == 202, response.text
+    run_id = response.json()["id"]
+    config = app_client.get(f"/api/runs/{run_id}").json()["config"]
+    assert config["dataset"] == "folder"
+    assert config["folder"].startswith("uploads/") and config["folder"].endswith(
+        f"/{dataset['id']}"
+    )
+    engine = app_client.app.state.engine
+    with write_session(engine) as session:
+        assert run_rows.claim(session, run_id=run_id, worker_id=WORKER, now=utcnow())
+    settings = app_client.app.state.settings
+    status = execute_run(run_id, engine=engine, settings=settings, worker_id=WORKER)
+    assert status == "succeeded", row(engine, run_id).error
+    run = row(engine, run_id)
+    assert run.info["classes"] == ["blue", "red"]
+    assert run.info["train_size"] + run.info["val_size"] == 24
+    assert run.metrics["classes"] == ["blue", "red"]
+
+
+def test_another_users_data_set_cannot_be_trained_on(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip()).json()
+    with TestClient(app_client.app) as other:
+        by_id = other.post("/api/runs", json={"dataset": "folder", "dataset_id": dataset["id"]})
+        assert by_id.status_code == 422
+        assert by_id.json()["detail"] == f"dataset_id: you have no data set {dataset['id']}"
+        # Typing the folder's path is refused too (the path is not secret, the data is).
+        mine = app_client.post(
+            "/api/runs", json={"dataset": "folder", "dataset_id": dataset["id"], **TINY}
+        )
+        folder = app_client.get(f"/api/runs/{mine.json()['id']}").json()["config"]["folder"]
+        for typed in (folder, f"./{folder}", folder.replace("/", "//")):
+            by_path = other.post("/api/runs", json={"dataset": "folder", "folder": typed})
+            assert by_path.status_code == 422, typed
+            assert by_path.json()["detail"].startswith("folder: uploaded data sets are chosen")
+        # Nor is a folder that holds uploads/: its images would be one class of the run.
+        for typed in (".", "./"):
+            above = other.post("/api/runs", json={"dataset": "folder", "folder": typed})
+            assert above.status_code == 422, typed
+            assert above.json()["detail"].startswith("folder: holds everyone's"), typed
+        assert other.get("/api/runs").json() == []
+
+
+def test_a_data_set_a_live_run_uses_cannot_be_deleted(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip()).json()
+    run = app_client.post("/api/runs", json={"dataset_id": dataset["id"], **TINY}).json()
+    response = app_client.delete(f"/api/datasets/{dataset['id']}")
+    assert response.status_code == 409
+    assert f"used by run {run['id']}" in response.json()["detail"]
+    assert app_client.delete(f"/api/runs/{run['id']}").json()["status"] == "cancelled"
+    assert app_client.delete(f"/api/datasets/{dataset['id']}").status_code == 204
+
+
+def test_bad_dataset_ids_name_the_field(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip()).json()
+    for body in (
+        {"dataset_id": "1"},
+        {"dataset_id": True},
+        {"dataset_id": 0},
+        {"dataset": "shapes", "dataset_id": dataset["id"]},
+        {"dataset": "folder", "folder": "elsewhere", "dataset_id": dataset["id"]},
+    ):
+        response = app_client.post("/api/runs", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["detail"].startswith("dataset_id: "), body
+
+
+def test_the_form_offers_your_data_sets_and_starts_a_run_on_one(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip(), name="Colours").json()
+    page = BeautifulSoup(
+        app_client.get(f"/runs/new?dataset=folder&dataset_id={dataset['id']}").text,
+        "html.parser",
+    )
+    select = page.select_one("select[name=dataset_id]")
+    chosen = select.select_one("option[selected]")
+    assert chosen["value"] == str(dataset["id"])
+    assert chosen.text.startswith("Colours · 2 classes · 24 images")
+    assert page.select_one("#error-dataset_id").text == ""
+    assert page.select_one("#config-yaml") is not None  # the config checks out
+    form = form_data(page)  # what the browser sends: the data set chosen, the rest defaults
+    assert form["dataset"] == "folder" and form["dataset_id"] == str(dataset["id"])
+    form.update(csrf_token=csrf(app_client, "/runs/new"), epochs="1", image_size="16")
+    response = app_client.post("/runs", data=form, follow_redirects=False)
+    assert response.status_code == 303, response.text
+    run_id = int(response.headers["location"].rsplit("/", 1)[1])
+    assert app_client.get(f"/api/runs/{run_id}").json()["config"]["folder"].startswith("uploads/")
+    listed = BeautifulSoup(app_client.get("/runs").text, "html.parser")
+    link = listed.select_one(f'.run-list a[href="/datasets/{dataset["id"]}"]')
+    assert link is not None and link.text == "Colours"
+    with TestClient(app_client.app) as other:
+        token = csrf(other, "/runs/new")
+        form["csrf_token"] = token
+        refused = other.post("/runs", data=form, follow_redirects=False)
+        assert refused.status_code == 422
+        message = BeautifulSoup(refused.text, "html.parser").select_one("#error-dataset_id")
+        assert message.text == f"dataset_id: you have no data set {dataset['id']}"
