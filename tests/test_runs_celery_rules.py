@@ -275,3 +275,38 @@ def test_redis_down_fails_an_experiments_launch_and_each_of_its_runs(
     runs = unreachable.get("/api/runs").json()
     assert runs and {r["status"] for r in runs} == {"failed"}
     assert {r["error"] for r in runs} == {response.json()["detail"]}
+
+
+def test_a_run_that_starts_from_an_unfinished_run_waits_for_it(
+    engine: Engine, db_settings: Settings
+) -> None:
+    settings = rules(db_settings, run_max_running_per_user=5)
+    [first] = queue(engine, 1)
+    owner = row(engine, first).owner_id
+    with write_session(engine) as session:
+        made = run_rows.create_run(
+            session, owner_id=owner, config={"epochs": 1, "init": f"run:{first}"}, now=utcnow()
+        )
+        session.commit()
+    second = made.id
+    assert second is not None
+    # The claim answers "not yet" while the run it starts from is queued or training.
+    assert decide(second, engine=engine, settings=settings, worker_id="a:1") == (
+        WAIT,
+        "not ready to start yet",
+    )
+    assert decide(first, engine=engine, settings=settings, worker_id="a:1")[0] == RUN
+    assert decide(second, engine=engine, settings=settings, worker_id="b:2")[0] == WAIT
+    assert (row(engine, second).status, row(engine, second).attempt) == ("queued", 0)
+    with write_session(engine) as session:
+        assert run_rows.finish(
+            session,
+            run_id=first,
+            worker_id="a:1",
+            status="succeeded",
+            error=None,
+            values={},
+            now=utcnow(),
+        )
+    assert decide(second, engine=engine, settings=settings, worker_id="b:2")[0] == RUN
+    assert row(engine, second).attempt == 1
