@@ -71,7 +71,11 @@ class Settings(BaseSettings):
         default="local", validation_alias="JOBS_BACKEND"
     )
     # The Celery broker (JOBS_BACKEND=celery): a Redis URL, database number included.
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", validation_alias="REDIS_URL")
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0",
+        validation_alias="REDIS_URL",
+        pattern=r"^(redis|rediss|unix)://\S+$",
+    )
     # The Celery queue runs are sent to and workers read (one name per deployment).
     celery_queue: str = Field(
         default="cvprep-runs", validation_alias="CELERY_QUEUE", min_length=1, max_length=100

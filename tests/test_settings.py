@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from app.settings import ROOT, Settings
 
 
@@ -37,3 +40,14 @@ def test_every_setting_is_documented_in_the_readme() -> None:
         alias = field.validation_alias
         assert isinstance(alias, str), name
         assert f"`{alias}`" in readme, f"{alias} is not documented in README.md"
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:6379", "http://redis:6379/0", "redis://", ""])
+def test_a_redis_url_that_is_not_one_is_refused_at_start(url: str, tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="REDIS_URL"):
+        Settings(DATA_DIR=tmp_path, REDIS_URL=url)
+
+
+def test_redis_urls_of_every_kind_are_accepted(tmp_path: Path) -> None:
+    for url in ("redis://:pw@host:6379/3", "rediss://host/0", "unix:///run/redis.sock"):
+        assert Settings(DATA_DIR=tmp_path, REDIS_URL=url).redis_url == url
