@@ -167,12 +167,12 @@ def test_leftovers_of_a_killed_upload_are_swept_a_day_later(app_client) -> None:
     two_days_ago = time.time() - 2 * 24 * 3600
     os.utime(old_zip, (two_days_ago, two_days_ago))
     os.utime(old_partial, (two_days_ago, two_days_ago))
-    assert upload(app_client, classes_zip({"a": 1, "b": 1})).status_code == 201
+    assert upload(app_client, classes_zip({"a": 2, "b": 2})).status_code == 201
     assert not old_zip.exists() and not (uploads / "77").exists()
     assert fresh_zip.exists()
     # The only file left in .incoming being stale, the folder stays for the upload that swept.
     fresh_zip.unlink()
     old_zip.write_bytes(b"x")
     os.utime(old_zip, (two_days_ago, two_days_ago))
-    assert upload(app_client, classes_zip({"c": 1, "d": 1})).status_code == 201
+    assert upload(app_client, classes_zip({"c": 2, "d": 2})).status_code == 201
     assert not old_zip.exists()

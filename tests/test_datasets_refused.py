@@ -146,6 +146,24 @@ def test_an_empty_class(make_client: MakeClient) -> None:
     refused(client, only_junk, 422, "class 'c' has no usable images", "not decodable")
 
 
+def test_a_class_of_one_image_without_a_split(make_client: MakeClient) -> None:
+    """Training holds one image of each class out, so a one-image class could never train:
+    the upload says so instead of a run failing later."""
+    client = make_client()
+    data = classes_zip({"a": 1, "b": 3, "c": 1})
+    refused(client, data, 422, "class 'a', 'c' has only 1 usable image", "at least 2")
+    # With train/ and val/ given, one training image per class is enough.
+    split = make_zip(
+        [
+            ("train/a/0.png", image_bytes(1)),
+            ("train/b/0.png", image_bytes(2)),
+            ("val/a/0.png", image_bytes(3)),
+            ("val/b/0.png", image_bytes(4)),
+        ]
+    )
+    assert upload(client, split).status_code == 201
+
+
 def test_only_non_images(make_client: MakeClient) -> None:
     data = make_zip([("a/x.jpg", b"not a jpeg"), ("b/y.txt", b"text")])
     refused(make_client(), data, 422, "no usable images", "not decodable as an image: 2")
