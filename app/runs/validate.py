@@ -11,6 +11,7 @@ weights in the torch cache, the earlier run's checkpoint, CUDA).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -124,6 +125,31 @@ def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
     except OSError as error:  # the file system refused a path (too long, no permission)
         field = "folder" if config.dataset == "folder" else "dataset"
         raise ConfigError(field, f"cannot be read on this server ({error.strerror})") from None
+    except ConfigError as error:
+        raise ConfigError(error.field, without_server_paths(error.reason, settings)) from None
+
+
+def without_server_paths(text: str, settings: Settings) -> str:
+    """`text` with this server's folders named by their settings, not their absolute paths.
+
+    The engine's messages name full paths (right for `cvprep train` on one's own machine);
+    a web user is told "DATA_DIR/datasets", never where DATA_DIR, the runs or torch's cache
+    live on the server's disk.
+    """
+    import torch
+
+    roots = [
+        (settings.runs_dir, "the runs folder"),
+        (settings.data_dir, "DATA_DIR"),
+        (Path(torch.hub.get_dir()), "torch's hub cache"),
+    ]
+    named: list[tuple[str, str]] = []
+    for path, name in roots:
+        for form in {str(path), str(path.resolve())}:
+            named.append((form, name))
+    for form, name in sorted(named, key=lambda item: -len(item[0])):  # the longest first
+        text = text.replace(form, name)
+    return text
 
 
 def check_text(config: RunConfig) -> None:
