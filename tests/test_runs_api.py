@@ -306,3 +306,18 @@ def test_a_guests_runs_move_into_the_account_it_logs_in_to(
     run_id = db_client.post("/api/runs", json=TINY).json()["id"]  # as a guest
     assert login(db_client, "ada").status_code == 303
     assert [r["id"] for r in db_client.get("/api/runs").json()] == [run_id]
+
+
+def test_starting_from_a_queued_run_says_it_has_not_trained_yet(db_client: TestClient) -> None:
+    queued = db_client.post("/api/runs", json=TINY).json()["id"]  # no worker: it stays queued
+    response = db_client.post("/api/runs", json={**TINY, "init": f"run:{queued}"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith(f"init: run {queued} is still queued"), detail
+    assert "once it has succeeded" in detail and "ended" not in detail
+    db_client.delete(f"/api/runs/{queued}")  # cancelled: it ended without a checkpoint
+    cancelled = db_client.post("/api/runs", json={**TINY, "init": f"run:{queued}"})
+    assert (
+        cancelled.json()["detail"]
+        == f"init: run {queued} (cancelled) has no checkpoint to start from"
+    )

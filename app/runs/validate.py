@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from app.datasets.runs import check_upload_folder
 from app.inputs import storable
+from app.models.runs import LIVE_STATUSES
 from app.repos import runs as run_rows
 from app.runs.files import run_dir
 from app.runs.limits import check_run_limits
@@ -90,12 +91,17 @@ def check_init(config: RunConfig, session: Session, *, owner_id: int, settings: 
     if kind == "path" or match is None:
         raise ConfigError("init", f"expected {INIT_HERE}, got '{config.init[:60]}'")
     run_id = int(match.group(1))
-    if run_rows.get_run(session, run_id=run_id, owner_id=owner_id) is None:
+    run = run_rows.get_run(session, run_id=run_id, owner_id=owner_id)
+    if run is None:
         raise ConfigError("init", f"you have no run {run_id} to start from")
     if not (run_dir(settings, run_id) / "checkpoint.pt").is_file():
-        raise ConfigError(
-            "init", f"run {run_id} has no checkpoint to start from (it ended before training)"
-        )
+        if run.status in LIVE_STATUSES:
+            raise ConfigError(
+                "init",
+                f"run {run_id} is still {run.status} and has no checkpoint yet; start from it "
+                "once it has succeeded",
+            )
+        raise ConfigError("init", f"run {run_id} ({run.status}) has no checkpoint to start from")
 
 
 def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
