@@ -25,6 +25,7 @@ from tests.datasets_zips import (
     symlink_entry,
     upload,
 )
+from tests.test_accounts import csrf
 
 MakeClient = Callable[..., TestClient]
 
@@ -211,6 +212,26 @@ def test_a_second_upload_while_the_quota_is_full(make_client: MakeClient) -> Non
     assert "DATASET_QUOTA_COUNT" in response.json()["detail"]
     assert files_under(client.app.state.settings.data_dir) == kept
     assert len(client.get("/api/datasets").json()) == 1
+
+
+def test_with_the_quota_full_a_forged_or_missing_token_is_still_403(
+    make_client: MakeClient,
+) -> None:
+    """The token is checked before the quota: a forged request is told nothing about it."""
+    client = make_client(DATASET_QUOTA_COUNT=1)
+    assert upload(client, classes_zip({"a": 2, "b": 2})).status_code == 201
+    kept = files_under(client.app.state.settings.data_dir)
+    data = classes_zip({"c": 2, "d": 2})
+    assert upload(client, data, token="forged").status_code == 403
+    files = {"file": ("set.zip", data, "application/zip")}
+    assert client.post("/api/datasets", files=files).status_code == 403  # no token at all
+    assert client.post("/datasets", files=files).status_code == 403  # the page's form
+    # A form sending its token as the field before the file meets the quota.
+    token = csrf(client, "/datasets")
+    response = client.post("/api/datasets", data={"csrf_token": token}, files=files)
+    assert response.status_code == 422
+    assert "DATASET_QUOTA_COUNT" in response.json()["detail"]
+    assert files_under(client.app.state.settings.data_dir) == kept
 
 
 def test_a_name_too_long(make_client: MakeClient) -> None:
