@@ -45,6 +45,12 @@ def test_launch_from_the_question_and_read_the_comparison(page: Page) -> None:
     status = page.locator("#experiment-status")
     # The page polls until both runs have trained (about half a minute on two cores).
     expect(status).to_have_attribute("data-status", "succeeded", timeout=300_000)
+    # The curves are on show once the last poll has swapped in and settled, without a reload
+    # (htmx's settling used to hide them and reset the canvas to 300×150).
+    for chart in ("#compare-accuracy-chart", "#compare-loss-chart"):
+        expect(page.locator(chart)).to_be_visible()
+        size = page.locator(chart).bounding_box()
+        assert size is not None and size["height"] > 200, size
     finding = page.locator(".finding")
     expect(finding).to_contain_text("Stem gradient norm, plain vs residual: epoch 1:")
     expect(finding).not_to_contain_text("No finding yet")

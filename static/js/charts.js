@@ -255,7 +255,15 @@
       if (!window.Chart || !window.Chart.getChart(canvas)) draw(canvas);
     });
   }
+  // htmx then "settles" a swapped-in element that has an id: after a short delay it puts back
+  // the attributes the element arrived with, which drops the box's "drawn" class (hiding the
+  // chart) and the size Chart.js gave the canvas. Draw those charts again once settled (in
+  // the same task, so nothing blank is painted).
+  function drawSettled() {
+    document.querySelectorAll(".chart-box:not(.drawn) canvas[data-chart]").forEach(draw);
+  }
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
   document.addEventListener("htmx:afterSwap", drawNew);
   document.addEventListener("htmx:load", drawNew);
+  document.addEventListener("htmx:afterSettle", drawSettled);
 })();
