@@ -126,7 +126,8 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     classes: set[str] = set()
     for entry in files:
         if len(entry.parts) == 1:
-            result.skipped[rules.LOOSE] += 1
+            image_name = PurePosixPath(entry.parts[0]).suffix.lower() in rules.IMAGE_EXTENSIONS
+            result.skipped[rules.LOOSE if image_name else rules.NOT_IMAGE] += 1
         elif splits is None:
             classes.add(entry.parts[0])
             result.items.append((entry.info, (entry.parts[0],)))
