@@ -266,4 +266,14 @@
   document.addEventListener("htmx:afterSwap", drawNew);
   document.addEventListener("htmx:load", drawNew);
   document.addEventListener("htmx:afterSettle", drawSettled);
+  // Before that, htmx copies the old element's attributes onto the new one, the size Chart.js
+  // put in the old canvas's style attribute included, which the CSP (style-src 'self') refuses
+  // with a console error on every poll. The old canvas is about to go: drop its style first.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const target = event.detail.target;
+    if (!target || !target.querySelectorAll) return;
+    target.querySelectorAll("canvas[data-chart][style]").forEach(function (canvas) {
+      canvas.removeAttribute("style");
+    });
+  });
 })();
