@@ -253,6 +253,30 @@ def test_not_multipart_is_415(make_client: MakeClient) -> None:
     assert response.json()["detail"].startswith("file: ")
 
 
+def test_the_zip_sent_as_a_text_field_is_named_as_such(make_client: MakeClient) -> None:
+    client = make_client()
+    data = classes_zip({"a": 2, "b": 2})  # over the 4 KB a text field may hold
+    for body in (data, data[:100]):
+        response = client.post(
+            "/api/datasets",
+            files={"file": (None, body)},  # no filename: a text field, not a file
+            headers={"X-CSRF-Token": csrf(client, "/datasets")},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith("file: send the zip as a file"), response.text
+    assert client.get("/api/datasets").json() == []
+
+
+def test_a_long_file_name_is_shortened_into_the_name(make_client: MakeClient) -> None:
+    client = make_client()
+    long_name = "holiday pictures " * 20  # 340 characters
+    response = upload(client, classes_zip({"a": 2, "b": 2}), filename=long_name + ".zip")
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == long_name[:80].strip()
+    # A `name` typed in is the user's own words: too long is refused, not cut.
+    refused(client, classes_zip({"a": 2, "b": 2}), 422, "at most 80", name=long_name)
+
+
 def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
     """Unpacked directly: what was on disk when the refusal came is within the cap (the
     caller then removes it), however large the entry would have grown."""

@@ -55,6 +55,7 @@ def data_set_name(received: Received) -> str:
         given = received.filename.replace("\\", "/").rsplit("/", 1)[-1]
         if given.lower().endswith(".zip"):
             given = given[:-4]
+        given = given[:MAX_NAME]  # a long file name is shortened; a long `name` is refused
     given = "".join(ch for ch in given if ch.isprintable()).strip()
     try:
         storable(given)

@@ -93,6 +93,12 @@ class _Reader:
         self.field_name = options.get(b"name", b"").decode("utf-8", "replace")
         self.is_file = b"filename" in options
         if not self.is_file:
+            if self.field_name == FILE_FIELD:
+                raise Refused(
+                    FILE_FIELD,
+                    "send the zip as a file (a part whose Content-Disposition has a filename), "
+                    "not as a text field",
+                )
             return
         if self.field_name != FILE_FIELD:
             raise Refused(FILE_FIELD, f"send the zip in the field '{FILE_FIELD}'")
