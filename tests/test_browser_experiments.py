@@ -45,6 +45,12 @@ def test_launch_from_the_question_and_read_the_comparison(page: Page) -> None:
     status = page.locator("#experiment-status")
     # The page polls until both runs have trained (about half a minute on two cores).
     expect(status).to_have_attribute("data-status", "succeeded", timeout=300_000)
+    # The curves are on show once the last poll has swapped in and settled, without a reload
+    # (htmx's settling used to hide them and reset the canvas to 300×150).
+    for chart in ("#compare-accuracy-chart", "#compare-loss-chart"):
+        expect(page.locator(chart)).to_be_visible()
+        size = page.locator(chart).bounding_box()
+        assert size is not None and size["height"] > 200, size
     finding = page.locator(".finding")
     expect(finding).to_contain_text("Stem gradient norm, plain vs residual: epoch 1:")
     expect(finding).not_to_contain_text("No finding yet")
@@ -72,3 +78,25 @@ def test_launch_from_the_question_and_read_the_comparison(page: Page) -> None:
     page.goto("/questions/residual-connections")
     expect(page.locator("#preset-residual .experiment-latest")).to_contain_text("succeeded")
     assert axe_violations(page) == []
+
+
+def test_watching_an_experiment_breaks_no_content_security_rule(
+    browser: Browser, server_url: str
+) -> None:
+    """With the CSP enforced (the other tests bypass it to inject axe-core), the polls that
+    swap the charts in apply no inline style."""
+    context = browser.new_context(base_url=server_url)
+    page = context.new_page()
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    page.goto("/questions/batch-normalization")
+    page.locator("#launch-batchnorm").click()
+    expect(page).to_have_url(re.compile(r"/experiments/\d+$"))
+    status = page.locator("#experiment-status")
+    expect(status).to_have_attribute("data-status", "succeeded", timeout=300_000)
+    expect(page.locator("#compare-accuracy-chart")).to_be_visible()
+    context.close()
+    assert refused == [], refused

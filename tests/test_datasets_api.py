@@ -88,6 +88,24 @@ def test_a_messy_zip_gives_its_classes_and_counts_what_it_skipped(app_client) ->
     assert folder.relative_to(root).parts[1] == str(body["id"])
 
 
+def test_a_loose_file_beside_the_class_folders_is_skipped_for_what_it_is(app_client) -> None:
+    entries = [
+        *(
+            (f"set/{c}/{i}.png", image_bytes(10 * n + i))
+            for n, c in enumerate("ab")
+            for i in range(2)
+        ),
+        ("set/README.txt", b"my pictures"),
+        ("set/cover.png", image_bytes(99)),
+    ]
+    body = upload(app_client, make_zip(entries)).json()
+    assert body["classes"] == {"a": 2, "b": 2}
+    assert body["skipped"] == {
+        "not an image file (extension)": 1,
+        "image outside any class folder": 1,
+    }
+
+
 def test_the_list_and_one_data_set_are_the_callers_own(app_client, tmp_path: Path) -> None:
     first = upload(app_client, classes_zip({"a": 2, "b": 2}), name="Mine").json()
     listed = app_client.get("/api/datasets").json()
@@ -167,12 +185,12 @@ def test_leftovers_of_a_killed_upload_are_swept_a_day_later(app_client) -> None:
     two_days_ago = time.time() - 2 * 24 * 3600
     os.utime(old_zip, (two_days_ago, two_days_ago))
     os.utime(old_partial, (two_days_ago, two_days_ago))
-    assert upload(app_client, classes_zip({"a": 1, "b": 1})).status_code == 201
+    assert upload(app_client, classes_zip({"a": 2, "b": 2})).status_code == 201
     assert not old_zip.exists() and not (uploads / "77").exists()
     assert fresh_zip.exists()
     # The only file left in .incoming being stale, the folder stays for the upload that swept.
     fresh_zip.unlink()
     old_zip.write_bytes(b"x")
     os.utime(old_zip, (two_days_ago, two_days_ago))
-    assert upload(app_client, classes_zip({"c": 1, "d": 1})).status_code == 201
+    assert upload(app_client, classes_zip({"c": 2, "d": 2})).status_code == 201
     assert not old_zip.exists()

@@ -25,6 +25,7 @@ from tests.datasets_zips import (
     symlink_entry,
     upload,
 )
+from tests.test_accounts import csrf
 
 MakeClient = Callable[..., TestClient]
 
@@ -146,6 +147,24 @@ def test_an_empty_class(make_client: MakeClient) -> None:
     refused(client, only_junk, 422, "class 'c' has no usable images", "not decodable")
 
 
+def test_a_class_of_one_image_without_a_split(make_client: MakeClient) -> None:
+    """Training holds one image of each class out, so a one-image class could never train:
+    the upload says so instead of a run failing later."""
+    client = make_client()
+    data = classes_zip({"a": 1, "b": 3, "c": 1})
+    refused(client, data, 422, "class 'a', 'c' has only 1 usable image", "at least 2")
+    # With train/ and val/ given, one training image per class is enough.
+    split = make_zip(
+        [
+            ("train/a/0.png", image_bytes(1)),
+            ("train/b/0.png", image_bytes(2)),
+            ("val/a/0.png", image_bytes(3)),
+            ("val/b/0.png", image_bytes(4)),
+        ]
+    )
+    assert upload(client, split).status_code == 201
+
+
 def test_only_non_images(make_client: MakeClient) -> None:
     data = make_zip([("a/x.jpg", b"not a jpeg"), ("b/y.txt", b"text")])
     refused(make_client(), data, 422, "no usable images", "not decodable as an image: 2")
@@ -195,6 +214,26 @@ def test_a_second_upload_while_the_quota_is_full(make_client: MakeClient) -> Non
     assert len(client.get("/api/datasets").json()) == 1
 
 
+def test_with_the_quota_full_a_forged_or_missing_token_is_still_403(
+    make_client: MakeClient,
+) -> None:
+    """The token is checked before the quota: a forged request is told nothing about it."""
+    client = make_client(DATASET_QUOTA_COUNT=1)
+    assert upload(client, classes_zip({"a": 2, "b": 2})).status_code == 201
+    kept = files_under(client.app.state.settings.data_dir)
+    data = classes_zip({"c": 2, "d": 2})
+    assert upload(client, data, token="forged").status_code == 403
+    files = {"file": ("set.zip", data, "application/zip")}
+    assert client.post("/api/datasets", files=files).status_code == 403  # no token at all
+    assert client.post("/datasets", files=files).status_code == 403  # the page's form
+    # A form sending its token as the field before the file meets the quota.
+    token = csrf(client, "/datasets")
+    response = client.post("/api/datasets", data={"csrf_token": token}, files=files)
+    assert response.status_code == 422
+    assert "DATASET_QUOTA_COUNT" in response.json()["detail"]
+    assert files_under(client.app.state.settings.data_dir) == kept
+
+
 def test_a_name_too_long(make_client: MakeClient) -> None:
     refused(make_client(), classes_zip({"a": 1, "b": 1}), 422, "at most 80", name="n" * 81)
 
@@ -212,6 +251,30 @@ def test_not_multipart_is_415(make_client: MakeClient) -> None:
     response = client.post("/api/datasets", json={"file": "x"})
     assert response.status_code == 415
     assert response.json()["detail"].startswith("file: ")
+
+
+def test_the_zip_sent_as_a_text_field_is_named_as_such(make_client: MakeClient) -> None:
+    client = make_client()
+    data = classes_zip({"a": 2, "b": 2})  # over the 4 KB a text field may hold
+    for body in (data, data[:100]):
+        response = client.post(
+            "/api/datasets",
+            files={"file": (None, body)},  # no filename: a text field, not a file
+            headers={"X-CSRF-Token": csrf(client, "/datasets")},
+        )
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"].startswith("file: send the zip as a file"), response.text
+    assert client.get("/api/datasets").json() == []
+
+
+def test_a_long_file_name_is_shortened_into_the_name(make_client: MakeClient) -> None:
+    client = make_client()
+    long_name = "holiday pictures " * 20  # 340 characters
+    response = upload(client, classes_zip({"a": 2, "b": 2}), filename=long_name + ".zip")
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == long_name[:80].strip()
+    # A `name` typed in is the user's own words: too long is refused, not cut.
+    refused(client, classes_zip({"a": 2, "b": 2}), 422, "at most 80", name=long_name)
 
 
 def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:

@@ -93,6 +93,18 @@ def test_another_users_data_set_cannot_be_trained_on(app_client: TestClient) -> 
         assert other.get("/api/runs").json() == []
 
 
+def test_run_again_after_deleting_the_data_set_says_it_is_gone(app_client: TestClient) -> None:
+    dataset = upload(app_client, colour_zip()).json()
+    run = app_client.post("/api/runs", json={"dataset_id": dataset["id"], **TINY}).json()
+    folder = app_client.get(f"/api/runs/{run['id']}").json()["config"]["folder"]
+    app_client.delete(f"/api/runs/{run['id']}")  # cancelled: the data set may go
+    assert app_client.delete(f"/api/datasets/{dataset['id']}").status_code == 204
+    again = app_client.post("/api/runs", json={"dataset": "folder", "folder": folder, **TINY})
+    assert again.status_code == 422
+    detail = again.json()["detail"]
+    assert f"none of yours is in '{folder}' (it was deleted" in detail, detail
+
+
 def test_a_data_set_a_live_run_uses_cannot_be_deleted(app_client: TestClient) -> None:
     dataset = upload(app_client, colour_zip()).json()
     run = app_client.post("/api/runs", json={"dataset_id": dataset["id"], **TINY}).json()

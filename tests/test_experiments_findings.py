@@ -31,7 +31,8 @@ def test_waiting_failed_and_missing_runs_give_no_finding() -> None:
     shown, summary = preset.finding([run(1, "failed", "lr: boom"), run(2)])
     assert shown is None
     assert summary == "The run 'batch norm' (run 1) ended failed: lr: boom. No finding."
-    assert preset.finding([run(1)]) == (None, "1 of the runs no longer exist: no finding")
+    assert preset.finding([run(1)]) == (None, "1 of the 2 runs was deleted: no finding")
+    assert preset.finding([]) == (None, "2 of the 2 runs were deleted: no finding")
 
 
 def test_batch_norm_shown_and_not_shown_with_the_numbers() -> None:

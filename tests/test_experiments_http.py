@@ -10,7 +10,11 @@ from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
 from app.content.schema import ExperimentName
+from app.db import write_session
 from app.experiments.presets import PRESETS
+from app.models.common import utcnow
+from app.repos import runs as run_rows
+from app.runs.present import duration
 from app.worker.training import RunConfig
 from tests.test_accounts import csrf, login, register
 from tests.test_runs_api import TINY, train_now
@@ -212,3 +216,24 @@ def test_a_guests_experiment_moves_with_it_into_the_account_it_logs_into(
     read = db_client.get(f"/api/experiments/{made['id']}")
     assert read.status_code == 200 and [r["id"] for r in read.json()["runs"]] == made["runs"]
     assert other_client.get(f"/api/experiments/{made['id']}").status_code == 200
+
+
+def test_a_running_run_shows_its_epoch_and_time_left(client: TestClient) -> None:
+    made = client.post("/api/experiments", json={"preset": "residual"}).json()
+    # Take the first run and report progress as a worker does (no worker runs in this test).
+    with write_session(client.app.state.engine) as session:
+        run_id = run_rows.claim_next(session, worker_id="test-worker", now=utcnow())
+        assert run_id == made["runs"][0]
+        progress = {"epoch": 2, "epochs": 3, "eta_s": 42.0}
+        assert run_rows.report(session, run_id=run_id, worker_id="test-worker", values=progress)
+    first, second = client.get(f"/api/experiments/{made['id']}").json()["runs"]
+    assert (first["status"], first["epoch"], first["epochs"], first["eta_s"]) == (
+        "running",
+        2,
+        3,
+        42.0,
+    )
+    assert (second["status"], second["epoch"], second["eta_s"]) == ("queued", None, None)
+    entries = soup(client.get(f"/experiments/{made['id']}")).select(".experiment-runs li")
+    assert f"epoch 2 of 3, about {duration(42.0)} left" in entries[0].text
+    assert "epoch" not in entries[1].text

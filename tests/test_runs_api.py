@@ -188,8 +188,22 @@ def test_missing_imagenet_weights_is_a_422_with_the_engines_message(
         "/api/runs", json={"model": "resnet18", "init": "imagenet", "epochs": 1}
     )
     assert response.status_code == 422
-    assert response.json()["detail"] == str(expected.value)
+    cache = str(tmp_path / "empty-torch-home" / "hub")
+    assert cache in str(expected.value)  # the engine (and the CLI) name the full path
+    assert response.json()["detail"] == str(expected.value).replace(cache, "torch's hub cache")
     assert "cvprep weights fetch resnet18" in response.json()["detail"]
+
+
+def test_a_refused_folder_does_not_tell_where_data_dir_is(db_client: TestClient) -> None:
+    data_dir = db_client.app.state.settings.data_dir
+    for folder in ("nowhere", "pets/../../x"):
+        response = db_client.post("/api/runs", json={"dataset": "folder", "folder": folder})
+        assert response.status_code == 422
+        detail = response.json()["detail"]
+        assert detail.startswith("folder: ")
+        assert str(data_dir) not in detail and str(data_dir.resolve()) not in detail
+    missing = db_client.post("/api/runs", json={"dataset": "folder", "folder": "nowhere"})
+    assert missing.json()["detail"] == "folder: no folder 'nowhere' in DATA_DIR/datasets"
 
 
 def test_a_run_starts_only_from_scratch_imagenet_or_the_callers_own_run(
@@ -292,3 +306,18 @@ def test_a_guests_runs_move_into_the_account_it_logs_in_to(
     run_id = db_client.post("/api/runs", json=TINY).json()["id"]  # as a guest
     assert login(db_client, "ada").status_code == 303
     assert [r["id"] for r in db_client.get("/api/runs").json()] == [run_id]
+
+
+def test_starting_from_a_queued_run_says_it_has_not_trained_yet(db_client: TestClient) -> None:
+    queued = db_client.post("/api/runs", json=TINY).json()["id"]  # no worker: it stays queued
+    response = db_client.post("/api/runs", json={**TINY, "init": f"run:{queued}"})
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail.startswith(f"init: run {queued} is still queued"), detail
+    assert "once it has succeeded" in detail and "ended" not in detail
+    db_client.delete(f"/api/runs/{queued}")  # cancelled: it ended without a checkpoint
+    cancelled = db_client.post("/api/runs", json={**TINY, "init": f"run:{queued}"})
+    assert (
+        cancelled.json()["detail"]
+        == f"init: run {queued} (cancelled) has no checkpoint to start from"
+    )

@@ -125,6 +125,12 @@ def test_unknown_dataset_and_model_list_the_valid_ones() -> None:
         ({"num_classes": 11}, "num_classes", "2 to 10"),
         ({"num_classes": 1, "dataset": "digits"}, "num_classes", "at least 2"),
         ({"images_per_class": 1}, "images_per_class", "at least 2"),
+        ({"images_per_class": 1, "dataset": "digits"}, "images_per_class", "at least 2"),
+        (
+            {"images_per_class": 1, "dataset": "folder", "folder": "pets"},
+            "images_per_class",
+            "held out for validation",
+        ),
         ({"epochs": 2, "warmup_epochs": 3}, "warmup_epochs", "at most epochs"),
         ({"device": "cpu", "precision": "fp16"}, "precision", "fp16 needs CUDA"),
         ({"epochs": 2.5}, "epochs", "integer"),

@@ -1,9 +1,10 @@
 """One upload from start to end, as the JSON API and the page both take it.
 
-1. If the caller already has an account or guest row, its quota is checked before a byte is
-   read (a full quota is refused at once).
-2. The body streams into `uploads/.incoming/<random>.zip`, within DATASET_MAX_UPLOAD_BYTES,
-   CSRF-checked before the file part is written.
+1. The CSRF token is checked first: at once when it is in the `X-CSRF-Token` header, else
+   from the form field before the file part is written.
+2. Then, if the caller already has an account or guest row, its quota: a full quota is
+   refused before the file is read (within one chunk of it for a form's field token). The
+   body streams into `uploads/.incoming/<random>.zip`, within DATASET_MAX_UPLOAD_BYTES.
 3. The caller's user row is made if it is a first saved action (a guest), the quota checked,
    and the zip unpacked member by member into `uploads/<owner>/.partial-<random>/`.
 4. The row is written and the folder renamed to `uploads/<owner>/<id>/` in one transaction.
@@ -24,7 +25,7 @@ from app.auth import CSRF_HEADER, acting_user
 from app.datasets import store
 from app.datasets.entries import Refused
 from app.datasets.extract import extract_zip
-from app.datasets.upload import Received, receive_file
+from app.datasets.upload import CsrfRefused, Received, receive_file
 from app.inputs import storable
 from app.models import User
 from app.models.datasets import Dataset
@@ -54,6 +55,7 @@ def data_set_name(received: Received) -> str:
         given = received.filename.replace("\\", "/").rsplit("/", 1)[-1]
         if given.lower().endswith(".zip"):
             given = given[:-4]
+        given = given[:MAX_NAME]  # a long file name is shortened; a long `name` is refused
     given = "".join(ch for ch in given if ch.isprintable()).strip()
     try:
         storable(given)
@@ -71,16 +73,27 @@ async def accept_upload(request: Request, user: User | None, settings: Settings)
     upload wrote is left behind then.
     """
     engine = request.app.state.engine
-    if user is not None and user.id is not None:
-        await run_in_threadpool(store.check_room, engine, user.id, settings)
+    token_ok = _token_checker(request, settings)
+    header = request.headers.get(CSRF_HEADER)
+
+    async def check_room() -> None:
+        if user is not None and user.id is not None:
+            await run_in_threadpool(store.check_room, engine, user.id, settings)
+
+    # The token first, then the quota: a forged request learns nothing of the user's quota.
+    if header is not None:
+        if not token_ok(header):
+            raise CsrfRefused()
+        await check_room()
     incoming = store.incoming_path(settings)
     try:
         received = await receive_file(
             request,
             incoming,
             max_bytes=settings.dataset_max_upload_bytes,
-            token_ok=_token_checker(request, settings),
-            header_token=request.headers.get(CSRF_HEADER),
+            token_ok=token_ok,
+            header_token=header,
+            on_verified=None if header is not None else check_room,
         )
         name = data_set_name(received)
         owner = user if user is not None else await acting_user(request, None)

@@ -126,7 +126,8 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     classes: set[str] = set()
     for entry in files:
         if len(entry.parts) == 1:
-            result.skipped[rules.LOOSE] += 1
+            image_name = PurePosixPath(entry.parts[0]).suffix.lower() in rules.IMAGE_EXTENSIONS
+            result.skipped[rules.LOOSE if image_name else rules.NOT_IMAGE] += 1
         elif splits is None:
             classes.add(entry.parts[0])
             result.items.append((entry.info, (entry.parts[0],)))
@@ -280,14 +281,17 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
             path.rename(path.with_suffix(outcome))
             disk += size
             counts[dest_dir[-1]] += 1
-    _check_counts(counts, skipped)
+    split = any(len(dest_dir) == 2 for _, dest_dir in layout.items)
+    _check_counts(counts, skipped, split=split)
     return Extracted(
         classes=counts, skipped={k: v for k, v in skipped.items() if v}, disk_bytes=disk
     )
 
 
-def _check_counts(counts: dict[str, int], skipped: Counter[str]) -> None:
-    """Refuse when no image, or some class, survived the checks."""
+def _check_counts(counts: dict[str, int], skipped: Counter[str], *, split: bool) -> None:
+    """Refuse when no image, or some class, survived the checks, or when a class of a set
+    without train/ and val/ keeps a single image: training holds at least one image of each
+    class out for validation, so such a set could never train."""
     why = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) or "none found"
     if not any(counts.values()):
         raise Refused("file", f"no usable images in the archive (skipped: {why})")
@@ -299,3 +303,13 @@ def _check_counts(counts: dict[str, int], skipped: Counter[str]) -> None:
             f"class {listed} has no usable images; every class folder needs at least one "
             f"(skipped: {why})",
         )
+    if not split:
+        single = [name for name, n in counts.items() if n == 1]
+        if single:
+            listed = ", ".join(f"'{shown(c)}'" for c in single[:5])
+            more = f" and {len(single) - 5} more" if len(single) > 5 else ""
+            raise Refused(
+                "file",
+                f"class {listed}{more} has only 1 usable image; each class needs at least 2, "
+                "as one is held out for validation (or give train/ and val/ folders)",
+            )

@@ -92,8 +92,11 @@ def check_upload_folder(
         for row in rows.datasets_of(session, owner_id=owner_id)
     }
     if path not in mine:
+        shown = config.folder if len(config.folder) <= 60 else config.folder[:57] + "..."
         raise ConfigError(
-            "folder", "uploaded data sets are chosen by dataset_id, and only your own"
+            "folder",
+            f"uploaded data sets are chosen by dataset_id, and only your own: none of yours "
+            f"is in '{shown}' (it was deleted, or is not yours)",
         )
 
 

@@ -10,7 +10,7 @@ field first), so a forged request never gets a byte written.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -67,6 +67,7 @@ class _Reader:
         self.header_value = bytearray()
         self.headers: dict[str, bytes] = {}
         self.parts = 0
+        self.verified = False  # the file part began with a valid token
 
     def token(self) -> str | None:
         return self.header_token or self.received.fields.get(TOKEN_FIELD)
@@ -92,6 +93,12 @@ class _Reader:
         self.field_name = options.get(b"name", b"").decode("utf-8", "replace")
         self.is_file = b"filename" in options
         if not self.is_file:
+            if self.field_name == FILE_FIELD:
+                raise Refused(
+                    FILE_FIELD,
+                    "send the zip as a file (a part whose Content-Disposition has a filename), "
+                    "not as a text field",
+                )
             return
         if self.field_name != FILE_FIELD:
             raise Refused(FILE_FIELD, f"send the zip in the field '{FILE_FIELD}'")
@@ -99,6 +106,7 @@ class _Reader:
             raise Refused(FILE_FIELD, "send one zip file per upload")
         if not self.token_ok(self.token()):
             raise CsrfRefused()
+        self.verified = True
         self.received.filename = options[b"filename"].decode("utf-8", "replace")
         self.out = open(self.dest, "xb")  # noqa: SIM115  (closed at the part's end or close())
 
@@ -135,11 +143,14 @@ async def receive_file(
     max_bytes: int,
     token_ok: Callable[[str | None], bool],
     header_token: str | None,
+    on_verified: Callable[[], Awaitable[None]] | None = None,
 ) -> Received:
     """Stream the multipart body's `file` part into `dest` (created; the caller removes it).
 
     Raises Refused (415 for a body that is not multipart/form-data, 413 past `max_bytes`, 422
-    for a form without a file) or CsrfRefused. `token_ok` judges the CSRF token.
+    for a form without a file) or CsrfRefused. `token_ok` judges the CSRF token;
+    `on_verified` (which may raise Refused) is awaited once the token has checked out, within
+    one chunk of the file part's start, so a refusal it gives costs no more of the body.
     """
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
@@ -168,6 +179,9 @@ async def receive_file(
             if total > max_bytes + BODY_OVERHEAD:
                 raise too_large(max_bytes)
             parser.write(chunk)
+            if reader.verified and on_verified is not None:
+                check, on_verified = on_verified, None
+                await check()
         parser.finalize()
     except (Refused, CsrfRefused):
         raise

@@ -19,7 +19,10 @@ MARGIN = 0.05  # an accuracy or recall difference smaller than this is within ru
 def not_ready(runs: Sequence[Any], labels: Sequence[str]) -> str | None:
     """Why there is no finding yet (runs still live, or one ended without success), or None."""
     if len(runs) != len(labels):
-        return f"{len(labels) - len(runs)} of the runs no longer exist: no finding"
+        gone = len(labels) - len(runs)
+        return (
+            f"{gone} of the {len(labels)} runs {'was' if gone == 1 else 'were'} deleted: no finding"
+        )
     for run, label in zip(runs, labels, strict=True):
         if run.status in ("failed", "cancelled", "interrupted"):
             why = f": {run.error}" if run.error else ""

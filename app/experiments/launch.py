@@ -186,9 +186,18 @@ def describe(experiment: Experiment, preset: Preset, runs: list[Run]) -> dict[st
                 if run_id in by_id
                 else None,
                 "error": by_id[run_id].error if run_id in by_id else None,
+                **_progress(by_id.get(run_id)),
             }
             for run_id, label in zip(experiment.run_ids, labels, strict=False)
         ],
         "finding": {"shown": shown, "summary": summary},
         "created": experiment.created_at,
     }
+
+
+def _progress(run: Run | None) -> dict[str, Any]:
+    """A running run's epoch (from 1; 0 before the first), of how many, and the seconds left
+    at the current rate (None until the engine has an estimate); None for the others."""
+    if run is None or run.status != RUNNING:
+        return {"epoch": None, "epochs": None, "eta_s": None}
+    return {"epoch": run.epoch, "epochs": run.epochs or None, "eta_s": run.eta_s}

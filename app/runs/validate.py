@@ -11,12 +11,14 @@ weights in the torch cache, the earlier run's checkpoint, CUDA).
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
 
 from app.datasets.runs import check_upload_folder
 from app.inputs import storable
+from app.models.runs import LIVE_STATUSES
 from app.repos import runs as run_rows
 from app.runs.files import run_dir
 from app.runs.limits import check_run_limits
@@ -89,12 +91,17 @@ def check_init(config: RunConfig, session: Session, *, owner_id: int, settings: 
     if kind == "path" or match is None:
         raise ConfigError("init", f"expected {INIT_HERE}, got '{config.init[:60]}'")
     run_id = int(match.group(1))
-    if run_rows.get_run(session, run_id=run_id, owner_id=owner_id) is None:
+    run = run_rows.get_run(session, run_id=run_id, owner_id=owner_id)
+    if run is None:
         raise ConfigError("init", f"you have no run {run_id} to start from")
     if not (run_dir(settings, run_id) / "checkpoint.pt").is_file():
-        raise ConfigError(
-            "init", f"run {run_id} has no checkpoint to start from (it ended before training)"
-        )
+        if run.status in LIVE_STATUSES:
+            raise ConfigError(
+                "init",
+                f"run {run_id} is still {run.status} and has no checkpoint yet; start from it "
+                "once it has succeeded",
+            )
+        raise ConfigError("init", f"run {run_id} ({run.status}) has no checkpoint to start from")
 
 
 def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
@@ -124,6 +131,31 @@ def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
     except OSError as error:  # the file system refused a path (too long, no permission)
         field = "folder" if config.dataset == "folder" else "dataset"
         raise ConfigError(field, f"cannot be read on this server ({error.strerror})") from None
+    except ConfigError as error:
+        raise ConfigError(error.field, without_server_paths(error.reason, settings)) from None
+
+
+def without_server_paths(text: str, settings: Settings) -> str:
+    """`text` with this server's folders named by their settings, not their absolute paths.
+
+    The engine's messages name full paths (right for `cvprep train` on one's own machine);
+    a web user is told "DATA_DIR/datasets", never where DATA_DIR, the runs or torch's cache
+    live on the server's disk.
+    """
+    import torch
+
+    roots = [
+        (settings.runs_dir, "the runs folder"),
+        (settings.data_dir, "DATA_DIR"),
+        (Path(torch.hub.get_dir()), "torch's hub cache"),
+    ]
+    named: list[tuple[str, str]] = []
+    for path, name in roots:
+        for form in {str(path), str(path.resolve())}:
+            named.append((form, name))
+    for form, name in sorted(named, key=lambda item: -len(item[0])):  # the longest first
+        text = text.replace(form, name)
+    return text
 
 
 def check_text(config: RunConfig) -> None:

@@ -49,6 +49,11 @@ class ExperimentRunOut(BaseModel):
     status: str
     val_accuracy: float | None
     error: str | None
+    epoch: int | None = Field(description="While running: the epoch under way, from 1")
+    epochs: int | None = Field(description="While running: the epochs it trains")
+    eta_s: float | None = Field(
+        description="While running: seconds until it ends at the current rate, once known"
+    )
 
 
 class ExperimentOut(BaseModel):

@@ -51,6 +51,7 @@ def _page_context(engine: Engine, experiment_id: int, user: User | None) -> dict
         "charts": compare.charts(data),
         "pct": present.pct,
         "num": present.num,
+        "duration": present.duration,
     }
 
 

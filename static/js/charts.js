@@ -255,7 +255,25 @@
       if (!window.Chart || !window.Chart.getChart(canvas)) draw(canvas);
     });
   }
+  // htmx then "settles" a swapped-in element that has an id: after a short delay it puts back
+  // the attributes the element arrived with, which drops the box's "drawn" class (hiding the
+  // chart) and the size Chart.js gave the canvas. Draw those charts again once settled (in
+  // the same task, so nothing blank is painted).
+  function drawSettled() {
+    document.querySelectorAll(".chart-box:not(.drawn) canvas[data-chart]").forEach(draw);
+  }
   document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
   document.addEventListener("htmx:afterSwap", drawNew);
   document.addEventListener("htmx:load", drawNew);
+  document.addEventListener("htmx:afterSettle", drawSettled);
+  // Before that, htmx copies the old element's attributes onto the new one, the size Chart.js
+  // put in the old canvas's style attribute included, which the CSP (style-src 'self') refuses
+  // with a console error on every poll. The old canvas is about to go: drop its style first.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const target = event.detail.target;
+    if (!target || !target.querySelectorAll) return;
+    target.querySelectorAll("canvas[data-chart][style]").forEach(function (canvas) {
+      canvas.removeAttribute("style");
+    });
+  });
 })();

@@ -326,6 +326,14 @@ class RunConfig:
                 )
         elif self.num_classes == 1:
             raise ConfigError("num_classes", "a classifier needs at least 2 classes (0 = all)")
+        elif self.images_per_class == 1 and self.dataset != "cifar10":
+            # The cap is taken before the validation split: one image per class leaves none
+            # to train on once one is held out (CIFAR-10 alone comes split already).
+            raise ConfigError(
+                "images_per_class",
+                f"{self.dataset}: 1 leaves no image to train on once one per class is held out "
+                "for validation; at least 2 (0 = all)",
+            )
         kind = self.init_kind
         if kind == "imagenet" and self.model not in IMAGENET_MODELS:
             raise ConfigError(
