@@ -10,19 +10,17 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Request
-from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from app.auth import ActingUser, OptionalUser
 from app.db import SessionDep
 from app.deps import JobsDep, SettingsDep
 from app.errors import API_ERRORS, ErrorBody
-from app.experiments.launch import describe, launch_experiment
+from app.experiments.launch import describe
 from app.experiments.presets import PRESETS
 from app.repos import experiments as experiment_rows
-from app.runs.backend import BackendUnavailable
 from app.views.api_quiz import NOT_JSON, require_json
-from app.worker.training import ConfigError
+from app.views.experiments import launch_preset
 
 router = APIRouter(prefix="/api/experiments", tags=["experiments"], responses=API_ERRORS)
 
@@ -134,23 +132,9 @@ async def create_experiment(
         raise HTTPException(status_code=400, detail="body: not valid JSON") from None
     if not isinstance(values, dict) or set(values) - {"preset"}:
         raise HTTPException(status_code=422, detail='body: expected {"preset": NAME} only')
-    name = values.get("preset")
-    preset = PRESETS.get(name) if isinstance(name, str) else None
-    if preset is None:
-        raise HTTPException(status_code=422, detail="preset: expected one of " + ", ".join(PRESETS))
-    try:
-        experiment = await run_in_threadpool(
-            launch_experiment,
-            preset,
-            owner=user,
-            engine=request.app.state.engine,
-            settings=settings,
-            backend=jobs,
-        )
-    except ConfigError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
-    except BackendUnavailable as error:
-        raise HTTPException(status_code=503, detail=str(error)) from None
+    experiment = await launch_preset(
+        request, values.get("preset"), user=user, settings=settings, jobs=jobs
+    )
     assert experiment.id is not None
     return ExperimentAccepted(id=experiment.id, runs=list(experiment.run_ids))
 

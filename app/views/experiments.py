@@ -18,10 +18,11 @@ from app.db import read_session
 from app.deps import JobsDep, SettingsDep
 from app.experiments.launch import describe, launch_experiment
 from app.experiments.presets import PRESETS
-from app.models import User
+from app.models import Experiment, User
 from app.repos import experiments as experiment_rows
 from app.runs import compare, present
-from app.runs.backend import BackendUnavailable
+from app.runs.backend import BackendUnavailable, JobBackend
+from app.settings import Settings
 from app.web import render
 from app.worker.training import ConfigError
 
@@ -70,22 +71,21 @@ def latest_results(engine: Engine, user: User | None, names: list[str]) -> dict[
         }
 
 
-@router.post("", dependencies=[CsrfChecked])
-async def launch(
-    request: Request,
-    user: ActingUser,
-    settings: SettingsDep,
-    jobs: JobsDep,
-    preset: Annotated[str, Form(max_length=40)],
-) -> Response:
-    """Launch the preset named in the form; on to the experiment's page."""
-    chosen = PRESETS.get(preset)
-    if chosen is None:
+async def launch_preset(
+    request: Request, name: object, *, user: User, settings: Settings, jobs: JobBackend
+) -> Experiment:
+    """Queue the runs of preset `name` for `user`; the one path of the form and the API.
+
+    Raises HTTPException: 422 for a name that is no preset or a run past the user's limits
+    (the message names the field or the limit), 503 when the job backend cannot take runs.
+    """
+    preset = PRESETS.get(name) if isinstance(name, str) else None
+    if preset is None:
         raise HTTPException(status_code=422, detail="preset: expected one of " + ", ".join(PRESETS))
     try:
-        experiment = await run_in_threadpool(
+        return await run_in_threadpool(
             launch_experiment,
-            chosen,
+            preset,
             owner=user,
             engine=request.app.state.engine,
             settings=settings,
@@ -95,6 +95,18 @@ async def launch(
         raise HTTPException(status_code=422, detail=str(error)) from None
     except BackendUnavailable as error:
         raise HTTPException(status_code=503, detail=str(error)) from None
+
+
+@router.post("", dependencies=[CsrfChecked])
+async def launch(
+    request: Request,
+    user: ActingUser,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    preset: Annotated[str, Form(max_length=40)],
+) -> Response:
+    """Launch the preset named in the form; on to the experiment's page."""
+    experiment = await launch_preset(request, preset, user=user, settings=settings, jobs=jobs)
     return RedirectResponse(f"/experiments/{experiment.id}", status_code=303)
 
 
