@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import time
+import unicodedata
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -194,3 +195,17 @@ def test_leftovers_of_a_killed_upload_are_swept_a_day_later(app_client) -> None:
     os.utime(old_zip, (two_days_ago, two_days_ago))
     assert upload(app_client, classes_zip({"c": 2, "d": 2})).status_code == 201
     assert not old_zip.exists()
+
+
+def test_one_class_name_in_both_unicode_forms_is_one_class(app_client) -> None:
+    composed = unicodedata.normalize("NFC", "café")
+    decomposed = unicodedata.normalize("NFD", "café")
+    assert composed != decomposed  # macOS writes the second, other systems the first
+    entries = [
+        (f"{composed}/0.png", image_bytes(1)),
+        (f"{decomposed}/1.png", image_bytes(2)),
+        ("tea/0.png", image_bytes(3)),
+        ("tea/1.png", image_bytes(4)),
+    ]
+    body = upload(app_client, make_zip(entries)).json()
+    assert body["classes"] == {composed: 2, "tea": 2}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import unicodedata
 from pathlib import Path
 
 import numpy as np
@@ -268,3 +269,16 @@ def _cpu() -> torch.device:
 def test_module_reads_pillow_only_when_decoding() -> None:
     source = Path(folder_data.__file__).read_text()
     assert "\nfrom PIL" not in source and "\nimport PIL" not in source
+
+
+def test_one_class_name_in_both_unicode_forms_is_one_class(data_dir: Path) -> None:
+    composed = unicodedata.normalize("NFC", "café")
+    decomposed = unicodedata.normalize("NFD", "café")
+    root = data_dir / "datasets" / "mixed"
+    class_folder(root, composed, count=2)
+    class_folder(root, decomposed, count=3, colour=(10, 200, 10))
+    class_folder(root, "tea", count=2, colour=(10, 10, 200))
+    scan = scan_folder(root)
+    assert scan.classes == [composed, "tea"]
+    labels = [label for _, label, _ in scan.files]
+    assert labels.count(0) == 5 and labels.count(1) == 2

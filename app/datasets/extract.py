@@ -24,6 +24,7 @@ decodable images in class folders.
 
 from __future__ import annotations
 
+import unicodedata
 import warnings
 import zipfile
 import zlib
@@ -93,7 +94,10 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     folders: list[tuple[str, ...]] = []
     for info in entries:
         check_entry(info)
-        parts = tuple(p for p in PurePosixPath(info.filename).parts if p not in ("", "."))
+        # NFC: macOS stores names decomposed ("e" + U+0301), others composed ("é"); a class
+        # typed on both is one class, as the learner sees it.
+        name = unicodedata.normalize("NFC", info.filename)
+        parts = tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
         if not parts:
             continue
         if _junk(parts):

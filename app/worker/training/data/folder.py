@@ -25,6 +25,7 @@ Pillow is imported only here, when a folder is read.
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -147,6 +148,12 @@ def _class_files(folder: Path, root: Path, skipped: Counter[str]) -> list[Path]:
     return found
 
 
+def class_name(folder: Path) -> str:
+    """A class folder's name in Unicode NFC: macOS writes names decomposed ("e" + U+0301),
+    other systems composed ("é"), so the same typed name from both is one class."""
+    return unicodedata.normalize("NFC", folder.name)
+
+
 def scan_folder(path: Path, name: str = "folder") -> FolderScan:
     """Find the classes and image files of an ImageFolder, descending a wrapping folder.
 
@@ -184,7 +191,7 @@ def scan_folder(path: Path, name: str = "folder") -> FolderScan:
             skipped[HIDDEN] += hidden
             skipped[LOOSE] += len(stray)
         split_classes.append(class_dirs)
-    scan.classes = [d.name for d in split_classes[0]]
+    scan.classes = sorted({class_name(d) for d in split_classes[0]})
     if not scan.classes and skipped[LOOSE] and path != root:
         raise DataError(
             name, f"found one class ('{path.name}'); a classifier needs at least two class folders"
@@ -202,13 +209,14 @@ def scan_folder(path: Path, name: str = "folder") -> FolderScan:
     index = {c: i for i, c in enumerate(scan.classes)}
     for (_, split), class_dirs in zip(splits, split_classes, strict=True):
         for class_dir in class_dirs:
-            if class_dir.name not in index:
+            label = class_name(class_dir)
+            if label not in index:
                 raise DataError(
                     name,
-                    f"class '{class_dir.name}' is in {class_dir.parent.name}/ but not in train/",
+                    f"class '{label}' is in {class_dir.parent.name}/ but not in train/",
                 )
             for file in _class_files(class_dir, root, skipped):
-                scan.files.append((file, index[class_dir.name], split))
+                scan.files.append((file, index[label], split))
     if not scan.files:
         raise DataError(name, f"no image files in the class folders of {path}")
     return scan
