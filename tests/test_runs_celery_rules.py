@@ -3,6 +3,8 @@ id does to the row (`app.runs.celery_tasks.decide`), and a launch while Redis is
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
@@ -310,3 +312,32 @@ def test_a_run_that_starts_from_an_unfinished_run_waits_for_it(
         )
     assert decide(second, engine=engine, settings=settings, worker_id="b:2")[0] == RUN
     assert row(engine, second).attempt == 1
+
+
+def test_queued_runs_are_sent_again_when_the_web_process_starts(
+    engine: Engine, db_settings: Settings, redis_url: str
+) -> None:
+    """A web process that died between saving a run and sending its id left the run with no
+    message; the next start sends every queued run's id again (ended runs are not sent)."""
+    import redis
+
+    from app.runs.celery_backend import CeleryBackend
+    from tests.test_runs_celery import forget_queue
+
+    waiting, ended = queue(engine, 2)
+    set_row(engine, ended, status="succeeded")
+    name = f"cvprep-resend-{os.getpid()}-{time.time_ns()}"
+    backend = CeleryBackend(
+        rules(db_settings, jobs_backend="celery", redis_url=redis_url, celery_queue=name), engine
+    )
+    client = redis.Redis.from_url(redis_url)
+    try:
+        sent = backend.resend_queued()
+        assert waiting in sent and ended not in sent
+        # Celery's message protocol 2: the body is base64 JSON [args, kwargs, embed].
+        messages = [json.loads(raw) for raw in client.lrange(name, 0, -1)]
+        delivered = [json.loads(base64.b64decode(m["body"]))[0][0] for m in messages]
+        assert sorted(delivered) == sorted(sent)
+    finally:
+        client.close()
+        forget_queue(redis_url, name)

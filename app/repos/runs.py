@@ -377,6 +377,12 @@ def has_queued(session: Session) -> bool:
     )
 
 
+def queued_ids(session: Session) -> list[int]:
+    """Every queued run's id, oldest first."""
+    query = select(col(Run.id)).where(col(Run.status) == QUEUED).order_by(col(Run.id))
+    return [run_id for run_id in session.exec(query) if run_id is not None]
+
+
 def delete_run(session: Session, *, run: Run) -> bool:
     """Delete an ended run's row (its files are the caller's to remove); False while it is
     queued or running. Commits."""

@@ -5,7 +5,10 @@
 says why). `cancel` does nothing more than the row's flag, which the worker holding the run
 reads with its heartbeat wherever it is. The web process sweeps for silent runs (no heartbeat
 for RUN_HEARTBEAT_TIMEOUT: a worker machine that died) and marks them interrupted, as the local
-backend does. `health` pings Redis and counts the workers that announced themselves.
+backend does. When the web process starts, it sends every queued run's id once more: one that
+died between saving a run and sending its id left that run with no message, and a duplicate
+message is harmless (the row decides: a delivery for a run already claimed is skipped).
+`health` pings Redis and counts the workers that announced themselves.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from kombu.exceptions import KombuError, OperationalError
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import Engine
 
-from app.db import write_session
+from app.db import read_session, write_session
 from app.models.common import utcnow
 from app.repos import runs as run_rows
 from app.runs.backend import BackendUnavailable
@@ -101,7 +104,26 @@ class CeleryBackend:
 
     # --- the sweeper ---------------------------------------------------------------------------
 
+    def resend_queued(self) -> list[int]:
+        """Send every queued run's id again; the ids sent, oldest first. Stops at the first
+        run Redis cannot take (logged: the next start sends them)."""
+        with read_session(self.engine) as session:
+            ids = run_rows.queued_ids(session)
+        sent: list[int] = []
+        for run_id in ids:
+            try:
+                self.submit(run_id)
+            except BackendUnavailable as error:
+                logger.warning("queued runs not sent again: %s", error)
+                break
+            sent.append(run_id)
+        return sent
+
     def _sweep_loop(self) -> None:
+        try:
+            self.resend_queued()
+        except Exception:
+            logger.exception("sending queued runs again failed")
         while not self.closing.wait(SWEEP_S):
             try:
                 self.sweep()
