@@ -17,6 +17,11 @@ from app.content.search import SearchHit, SearchIndex
 FILE_NAME = re.compile(r"^(?P<number>\d{2})-(?P<slug>[a-z0-9]+(?:-[a-z0-9]+)*)\.md$")
 FRONT_MATTER = re.compile(r"\A---\n(?P<yaml>.*?)\n---\n(?P<body>.*)\Z", re.S)
 REQUIRED_SECTIONS = ("Common follow-ups", "Go deeper")
+# Every answer opens with what a candidate would say in the room (about two minutes spoken);
+# the page shows it first on reveal and keeps the depth below it one click away.
+ALOUD_HEADING = "The answer you would give aloud"
+ALOUD_MAX_WORDS = 300
+ALOUD_FIELD = f"body (## {ALOUD_HEADING})"
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,9 @@ class Question:
     search_text: str
     code: tuple[CodeBlock, ...]
     answer_text: str = ""  # the answer as plain text, for search ranking and snippets
+    aloud_html: str = ""  # the first section: the answer given aloud, shown first on reveal
+    depth_html: str = ""  # everything after it: depth, follow-ups, sources
+    aloud_text: str = ""  # the first section as plain text (its words are counted)
 
     @property
     def number(self) -> int:
@@ -138,6 +146,37 @@ def _section_problems(body: str) -> list[str]:
     return []
 
 
+def split_aloud(body: str, renderer: Renderer) -> tuple[str, str]:
+    """The body cut before its second `##` heading: (the answer aloud, the depth).
+
+    Raises ValueError when the body does not open with `## The answer you would give aloud`
+    (prose before it included) or has no `##` section after it."""
+    headings = [
+        token
+        for token in renderer.parse(body)
+        if token.type == "heading_open" and token.tag == "h2" and token.map
+    ]
+    lines = body.split("\n")
+    if not headings or "".join(lines[: headings[0].map[0]]).strip():
+        raise ValueError(f"the answer must open with the section '## {ALOUD_HEADING}'")
+    title = lines[headings[0].map[0]].lstrip("#").strip()
+    if title != ALOUD_HEADING:
+        raise ValueError(f"the first section must be '## {ALOUD_HEADING}', found '## {title}'")
+    if len(headings) < 2:
+        raise ValueError("the depth sections must follow the answer given aloud")
+    cut = headings[1].map[0]
+    return "\n".join(lines[:cut]), "\n".join(lines[cut:])
+
+
+def _aloud_problems(aloud: str, renderer: Renderer) -> list[str]:
+    words = len(prose_text(renderer.parse(aloud)).split()) - len(ALOUD_HEADING.split())
+    if words > ALOUD_MAX_WORDS:
+        return [f"{words} words; the answer given aloud holds at most {ALOUD_MAX_WORDS}"]
+    if words < 60:
+        return [f"{words} words; the answer given aloud needs at least 60"]
+    return []
+
+
 def _code_problems(blocks: Sequence[CodeBlock]) -> list[str]:
     problems = []
     for block in blocks:
@@ -184,6 +223,15 @@ def load_question(path: Path, renderer: Renderer) -> Question:
     blocks = code_blocks(tokens)
     for reason in _section_problems(body) + _code_problems(blocks):
         problems.append(ContentProblem(name, "body", reason))
+    aloud, depth = "", body
+    try:
+        aloud, depth = split_aloud(body, renderer)
+    except ValueError as error:
+        problems.append(ContentProblem(name, ALOUD_FIELD, str(error)))
+    else:
+        problems.extend(
+            ContentProblem(name, ALOUD_FIELD, r) for r in _aloud_problems(aloud, renderer)
+        )
     if problems:
         raise ContentError(problems)
 
@@ -197,6 +245,9 @@ def load_question(path: Path, renderer: Renderer) -> Question:
         search_text=search_text.lower(),
         code=tuple(blocks),
         answer_text=prose_text(tokens),
+        aloud_html=renderer.render(aloud, shift=1),
+        depth_html=renderer.render(depth, shift=1),
+        aloud_text=prose_text(renderer.parse(aloud)),
     )
 
 

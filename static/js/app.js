@@ -38,7 +38,20 @@
     });
   }
 
+  // A link to a section of the full answer (#anchor) opens the <details> that holds it.
+  function openTargetDetails() {
+    if (!location.hash) return;
+    const target = document.getElementById(decodeURIComponent(location.hash.slice(1)));
+    const details = target && target.closest("details");
+    if (details && !details.open) {
+      details.open = true;
+      target.scrollIntoView();
+    }
+  }
+  window.addEventListener("hashchange", openTargetDetails);
+
   function enhance(root) {
+    openTargetDetails();
     addCopyButtons(root);
     localTimes(root);
   }
