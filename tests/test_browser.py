@@ -54,6 +54,27 @@ def test_draft_is_saved_as_you_type_and_shown_beside_the_answer(page: Page) -> N
     )
 
 
+def test_reveal_shows_the_answer_aloud_and_the_keyboard_opens_the_depth(page: Page) -> None:
+    page.goto("/questions/residual-connections")
+    page.get_by_role("link", name="Reveal the model answer").click()
+    aloud = page.locator("#answer .answer-aloud")
+    expect(aloud.get_by_role("heading", name="The answer you would give aloud")).to_be_visible()
+    follow_ups = page.locator("#answer #common-follow-ups")
+    expect(follow_ups).to_be_hidden()
+
+    summary = page.locator("#answer details.answer-depth > summary")
+    summary.focus()
+    expect(summary).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(follow_ups).to_be_visible()
+    expect(page.locator("#answer details.answer-depth")).to_have_attribute("open", "")
+
+
+def test_a_link_to_a_section_of_the_depth_opens_it(page: Page) -> None:
+    page.goto("/questions/residual-connections?reveal=true#go-deeper")
+    expect(page.locator("#go-deeper")).to_be_visible()
+
+
 @pytest.mark.parametrize("path", ["/", "/questions/pooling?reveal=true", "/nope"])
 def test_pages_pass_the_accessibility_check(page: Page, path: str) -> None:
     page.goto(path)

@@ -130,6 +130,27 @@ def test_reveal_without_javascript_renders_the_whole_page_with_the_answer(
     assert answer is not None and answer.select("h3")
 
 
+def test_revealed_answer_shows_the_answer_aloud_first_and_the_depth_one_click_away(
+    client: TestClient, bank: QuestionBank
+) -> None:
+    for question in bank:
+        page = soup(client.get(f"/questions/{question.slug}", params={"reveal": "true"}))
+        answer = page.select_one("#answer")
+        aloud = answer.select_one(".answer-aloud")
+        assert (
+            aloud.select_one("h3")
+            .get_text(strip=True)
+            .startswith("The answer you would give aloud")
+        )
+        depth = answer.select_one("details.answer-depth")
+        # Closed by default, opened by its <summary> (a native control: keyboard, no JavaScript).
+        assert depth is not None and not depth.has_attr("open"), question.slug
+        assert depth.select_one("summary").get_text(strip=True)
+        assert depth.select_one("#go-deeper") and depth.select_one("#common-follow-ups")
+        assert aloud.sourceline < depth.sourceline
+        assert not aloud.select("#go-deeper"), question.slug
+
+
 def test_reveal_with_htmx_returns_only_the_answer(client: TestClient, bank: QuestionBank) -> None:
     question = bank.questions[0]
     response = client.get(f"/questions/{question.slug}", params={"reveal": "true"}, headers=HX)
