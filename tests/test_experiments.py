@@ -5,15 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-from sklearn.metrics import recall_score
 from sqlalchemy import Engine
 from sqlmodel import func, select
 
 from app.db import make_engine, read_session, write_session
 from app.experiments.launch import describe, launch_experiment
-from app.experiments.presets import PRESETS
+from app.experiments.presets import PRESETS, Cell
 from app.migrate import upgrade
 from app.models import Experiment, Run, User
 from app.models.common import utcnow
@@ -22,7 +20,7 @@ from app.repos import runs as run_rows
 from app.repos import users
 from app.runs.execute import execute_run
 from app.settings import Settings
-from app.worker.training import ConfigError
+from app.worker.training import ConfigError, RunConfig
 
 WORKER = "test:experiments"
 
@@ -80,179 +78,167 @@ def train_queue(engine: Engine, settings: Settings) -> list[int]:
         done.append(run_id)
 
 
-def state(engine: Engine, experiment_id: int, owner_id: int) -> tuple[dict, list[Run]]:
+def state(
+    engine: Engine, settings: Settings, experiment_id: int, owner_id: int
+) -> tuple[dict, list[Run]]:
     with read_session(engine) as session:
         row = experiment_rows.get_experiment(
             session, experiment_id=experiment_id, owner_id=owner_id
         )
         assert row is not None
         runs = experiment_rows.runs_in_order(session, experiment=row)
-        return describe(row, PRESETS[row.preset], runs), runs
+        return describe(row, PRESETS[row.preset], runs, settings.runs_dir), runs
+
+
+def launch_test_size(engine: Engine, settings: Settings, name: str, user: User, backend=None):
+    return launch_experiment(
+        PRESETS[name],
+        owner=user,
+        engine=engine,
+        settings=settings,
+        backend=backend or NoBackend(),
+        size="test",
+    )
 
 
 # --- every preset, end to end at test size ----------------------------------------------------
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-def test_every_preset_trains_end_to_end_and_states_a_finding(
+def test_every_preset_trains_end_to_end_and_gives_a_verdict_with_per_seed_numbers(
     name: str, shared: tuple[Engine, Settings]
 ) -> None:
     engine, settings = shared
     user = new_user(engine)
     backend = NoBackend()
     preset = PRESETS[name]
-    experiment = launch_experiment(
-        preset, owner=user, engine=engine, settings=settings, backend=backend, quick=True
-    )
+    experiment = launch_test_size(engine, settings, name, user, backend)
     assert experiment.id is not None and user.id is not None
-    assert len(experiment.run_ids) == len(preset.labels())
-    assert backend.submitted == experiment.run_ids
-    described, runs = state(engine, experiment.id, user.id)
+    plan = preset.plan("test")
+    assert len(experiment.run_ids) == len(plan) == len(experiment.cells)
+    assert backend.submitted == experiment.run_ids  # the count shown is the count queued
+    assert preset.sizes["test"].seeds >= 3
+    described, runs = state(engine, settings, experiment.id, user.id)
     assert described["status"] == "queued"
-    assert described["finding"] == {
-        "shown": None,
-        "summary": f"Waiting for the runs: 0 of {len(runs)} finished.",
-    }
+    assert described["finding"]["outcome"] == "pending"
+    assert described["finding"]["summary"] == f"Waiting for the runs: 0 of {len(runs)} finished."
     trained = train_queue(engine, settings)
-    assert trained == experiment.run_ids  # in order: the pretraining run first
-    described, runs = state(engine, experiment.id, user.id)
+    assert trained == experiment.run_ids  # in order: a pretraining run first, then seed by seed
+    described, runs = state(engine, settings, experiment.id, user.id)
     assert [run.status for run in runs] == ["succeeded"] * len(runs), [r.error for r in runs]
     assert described["status"] == "succeeded"
     finding = described["finding"]
-    assert finding["shown"] in (True, False)
-    # The summary states the effect with the runs' own numbers.
-    assert any(ch.isdigit() for ch in finding["summary"])
+    assert finding["outcome"] in ("shown", "not shown", "inconclusive")
+    assert finding["summary"].startswith(finding["outcome"].capitalize())
+    # Paired seeds: seed i of every arm has seed i and data_seed i.
+    for run, (arm, seed) in zip(runs, experiment.cells, strict=True):
+        if seed is not None:
+            assert run.config["seed"] == run.config["data_seed"] == seed
+            assert {**run.config, "seed": 0, "data_seed": 0} | {} == {
+                **RunConfig.from_dict(
+                    {k: v for k, v in preset.config(Cell(arm, 0), "test").items() if k != "init"}
+                    | ({"init": run.config["init"]} if run.config["init"] != "scratch" else {})
+                ).to_dict(),
+                "seed": 0,
+                "data_seed": 0,
+            }
+    arms = {arm["key"]: arm for arm in described["arms"]}
+    for arm in preset.arms_at("test"):
+        values = arms[arm.key]["val_accuracy"]
+        assert len(values) == (1 if arm.once else 3)
+        assert arms[arm.key]["mean"] == pytest.approx(sum(values) / len(values))
     if name == "transfer":
         pretrain = runs[0]
-        for run in runs[2:]:
-            assert run.config["init"] == f"run:{pretrain.id}"
+        assert experiment.cells[0] == ["pretrain", None]
+        for run, (arm, _) in zip(runs, experiment.cells, strict=True):
+            if arm in ("frozen", "finetuned"):
+                assert run.config["init"] == f"run:{pretrain.id}"
         assert pretrain.config["first_class"] == 0 and runs[1].config["first_class"] == 5
-        assert (runs[1].metrics or {})["classes"] != (pretrain.metrics or {})["classes"]
+        assert arms["pretrain"]["comparable"] is False
 
 
-def predictions(settings: Settings, run_id: int) -> tuple[np.ndarray, np.ndarray]:
-    saved = np.load(settings.runs_dir / str(run_id) / "predictions.npz")
-    return saved["y_true"], saved["y_prob"].argmax(1)
-
-
-def test_imbalance_weighted_or_focal_raises_the_rarest_recall_over_plain_ce(
+def test_the_transfer_backbone_is_always_the_experiments_own_run(
     shared: tuple[Engine, Settings],
 ) -> None:
     engine, settings = shared
     user = new_user(engine)
-    experiment = launch_experiment(
-        PRESETS["imbalance"],
-        owner=user,
-        engine=engine,
-        settings=settings,
-        backend=NoBackend(),
-        quick=True,
-    )
+    first = launch_test_size(engine, settings, "transfer", user)
+    train_queue(engine, settings)  # a succeeded run of the same architecture now exists
+    with write_session(engine) as session:  # a succeeded single run that would "match"
+        run_rows.create_run(
+            session,
+            owner_id=user.id or 0,
+            config=RunConfig.from_dict(
+                PRESETS["transfer"].config(Cell("pretrain", None), "test")
+            ).to_dict(),
+            now=utcnow(),
+        )
+        session.commit()
     train_queue(engine, settings)
-    ce, weighted, focal, _ = experiment.run_ids
-    rarest = 4
-    recall = {}
-    for run_id in (ce, weighted, focal):
-        truth, guess = predictions(settings, run_id)
-        recall[run_id] = recall_score(truth, guess, labels=[rarest], average=None)[0]
-    assert max(recall[weighted], recall[focal]) > recall[ce]
-    assert user.id is not None
-    described, _ = state(engine, experiment.id or 0, user.id)
-    assert described["finding"]["shown"] is True
-
-
-def test_residual_keeps_the_first_layers_gradient_far_above_the_plain_nets(
-    shared: tuple[Engine, Settings],
-) -> None:
-    engine, settings = shared
-    user = new_user(engine)
-    experiment = launch_experiment(
-        PRESETS["residual"],
-        owner=user,
-        engine=engine,
-        settings=settings,
-        backend=NoBackend(),
-        quick=True,
-    )
+    second = launch_test_size(engine, settings, "transfer", user)
+    assert second.run_ids[0] not in first.run_ids  # a new pretraining run, never another's
+    with read_session(engine) as session:
+        rows = {r.id: r for r in session.exec(select(Run).where(Run.id.in_(second.run_ids))).all()}  # type: ignore[attr-defined]
+    for run_id, (arm, _) in zip(second.run_ids, second.cells, strict=True):
+        if arm in ("frozen", "finetuned"):
+            assert rows[run_id].config["init"] == f"run:{second.run_ids[0]}"
     train_queue(engine, settings)
-    assert user.id is not None and experiment.id is not None
-    _, (plain, residual) = state(engine, experiment.id, user.id)
-    for a, b in zip(plain.history, residual.history, strict=True):
-        assert b["grad_norms"]["stem"] > 100 * a["grad_norms"]["stem"]
 
 
-def test_transfer_reuses_a_succeeded_pretraining_run_of_the_learner(
+def test_runs_after_a_failed_pretraining_run_fail_and_the_verdict_says_why(
     shared: tuple[Engine, Settings],
 ) -> None:
     engine, settings = shared
     user = new_user(engine)
-    preset = PRESETS["transfer"]
-    first = launch_experiment(
-        preset, owner=user, engine=engine, settings=settings, backend=NoBackend(), quick=True
-    )
-    with write_session(engine) as session:  # train only the pretraining run
-        assert run_rows.claim(session, run_id=first.run_ids[0], worker_id=WORKER, now=utcnow())
-    execute_run(first.run_ids[0], engine=engine, settings=settings, worker_id=WORKER)
-    backend = NoBackend()
-    second = launch_experiment(
-        preset, owner=user, engine=engine, settings=settings, backend=backend, quick=True
-    )
-    assert second.run_ids[0] == first.run_ids[0]
-    assert backend.submitted == second.run_ids[1:]  # the pretraining run is not queued again
-    trained = train_queue(engine, settings)  # the rest of both groups, from the one pretraining
-    assert sorted(trained) == sorted(first.run_ids[1:] + second.run_ids[1:])
-
-
-def test_runs_after_a_failed_pretraining_run_fail_and_the_finding_says_why(
-    shared: tuple[Engine, Settings],
-) -> None:
-    engine, settings = shared
-    user = new_user(engine)
-    experiment = launch_experiment(
-        PRESETS["transfer"],
-        owner=user,
-        engine=engine,
-        settings=settings,
-        backend=NoBackend(),
-        quick=True,
-    )
+    experiment = launch_test_size(engine, settings, "transfer", user)
     pretrain = experiment.run_ids[0]
     with write_session(engine) as session:
         row = run_rows.run_by_id(session, run_id=pretrain)
         assert row is not None
         run_rows.request_cancel(session, run=row, now=utcnow())  # queued → cancelled at once
-    trained = train_queue(engine, settings)
-    assert trained == [experiment.run_ids[1]]  # from scratch: it depends on nothing
+    train_queue(engine, settings)
     assert user.id is not None and experiment.id is not None
-    described, runs = state(engine, experiment.id, user.id)
-    assert [r.status for r in runs] == ["cancelled", "succeeded", "failed", "failed"]
-    assert runs[2].error == (
+    described, runs = state(engine, settings, experiment.id, user.id)
+    statuses = {
+        arm: run.status
+        for run, (arm, seed) in zip(runs, experiment.cells, strict=True)
+        if seed in (None, 0)
+    }
+    assert statuses == {
+        "pretrain": "cancelled",
+        "scratch": "succeeded",
+        "frozen": "failed",
+        "finetuned": "failed",
+    }
+    failed = next(r for r, (arm, _) in zip(runs, experiment.cells, strict=True) if arm == "frozen")
+    assert failed.error == (
         f"run {pretrain}, which this run starts from, ended cancelled: nothing to start from"
     )
     assert described["status"] == "failed"
-    assert described["finding"]["shown"] is None
+    assert described["finding"]["outcome"] == "inconclusive"
     assert "ended cancelled" in described["finding"]["summary"]
 
 
-def test_a_preset_over_the_queue_limit_names_it_and_creates_nothing(tmp_path: Path) -> None:
+def test_a_second_live_experiment_is_refused_naming_the_limit_and_creates_nothing(
+    tmp_path: Path,
+) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     upgrade(url)
-    settings = Settings(
-        DATA_DIR=tmp_path / "data", DATABASE_URL=url, SECRET_KEY="k", RUN_MAX_QUEUED=3
-    )
+    settings = Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=url, SECRET_KEY="k")
     engine = make_engine(url)
     user = new_user(engine)
+    # The biggest preset launches under the default limits of a fresh install.
+    first = launch_experiment(
+        PRESETS["batchnorm"], owner=user, engine=engine, settings=settings, backend=NoBackend()
+    )
+    assert len(first.run_ids) == len(PRESETS["batchnorm"].plan()) > settings.run_max_queued
     with pytest.raises(ConfigError) as error:
         launch_experiment(
-            PRESETS["imbalance"],
-            owner=user,
-            engine=engine,
-            settings=settings,
-            backend=NoBackend(),
+            PRESETS["imbalance"], owner=user, engine=engine, settings=settings, backend=NoBackend()
         )
     assert error.value.field == "preset"
-    assert "RUN_MAX_QUEUED" in str(error.value) and "4 runs" in str(error.value)
+    assert "EXPERIMENT_MAX_LIVE" in str(error.value)
     with read_session(engine) as session:
-        assert session.exec(select(func.count()).select_from(Run)).one() == 0
-        assert session.exec(select(func.count()).select_from(Experiment)).one() == 0
+        assert session.exec(select(func.count()).select_from(Run)).one() == len(first.run_ids)
+        assert session.exec(select(func.count()).select_from(Experiment)).one() == 1
     engine.dispose()

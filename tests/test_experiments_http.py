@@ -38,7 +38,8 @@ def test_the_presets_list_names_each_question_and_its_runs(
     for preset in listed:
         assert bank.get(preset["question"]) is not None, preset["question"]
         assert preset["name"] in bank.get(preset["question"]).meta.experiments
-        assert len(preset["runs"]) == len(preset["configs"]) + (1 if preset["pretrain"] else 0)
+        assert preset["runs"] == len(preset["configs"]) == len(PRESETS[preset["name"]].plan())
+        assert preset["seeds"] >= 3 and preset["design"]
         for config in preset["configs"]:  # every config is a valid run (placeholder aside)
             if config.get("init") == "run:{pretrain}":
                 config = {**config, "init": "scratch"}
@@ -49,17 +50,26 @@ def test_launch_read_and_ownership(db_client: TestClient, other_client: TestClie
     made = db_client.post("/api/experiments", json={"preset": "residual"})
     assert made.status_code == 202
     body = made.json()
-    assert len(body["runs"]) == 2
+    assert len(body["runs"]) == 9  # 3 arms × 3 seeds
     read = db_client.get(f"/api/experiments/{body['id']}").json()
     assert read["preset"] == "residual" and read["question"] == "residual-connections"
     assert read["claim"] == PRESETS["residual"].claim
-    assert read["status"] == "queued"
+    assert read["status"] == "queued" and read["seeds"] == 3 and read["size"] == "default"
     assert [r["id"] for r in read["runs"]] == body["runs"]
-    assert [r["label"] for r in read["runs"]] == ["plain", "residual"]
-    assert read["finding"] == {"shown": None, "summary": "Waiting for the runs: 0 of 2 finished."}
-    for run_id, residual in zip(body["runs"], (False, True), strict=True):
-        config = db_client.get(f"/api/runs/{run_id}").json()["config"]
-        assert config["residual"] is residual and config["depth"] == 6
+    labels = [a.label for a in PRESETS["residual"].arms]
+    assert [r["label"] for r in read["runs"][:3]] == [f"{label}, seed 0" for label in labels]
+    assert [(r["arm"], r["seed"]) for r in read["runs"][3:6]] == [
+        ("shallow", 1),
+        ("deep", 1),
+        ("residual", 1),
+    ]
+    assert read["finding"]["outcome"] == "pending" and read["finding"]["shown"] is None
+    assert read["finding"]["summary"] == "Waiting for the runs: 0 of 9 finished."
+    for entry in read["runs"]:
+        config = db_client.get(f"/api/runs/{entry['id']}").json()["config"]
+        assert config["residual"] is (entry["arm"] == "residual")
+        assert config["depth"] == (1 if entry["arm"] == "shallow" else 4)
+        assert config["seed"] == config["data_seed"] == entry["seed"]
     other_client.get("/")  # a session of its own
     assert other_client.get(f"/api/experiments/{body['id']}").status_code == 404
     assert other_client.get(f"/experiments/{body['id']}").status_code == 404
@@ -71,10 +81,11 @@ def test_launch_read_and_ownership(db_client: TestClient, other_client: TestClie
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [
-        ({"preset": "nonsense"}, 422, "preset: expected one of transfer"),
+        ({"preset": "nonsense"}, 422, "preset: expected one of pooling, residual"),
         ({}, 422, "preset: expected one of"),
-        ({"preset": "residual", "extra": 1}, 422, '{"preset": NAME}'),
-        (["residual"], 422, '{"preset": NAME}'),
+        ({"preset": "residual", "extra": 1}, 422, '{"preset": NAME'),
+        (["residual"], 422, '{"preset": NAME'),
+        ({"preset": "residual", "size": "huge"}, 422, "size: expected default or full"),
     ],
 )
 def test_bad_launches_are_refused_naming_the_field(
@@ -92,13 +103,12 @@ def test_a_launch_needs_json_and_the_form_needs_csrf(client: TestClient) -> None
     assert client.get("/api/runs").json() == []
 
 
-def test_a_preset_beyond_the_queue_limit_is_refused_naming_it(client: TestClient) -> None:
-    for _ in range(6):
-        assert client.post("/api/runs", json=TINY).status_code == 202
+def test_a_second_live_experiment_is_refused_naming_the_limit(client: TestClient) -> None:
+    assert client.post("/api/experiments", json={"preset": "residual"}).status_code == 202
     refused = client.post("/api/experiments", json={"preset": "imbalance"})
     assert refused.status_code == 422
-    assert "RUN_MAX_QUEUED" in refused.json()["detail"]
-    assert len(client.get("/api/runs").json()) == 6  # nothing created
+    assert "EXPERIMENT_MAX_LIVE" in refused.json()["detail"]
+    assert len(client.get("/api/runs").json()) == 9  # nothing more created
 
 
 def test_the_question_page_launches_a_preset_and_shows_the_latest_result(
@@ -121,7 +131,7 @@ def test_the_question_page_launches_a_preset_and_shows_the_latest_result(
     latest = page.select_one("#preset-residual .experiment-latest")
     assert latest is not None
     assert latest.select_one("a")["href"] == experiment_url
-    assert "No finding yet" in latest.text
+    assert "Pending." in latest.text
     assert "Run it again" in page.select_one("#launch-residual").text
 
 
@@ -226,7 +236,7 @@ def test_a_running_run_shows_its_epoch_and_time_left(client: TestClient) -> None
         assert run_id == made["runs"][0]
         progress = {"epoch": 2, "epochs": 3, "eta_s": 42.0}
         assert run_rows.report(session, run_id=run_id, worker_id="test-worker", values=progress)
-    first, second = client.get(f"/api/experiments/{made['id']}").json()["runs"]
+    first, second = client.get(f"/api/experiments/{made['id']}").json()["runs"][:2]
     assert (first["status"], first["epoch"], first["epochs"], first["eta_s"]) == (
         "running",
         2,

@@ -152,19 +152,19 @@ def split_aloud(body: str, renderer: Renderer) -> tuple[str, str]:
     Raises ValueError when the body does not open with `## The answer you would give aloud`
     (prose before it included) or has no `##` section after it."""
     headings = [
-        token
+        token.map[0]
         for token in renderer.parse(body)
         if token.type == "heading_open" and token.tag == "h2" and token.map
     ]
     lines = body.split("\n")
-    if not headings or "".join(lines[: headings[0].map[0]]).strip():
+    if not headings or "".join(lines[: headings[0]]).strip():
         raise ValueError(f"the answer must open with the section '## {ALOUD_HEADING}'")
-    title = lines[headings[0].map[0]].lstrip("#").strip()
+    title = lines[headings[0]].lstrip("#").strip()
     if title != ALOUD_HEADING:
         raise ValueError(f"the first section must be '## {ALOUD_HEADING}', found '## {title}'")
     if len(headings) < 2:
         raise ValueError("the depth sections must follow the answer given aloud")
-    cut = headings[1].map[0]
+    cut = headings[1]
     return "\n".join(lines[:cut]), "\n".join(lines[cut:])
 
 

@@ -1,26 +1,32 @@
 """Launch a preset as a group of queued runs, and describe an experiment for the API and pages.
 
 A launch is all or nothing: every run's config is checked as a single run would be (the
-engine's checks, the user's `init`, the per-run limits, this machine), the whole group must fit
-under RUN_MAX_QUEUED, and the runs and the experiment row are written in one transaction.
-Runs that start from the group's own pretraining run (`init` "run:{pretrain}") are checked
-with `init` scratch, as their starting checkpoint does not exist yet; they wait for it to
-succeed (app.repos.runs.claim_next) and fail with the reason if it does not.
+engine's checks, the user's `init`, the per-run limits, this machine), the user may have at
+most EXPERIMENT_MAX_LIVE experiments with runs still queued or running (an experiment counts
+as one, whatever the number of runs it queues, so every preset can launch on a fresh install),
+and the runs and the experiment row are written in one transaction. Runs that start from the
+experiment's own pretraining run (`init` "run:{pretrain}") are checked with `init` scratch, as
+their starting checkpoint does not exist yet; they wait for it to succeed
+(app.repos.runs.claim_next) and fail with the reason if it does not.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 
 from app.db import read_session, write_session
-from app.experiments.presets import Preset
+from app.experiments import evidence as charts_of
+from app.experiments.presets import PRESETS, PRETRAIN, Cell, Preset
+from app.experiments.rules import Evidence
+from app.experiments.verdict import INCONCLUSIVE, PENDING, Verdict, mean_spread
 from app.models import Experiment, Run, User
 from app.models.common import utcnow
-from app.models.runs import QUEUED, RUNNING, SUCCEEDED
+from app.models.runs import LIVE_STATUSES, QUEUED, RUNNING, SUCCEEDED
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
 from app.runs.backend import BackendUnavailable, JobBackend
@@ -29,42 +35,9 @@ from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.worker.training import ConfigError, RunConfig
 
-PRETRAIN = "run:{pretrain}"  # in a preset's config: start from the group's pretraining run
-# A pretraining run is reused when these fields match the preset's (the weights fit then).
-REUSE_KEYS = (
-    "dataset",
-    "model",
-    "width",
-    "depth",
-    "batch_norm",
-    "residual",
-    "downsample",
-    "image_size",
-    "first_class",
-    "num_classes",
-)
-
-
-DEFAULTS = RunConfig().to_dict()
-
-
-def reusable_pretrain(
-    session: Session, *, owner_id: int, wanted: dict[str, Any], runs_dir: Path
-) -> int | None:
-    """The owner's newest succeeded run matching `wanted` on REUSE_KEYS with a checkpoint."""
-    rows = session.exec(
-        select(Run)
-        .where(col(Run.owner_id) == owner_id, col(Run.status) == SUCCEEDED)
-        .order_by(col(Run.id).desc())
-        .limit(200)
-    ).all()
-    for row in rows:
-        # A run stored before a field existed has that field's default.
-        if all(row.config.get(key, DEFAULTS[key]) == wanted.get(key) for key in REUSE_KEYS):
-            assert row.id is not None
-            if (runs_dir / str(row.id) / "checkpoint.pt").is_file():
-                return row.id
-    return None
+# RunConfig accepts "run:<id>" only with a valid id: until the rows are written the preset's
+# "run:{pretrain}" stands as run 0, which no run has (ids start at 1).
+PLACEHOLDER = "run:0"
 
 
 def launch_experiment(
@@ -74,82 +47,78 @@ def launch_experiment(
     engine: Engine,
     settings: Settings,
     backend: JobBackend,
-    quick: bool = False,
+    size: str = "default",
 ) -> Experiment:
-    """Queue the preset's runs for `owner` and record the experiment; hand the runs over.
+    """Queue the preset's runs at `size` for `owner`, record the experiment, hand the runs over.
 
-    `quick` shrinks every run to test size (tests only). Raises ConfigError naming the field
-    (with "preset" for the queue limit RUN_MAX_QUEUED); nothing is written then. Raises
-    BackendUnavailable when the job queue cannot take the runs: every run made here that is
-    still queued is then marked failed with that message. Blocking: call it from a worker
-    thread.
+    Raises ConfigError naming the field ("size" for an unknown size, "preset" for
+    EXPERIMENT_MAX_LIVE); nothing is written then. Raises BackendUnavailable when the job queue
+    cannot take the runs: every run made here that is still queued is then marked failed with
+    that message. Blocking: call it from a worker thread.
     """
     assert owner.id is not None
-    configs = [RunConfig.from_dict(c).to_dict() for c in _fill(preset.configs(quick=quick))]
-    wanted = preset.pretrain_config(quick=quick)
-    pretrain_id: int | None = None
+    if size not in preset.sizes:
+        raise ConfigError("size", "expected one of " + ", ".join(s for s in preset.sizes))
+    cells = preset.plan(size)
+    configs = [_checked(preset.config(cell, size)) for cell in cells]
     with read_session(engine) as session:
-        if wanted is not None:
-            wanted = RunConfig.from_dict(wanted).to_dict()
-            pretrain_id = reusable_pretrain(
-                session, owner_id=owner.id, wanted=wanted, runs_dir=settings.runs_dir
-            )
-        for values in ([wanted] if wanted is not None and pretrain_id is None else []) + configs:
+        for values in configs:
             checked = RunConfig.from_dict(values)
             if checked.init == PLACEHOLDER:
                 checked = checked.replace(init="scratch")
             check_for_user(checked, session, owner_id=owner.id, settings=settings)
-    new_runs = len(configs) + (1 if wanted is not None and pretrain_id is None else 0)
     with write_session(engine) as session:
         _lock_owner(session, owner.id)
-        live = run_rows.count_live(session, owner_id=owner.id)
-        if live + new_runs > settings.run_max_queued:
+        live = experiment_rows.live_count(session, owner_id=owner.id, live_statuses=LIVE_STATUSES)
+        if live >= settings.experiment_max_live:
             raise ConfigError(
                 "preset",
-                f"'{preset.name}' queues {new_runs} runs; you have {live} queued or running and "
-                f"at most {settings.run_max_queued} may be at once (RUN_MAX_QUEUED): wait for "
-                "some to end or cancel them",
+                f"you have {live} experiment{'s' if live != 1 else ''} still training and at "
+                f"most {settings.experiment_max_live} may be at once (EXPERIMENT_MAX_LIVE): "
+                "wait for it to end or cancel its runs",
             )
         now = utcnow()
         ids: list[int] = []
-        queued: list[int] = []  # the runs made now (a reused pretraining run has ended)
-        if wanted is not None:
-            if pretrain_id is None:
-                made = run_rows.create_run(session, owner_id=owner.id, config=wanted, now=now)
-                assert made.id is not None
-                pretrain_id = made.id
-                queued.append(made.id)
-            ids.append(pretrain_id)
-        for values in configs:
+        pretrain_id: int | None = None
+        for cell, values in zip(cells, configs, strict=True):
             if values["init"] == PLACEHOLDER:
+                assert pretrain_id is not None, "a `once` arm comes first in the plan"
                 values = {**values, "init": f"run:{pretrain_id}"}
             made = run_rows.create_run(session, owner_id=owner.id, config=values, now=now)
             assert made.id is not None
+            if preset.arm(cell.arm).once:
+                pretrain_id = made.id
             ids.append(made.id)
-            queued.append(made.id)
         experiment = experiment_rows.create_experiment(
-            session, owner_id=owner.id, preset=preset.name, run_ids=ids, now=now
+            session,
+            owner_id=owner.id,
+            preset=preset.name,
+            run_ids=ids,
+            cells=[[cell.arm, cell.seed] for cell in cells],
+            size=size,
+            now=now,
         )
         session.commit()
         session.refresh(experiment)
     try:
-        for run_id in queued:
+        for run_id in ids:
             backend.submit(run_id)
     except BackendUnavailable as error:
         with write_session(engine) as session:
-            for run_id in queued:
+            for run_id in ids:
                 run_rows.fail_queued(session, run_id=run_id, reason=str(error), now=utcnow())
         raise
     return experiment
 
 
-# RunConfig accepts "run:<id>" only with a valid id: until the rows are written the preset's
-# "run:{pretrain}" stands as run 0, which no run has (ids start at 1).
-PLACEHOLDER = "run:0"
+def _checked(values: dict[str, Any]) -> dict[str, Any]:
+    """The config validated and complete, with the PRETRAIN placeholder kept as run 0."""
+    if values.get("init") == PRETRAIN:
+        values = {**values, "init": PLACEHOLDER}
+    return RunConfig.from_dict(values).to_dict()
 
 
-def _fill(configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{**c, "init": PLACEHOLDER} if c.get("init") == PRETRAIN else c for c in configs]
+# ---------------------------------------------------------------- reading an experiment
 
 
 def experiment_status(runs: list[Run], expected: int) -> str:
@@ -164,35 +133,160 @@ def experiment_status(runs: list[Run], expected: int) -> str:
     return "failed"
 
 
-def describe(experiment: Experiment, preset: Preset, runs: list[Run]) -> dict[str, Any]:
-    """The experiment as the API returns it (the page shows the same)."""
-    labels = preset.labels()
+@functools.lru_cache(maxsize=512)
+def _read_predictions(path: str, mtime_ns: int) -> tuple[np.ndarray, np.ndarray] | None:
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            return saved["y_true"].astype(np.int64), saved["y_prob"].argmax(axis=1)
+    except (OSError, KeyError, ValueError):
+        return None
+
+
+def predictions_in(runs_dir: Path) -> Any:
+    """A reader of runs' last validation predictions: run id → (y_true, y_pred) or None."""
+
+    def read(run_id: int) -> tuple[np.ndarray, np.ndarray] | None:
+        path = runs_dir / str(run_id) / "predictions.npz"
+        try:
+            mtime = path.stat().st_mtime_ns
+        except OSError:
+            return None
+        return _read_predictions(str(path), mtime)
+
+    return read
+
+
+def not_ready(experiment: Experiment, preset: Preset, by_id: dict[int, Run]) -> str | None:
+    """Why there is no verdict yet (runs deleted, failed or still live), or None."""
+    if len(experiment.cells) != len(experiment.run_ids):
+        return (
+            "This experiment was made by an earlier design of the preset (one run per arm, "
+            "one seed): run it again for a verdict."
+        )
+    gone = [i for i in experiment.run_ids if i not in by_id]
+    if gone:
+        n = len(experiment.run_ids)
+        return (
+            f"{len(gone)} of its {n} runs {'was' if len(gone) == 1 else 'were'} deleted: no "
+            "verdict."
+        )
+    labels = {arm.key: arm.label for arm in preset.arms}
+    for run_id, (arm, seed) in zip(experiment.run_ids, experiment.cells, strict=True):
+        run = by_id[run_id]
+        if run.status in ("failed", "cancelled", "interrupted"):
+            why = f": {run.error}" if run.error else ""
+            where = f", seed {seed}" if seed is not None else ""
+            return (
+                f"The run '{labels.get(arm, arm)}{where}' (run {run_id}) ended {run.status}{why}."
+            )
+    done = sum(by_id[i].status == SUCCEEDED for i in experiment.run_ids)
+    if done < len(experiment.run_ids):
+        return f"Waiting for the runs: {done} of {len(experiment.run_ids)} finished."
+    return None
+
+
+def verdict_of(
+    experiment: Experiment, preset: Preset, runs: list[Run], runs_dir: Path
+) -> tuple[Verdict, Evidence | None]:
+    """The verdict (PENDING while runs are live; INCONCLUSIVE when one failed or is gone)."""
+    by_id = {run.id: run for run in runs if run.id is not None}
+    waiting = not_ready(experiment, preset, by_id)
+    if waiting is not None:
+        live = any(run.status in LIVE_STATUSES for run in runs)
+        return Verdict(PENDING if live else INCONCLUSIVE, waiting), None
+    cells = [Cell(arm, seed) for arm, seed in experiment.cells]
+    seeds = max((c.seed for c in cells if c.seed is not None), default=-1) + 1
+    evidence = Evidence(
+        labels={arm.key: arm.label for arm in preset.arms_at(experiment.size)},
+        seeds=seeds,
+        runs={(c.arm, c.seed): by_id[i] for c, i in zip(cells, experiment.run_ids, strict=True)},
+        predictions=predictions_in(runs_dir),
+    )
+    try:
+        return preset.rule(evidence), evidence
+    except (KeyError, ValueError, ZeroDivisionError) as error:  # a run without a figure
+        return Verdict(INCONCLUSIVE, f"A figure the verdict needs is missing: {error}."), None
+
+
+def describe(
+    experiment: Experiment,
+    preset: Preset,
+    runs: list[Run],
+    runs_dir: Path,
+    *,
+    with_charts: bool = False,
+) -> dict[str, Any]:
+    """The experiment as the API returns it; the page adds `charts` (Chart objects)."""
     by_id = {run.id: run for run in runs}
-    shown, summary = preset.finding(runs)
+    labels = {arm.key: arm.label for arm in preset.arms}
+    verdict, evidence = verdict_of(experiment, preset, runs, runs_dir)
+    cells = experiment.cells if len(experiment.cells) == len(experiment.run_ids) else []
+    entries = []
+    for index, run_id in enumerate(experiment.run_ids):
+        run = by_id.get(run_id)
+        arm, seed = cells[index] if cells else (None, None)
+        entries.append(
+            {
+                "id": run_id,
+                "arm": arm,
+                "seed": seed,
+                "label": _label(labels.get(arm, arm) if arm else f"run {run_id}", seed),
+                "status": run.status if run is not None else "deleted",
+                "val_accuracy": (run.metrics or {}).get("val_accuracy") if run else None,
+                "error": run.error if run is not None else None,
+                **_progress(run),
+            }
+        )
+    seconds = [run.seconds for run in runs if run.seconds is not None]
     return {
         "id": experiment.id,
         "preset": preset.name,
         "title": preset.title,
         "question": preset.question,
         "claim": preset.claim,
+        "design": preset.design,
         "notice": preset.notice,
+        "size": experiment.size,
+        "seeds": preset.sizes[experiment.size].seeds if experiment.size in preset.sizes else 1,
         "status": experiment_status(runs, len(experiment.run_ids)),
-        "runs": [
-            {
-                "id": run_id,
-                "label": label,
-                "status": by_id[run_id].status if run_id in by_id else "deleted",
-                "val_accuracy": (by_id[run_id].metrics or {}).get("val_accuracy")
-                if run_id in by_id
-                else None,
-                "error": by_id[run_id].error if run_id in by_id else None,
-                **_progress(by_id.get(run_id)),
-            }
-            for run_id, label in zip(experiment.run_ids, labels, strict=False)
-        ],
-        "finding": {"shown": shown, "summary": summary},
+        "runs": entries,
+        "arms": _arms(preset, experiment, by_id) if cells else [],
+        "finding": verdict.to_dict(),
+        "training_seconds": sum(seconds) if seconds else None,
+        "charts": charts_of.charts(preset, evidence) if with_charts and evidence else [],
         "created": experiment.created_at,
     }
+
+
+def _label(arm_label: str, seed: int | None) -> str:
+    return arm_label if seed is None else f"{arm_label}, seed {seed}"
+
+
+def _arms(preset: Preset, experiment: Experiment, by_id: dict[int | None, Run]) -> list[dict]:
+    """Per arm: its label, each seed's validation accuracy and their mean and spread."""
+    values: dict[str, list[float | None]] = {}
+    for run_id, (arm, _seed) in zip(experiment.run_ids, experiment.cells, strict=True):
+        run = by_id.get(run_id)
+        value = (run.metrics or {}).get("val_accuracy") if run is not None else None
+        values.setdefault(arm, []).append(float(value) if isinstance(value, int | float) else None)
+    out = []
+    for arm in preset.arms_at(experiment.size) if experiment.size in preset.sizes else []:
+        seen = values.get(arm.key, [])
+        numbers = [v for v in seen if v is not None]
+        mean, spread = mean_spread(numbers) if numbers else (None, None)
+        out.append(
+            {
+                "key": arm.key,
+                "label": arm.label,
+                "once": arm.once,
+                "val_accuracy": seen,
+                "mean": mean,
+                "spread": None if spread is None or spread != spread else spread,
+                # A pretraining run scores other classes: its figure compares with nothing.
+                "comparable": not arm.once,
+            }
+        )
+    return out
 
 
 def _progress(run: Run | None) -> dict[str, Any]:
@@ -201,3 +295,8 @@ def _progress(run: Run | None) -> dict[str, Any]:
     if run is None or run.status != RUNNING:
         return {"epoch": None, "epochs": None, "eta_s": None}
     return {"epoch": run.epoch, "epochs": run.epochs or None, "eta_s": run.eta_s}
+
+
+def preset_named(name: object) -> Preset | None:
+    """The preset called `name`, or None for anything else."""
+    return PRESETS.get(name) if isinstance(name, str) else None

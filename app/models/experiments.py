@@ -8,6 +8,7 @@ and the preset's `finding` can read their figures.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON
 from sqlmodel import Column, Field, SQLModel
@@ -23,6 +24,9 @@ class Experiment(SQLModel, table=True):
     preset: str = Field(max_length=40, index=True)  # a name in app.experiments.presets
     # The runs' ids in the preset's order (a pretraining run made for it first, if any).
     run_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    size: str = Field(default="default", max_length=20)  # the preset's size: default | full
+    # Per run id, in the same order: [arm key, seed] (seed null for a run trained once).
+    cells: list[list[Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(UTCDateTime, nullable=False)
     )

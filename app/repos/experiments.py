@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -11,10 +12,21 @@ from app.models import Experiment, Run
 
 
 def create_experiment(
-    session: Session, *, owner_id: int, preset: str, run_ids: list[int], now: datetime
+    session: Session,
+    *,
+    owner_id: int,
+    preset: str,
+    run_ids: list[int],
+    cells: list[list[Any]],
+    size: str,
+    now: datetime,
 ) -> Experiment:
-    """An experiment row (flushed, so it has an id; the caller commits)."""
-    experiment = Experiment(owner_id=owner_id, preset=preset, run_ids=run_ids, created_at=now)
+    """An experiment row (flushed, so it has an id; the caller commits).
+
+    `cells[i]` is `[arm, seed]` of `run_ids[i]`."""
+    experiment = Experiment(
+        owner_id=owner_id, preset=preset, run_ids=run_ids, cells=cells, size=size, created_at=now
+    )
     session.add(experiment)
     session.flush()
     return experiment
@@ -62,3 +74,25 @@ def runs_in_order(session: Session, *, experiment: Experiment) -> list[Run]:
     ).all()
     by_id = {row.id: row for row in rows}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def live_count(session: Session, *, owner_id: int, live_statuses: Sequence[str]) -> int:
+    """How many of the owner's experiments still have a run in `live_statuses`."""
+    rows = session.exec(
+        select(Experiment)
+        .where(col(Experiment.owner_id) == owner_id)
+        .order_by(col(Experiment.id).desc())
+        .limit(50)
+    ).all()
+    live = 0
+    for row in rows:
+        ids = [int(i) for i in row.run_ids]
+        if (
+            ids
+            and session.exec(
+                select(Run.id).where(col(Run.id).in_(ids), col(Run.status).in_(list(live_statuses)))
+            ).first()
+            is not None
+        ):
+            live += 1
+    return live

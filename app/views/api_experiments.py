@@ -33,16 +33,48 @@ class ExperimentAccepted(BaseModel):
     runs: list[int] = Field(description="The runs' ids in the preset's order")
 
 
+class ComparisonOut(BaseModel):
+    arm: str
+    baseline: str
+    metric: str
+    arm_values: list[float] = Field(description="The arm's figure, seed by seed")
+    baseline_values: list[float] = Field(description="The baseline's figure, seed by seed")
+    diffs: list[float] = Field(description="Per seed, in the claim's direction (> 0 favours it)")
+    mean: float | None
+    noise: float | None = Field(description="Half-width of the 95 % t interval over the seeds")
+    margin: float
+    noninferior: bool = Field(description="The claim is 'no worse than': compared with −margin")
+    mcnemar: dict[str, float] | None = Field(
+        description="McNemar's exact test on the same validation images: {b, c, p}"
+    )
+    outcome: str
+
+
 class FindingOut(BaseModel):
+    outcome: str = Field(description="shown | not shown | inconclusive | pending")
     shown: bool | None = Field(
-        description="true: this group showed the claimed effect; "
-        "false: it did not; null: not finished, or a run failed"
+        description="true: shown; false: not shown; null: inconclusive or not finished"
     )
     summary: str
+    comparisons: list[ComparisonOut]
+    evidence: list[str] = Field(description="Each comparison in one sentence, every number")
+    notes: list[str]
+
+
+class ArmOut(BaseModel):
+    key: str
+    label: str
+    once: bool = Field(description="Trained once, not per seed (transfer's pretraining run)")
+    val_accuracy: list[float | None] = Field(description="Per seed (one value for a `once` arm)")
+    mean: float | None
+    spread: float | None = Field(description="Sample standard deviation over the seeds")
+    comparable: bool = Field(description="False for a figure measured on other classes")
 
 
 class ExperimentRunOut(BaseModel):
     id: int
+    arm: str | None
+    seed: int | None
     label: str
     status: str
     val_accuracy: float | None
@@ -60,10 +92,23 @@ class ExperimentOut(BaseModel):
     title: str
     question: str = Field(description="The question's slug: /questions/{question}")
     claim: str
+    design: str
     notice: str
+    size: str = Field(description="default | full")
+    seeds: int
     status: str = Field(description="queued | running | succeeded | failed")
     runs: list[ExperimentRunOut]
+    arms: list[ArmOut]
     finding: FindingOut
+    training_seconds: float | None = Field(description="Summed over the runs, s")
+
+
+class PresetArmOut(BaseModel):
+    key: str
+    label: str
+    once: bool
+    series: str
+    x: float | None
 
 
 class PresetOut(BaseModel):
@@ -71,13 +116,14 @@ class PresetOut(BaseModel):
     question: str
     title: str
     claim: str
+    design: str
     notice: str
-    runs: list[str] = Field(description="The runs' labels (a pretraining run first, if any)")
-    configs: list[dict[str, Any]]
-    pretrain: dict[str, Any] | None = Field(
-        description="Transfer: the run the others start from; a matching succeeded run of "
-        "yours is reused instead of training it again"
-    )
+    arms: list[PresetArmOut]
+    seeds: int
+    runs: int = Field(description="How many runs a launch at the default size queues")
+    minutes: float | None = Field(description="Expected wall time on a quiet 2-core CPU")
+    sizes: dict[str, dict[str, Any]]
+    configs: list[dict[str, Any]] = Field(description="Every run's config, in queueing order")
 
 
 @router.get("/presets", response_model=list[PresetOut])
@@ -98,7 +144,10 @@ def list_presets() -> list[dict[str, Any]]:
                 "application/json": {
                     "schema": {
                         "type": "object",
-                        "properties": {"preset": {"type": "string", "enum": list(PRESETS)}},
+                        "properties": {
+                            "preset": {"type": "string", "enum": list(PRESETS)},
+                            "size": {"type": "string", "enum": ["default", "full"]},
+                        },
                         "required": ["preset"],
                         "additionalProperties": False,
                     }
@@ -109,8 +158,8 @@ def list_presets() -> list[dict[str, Any]]:
     responses={
         **NOT_JSON,
         422: {
-            "description": "Unknown preset, or a run over a limit (the limit named, e.g. "
-            "RUN_MAX_QUEUED); nothing is created",
+            "description": "Unknown preset or size, or a run over a limit (the limit named, "
+            "e.g. EXPERIMENT_MAX_LIVE); nothing is created",
             "model": ErrorBody,
         },
         503: {
@@ -130,10 +179,17 @@ async def create_experiment(
         values = json.loads(raw)
     except (ValueError, RecursionError):
         raise HTTPException(status_code=400, detail="body: not valid JSON") from None
-    if not isinstance(values, dict) or set(values) - {"preset"}:
-        raise HTTPException(status_code=422, detail='body: expected {"preset": NAME} only')
+    if not isinstance(values, dict) or set(values) - {"preset", "size"}:
+        raise HTTPException(
+            status_code=422, detail='body: expected {"preset": NAME, "size"?: SIZE} only'
+        )
     experiment = await launch_preset(
-        request, values.get("preset"), user=user, settings=settings, jobs=jobs
+        request,
+        values.get("preset"),
+        user=user,
+        settings=settings,
+        jobs=jobs,
+        size=values.get("size", "default"),
     )
     assert experiment.id is not None
     return ExperimentAccepted(id=experiment.id, runs=list(experiment.run_ids))
@@ -145,7 +201,7 @@ async def create_experiment(
     responses={404: {"description": "No such experiment of yours", "model": ErrorBody}},
 )
 def read_experiment(
-    experiment_id: ExperimentId, session: SessionDep, user: OptionalUser
+    experiment_id: ExperimentId, session: SessionDep, user: OptionalUser, settings: SettingsDep
 ) -> dict[str, Any]:
     """The experiment's claim, status, runs and finding."""
     experiment = None
@@ -157,4 +213,4 @@ def read_experiment(
     if experiment is None or preset is None:
         raise HTTPException(status_code=404, detail=f"No experiment {experiment_id} of yours.")
     runs = experiment_rows.runs_in_order(session, experiment=experiment)
-    return describe(experiment, preset, runs)
+    return describe(experiment, preset, runs, settings.runs_dir)

@@ -1,5 +1,6 @@
-"""Pages for experiments: launch a preset (a form on its question's page), and one
-experiment's page: the claim, what to notice, the runs' live status, the finding and the
+"""Pages for experiments: launch a preset (a form on its question's page), the learner's
+experiments (`/experiments`), and one experiment's page: the claim, how it is tested, the
+runs' live status, the verdict with its per-seed numbers, the charts it talks about and the
 comparison. Like the run page it works without JavaScript (a `<noscript>` refresh while live)
 and htmx polls its status fragment once a second until every run has ended.
 """
@@ -16,7 +17,7 @@ from sqlalchemy import Engine
 from app.auth import ActingUser, CsrfChecked, OptionalUser
 from app.db import read_session
 from app.deps import JobsDep, SettingsDep
-from app.experiments.launch import describe, launch_experiment
+from app.experiments.launch import describe, launch_experiment, preset_named
 from app.experiments.presets import PRESETS
 from app.models import Experiment, User
 from app.repos import experiments as experiment_rows
@@ -31,7 +32,9 @@ router = APIRouter(prefix="/experiments", tags=["experiments"], include_in_schem
 ExperimentId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _page_context(engine: Engine, experiment_id: int, user: User | None) -> dict[str, Any]:
+def _page_context(
+    engine: Engine, settings: Settings, experiment_id: int, user: User | None
+) -> dict[str, Any]:
     experiment = None
     with read_session(engine) as session:
         if user is not None and user.id is not None:
@@ -42,46 +45,80 @@ def _page_context(engine: Engine, experiment_id: int, user: User | None) -> dict
         if experiment is None or preset is None:
             raise HTTPException(status_code=404, detail=f"No experiment {experiment_id} of yours.")
         runs = experiment_rows.runs_in_order(session, experiment=experiment)
-    described = describe(experiment, preset, runs)
+    described = describe(experiment, preset, runs, settings.runs_dir, with_charts=True)
     labels = {entry["id"]: entry["label"] for entry in described["runs"]}
-    data = compare.comparison(runs, [labels.get(run.id, f"run {run.id}") for run in runs])
+    shown = runs[: compare.MAX_RUNS] if len(runs) > compare.MAX_RUNS else runs
+    data = compare.comparison(shown, [labels.get(run.id, f"run {run.id}") for run in shown])
     return {
         "experiment": described,
         "live": described["status"] in ("queued", "running"),
         "data": data,
-        "charts": compare.charts(data),
+        "charts": described["charts"],
         "pct": present.pct,
         "num": present.num,
         "duration": present.duration,
     }
 
 
-def latest_results(engine: Engine, user: User | None, names: list[str]) -> dict[str, Any]:
-    """The user's newest experiment of each preset named, described (for the question page)."""
+def latest_results(
+    engine: Engine, settings: Settings, user: User | None, names: list[str]
+) -> dict[str, Any]:
+    """Per preset named, the user's newest experiment whose runs all still exist, described,
+    with `fallback` the id of a newer one that lost a run (None when the newest is intact)."""
     if user is None or user.id is None or not names:
         return {}
+    found: dict[str, Any] = {}
     with read_session(engine) as session:
-        latest = experiment_rows.latest_of(session, owner_id=user.id, presets=names)
-        return {
-            name: describe(
-                row, PRESETS[name], experiment_rows.runs_in_order(session, experiment=row)
-            )
-            for name, row in latest.items()
-            if name in PRESETS
-        }
+        rows = experiment_rows.experiments_of(session, owner_id=user.id)
+        newer: dict[str, int] = {}
+        for row in rows:  # newest first
+            preset = PRESETS.get(row.preset)
+            if preset is None or row.preset not in names or row.preset in found:
+                continue
+            runs = experiment_rows.runs_in_order(session, experiment=row)
+            if len(runs) < len(row.run_ids):
+                newer.setdefault(row.preset, row.id or 0)
+                continue
+            described = describe(row, preset, runs, settings.runs_dir)
+            described["fallback"] = newer.get(row.preset)
+            found[row.preset] = described
+    return found
+
+
+def list_context(engine: Engine, settings: Settings, user: User | None) -> dict[str, Any]:
+    """The learner's experiments, newest first, each with its status and verdict."""
+    listed = []
+    if user is not None and user.id is not None:
+        with read_session(engine) as session:
+            for row in experiment_rows.experiments_of(session, owner_id=user.id, limit=100):
+                preset = PRESETS.get(row.preset)
+                if preset is None:
+                    continue
+                runs = experiment_rows.runs_in_order(session, experiment=row)
+                listed.append(describe(row, preset, runs, settings.runs_dir))
+    return {"experiments": listed, "presets": PRESETS}
 
 
 async def launch_preset(
-    request: Request, name: object, *, user: User, settings: Settings, jobs: JobBackend
+    request: Request,
+    name: object,
+    *,
+    user: User,
+    settings: Settings,
+    jobs: JobBackend,
+    size: object = "default",
 ) -> Experiment:
-    """Queue the runs of preset `name` for `user`; the one path of the form and the API.
+    """Queue the runs of preset `name` at `size` for `user`; the one path of form and API.
 
-    Raises HTTPException: 422 for a name that is no preset or a run past the user's limits
-    (the message names the field or the limit), 503 when the job backend cannot take runs.
+    Raises HTTPException: 422 for a name that is no preset, a size it does not have, or a run
+    past the user's limits (the message names the field or the limit), 503 when the job
+    backend cannot take runs.
     """
-    preset = PRESETS.get(name) if isinstance(name, str) else None
+    preset = preset_named(name)
     if preset is None:
         raise HTTPException(status_code=422, detail="preset: expected one of " + ", ".join(PRESETS))
+    if size not in ("default", "full"):
+        raise HTTPException(status_code=422, detail="size: expected default or full")
     try:
         return await run_in_threadpool(
             launch_experiment,
@@ -90,6 +127,7 @@ async def launch_preset(
             engine=request.app.state.engine,
             settings=settings,
             backend=jobs,
+            size=size,
         )
     except ConfigError as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
@@ -104,18 +142,28 @@ async def launch(
     settings: SettingsDep,
     jobs: JobsDep,
     preset: Annotated[str, Form(max_length=40)],
+    size: Annotated[str, Form(max_length=20)] = "default",
 ) -> Response:
     """Launch the preset named in the form; on to the experiment's page."""
-    experiment = await launch_preset(request, preset, user=user, settings=settings, jobs=jobs)
+    experiment = await launch_preset(
+        request, preset, user=user, settings=settings, jobs=jobs, size=size
+    )
     return RedirectResponse(f"/experiments/{experiment.id}", status_code=303)
+
+
+@router.get("", response_class=HTMLResponse)
+def experiments_page(request: Request, user: OptionalUser, settings: SettingsDep) -> HTMLResponse:
+    """Your experiments, newest first: preset, status, verdict; the presets to start one."""
+    context = list_context(request.app.state.engine, settings, user)
+    return render(request, "pages/experiments.html", context)
 
 
 @router.get("/{experiment_id}", response_class=HTMLResponse)
 def experiment_page(
-    request: Request, experiment_id: ExperimentId, user: OptionalUser
+    request: Request, experiment_id: ExperimentId, user: OptionalUser, settings: SettingsDep
 ) -> HTMLResponse:
     """The experiment; htmx polls the same URL for the status fragment while it is live."""
-    context = _page_context(request.app.state.engine, experiment_id, user)
+    context = _page_context(request.app.state.engine, settings, experiment_id, user)
     return render(
         request, "pages/experiment.html", context, fragment="partials/_experiment_status.html"
     )

@@ -19,7 +19,6 @@ from app.models import Draft
 from app.models.common import utcnow
 from app.practice.progress import by_question
 from app.repos import drafts, reviews
-from app.runs.prefill import EXPERIMENTS
 from app.views.experiments import latest_results
 from app.web import render, render_shared, templates
 
@@ -116,7 +115,11 @@ async def question_page(
     if user is not None and user.id is not None:
         draft = await run_in_threadpool(_draft, request.app.state.engine, user.id, slug)
         latest = await run_in_threadpool(
-            latest_results, request.app.state.engine, user, list(question.meta.experiments)
+            latest_results,
+            request.app.state.engine,
+            request.app.state.settings,
+            user,
+            list(question.meta.experiments),
         )
     context = {
         "question": question,
@@ -126,7 +129,6 @@ async def question_page(
         "total": len(bank),
         "draft": draft.text if draft else "",
         "demos_html": demos_html(request, question),
-        "experiments": EXPERIMENTS,
         "presets": PRESETS,
         "latest": latest,
     }

@@ -171,10 +171,10 @@ def new_run_page(
     note = None
     start: dict[str, Any] = {}
     if experiment is not None:
-        found = prefill.EXPERIMENTS.get(experiment)
+        found = prefill.from_preset(experiment)
         if found is None:
             raise HTTPException(status_code=404, detail=f"No experiment is called '{experiment}'.")
-        start, note = dict(found.config), f"{found.title}. {found.compare}"
+        start, note = found
     if source is not None:
         run = _run_or_404(request.app.state.engine, source, user)
         if mode == "finetune":

@@ -4,8 +4,8 @@
 // JavaScript shows; once a chart is drawn its table folds away under "… as a table".
 //
 // The JSON spec (built by the server: app/runs/present.py, app/views/progress.py):
-//   {type: "line", x: {title, min?, max?}, y: {title, min?, max?, percent?, log?},
-//    series: [{label, points: [[x, y], ...], thin?, dash?}]}
+//   {type: "line", x: {title, min?, max?, log?}, y: {title, min?, max?, percent?, log?},
+//    series: [{label, points: [[x, y], ...], thin?, dash?, scatter? (points only)}]}
 //   {type: "bar", x: {title, labels}, y: {title, min?, max?, percent?}, horizontal?,
 //    series: [{label, values: [...], line?}]}
 //   {type: "matrix", x: {title, labels}, y: {title, labels},
@@ -57,7 +57,7 @@
   function lineConfig(spec) {
     const options = common();
     options.scales = {
-      x: scale(spec.x, { type: "linear" }),
+      x: scale(spec.x, { type: spec.x.log ? "logarithmic" : "linear" }),
       y: scale(spec.y, { type: spec.y.log ? "logarithmic" : "linear" }),
     };
     options.plugins.legend.display = spec.series.length > 1;
@@ -71,8 +71,9 @@
             borderColor: colour(i),
             backgroundColor: colour(i, 0.25),
             borderWidth: s.thin ? 1 : 2,
-            pointRadius: s.thin ? 0 : 3,
+            pointRadius: s.thin ? 0 : (s.scatter ? 4 : 3),
             borderDash: s.dash ? [5, 5] : [],
+            showLine: !s.scatter,
             spanGaps: true,
             parsing: false,
           };

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 DATASETS = ("shapes", "digits", "folder", "cifar10")
 MODELS = ("smallcnn", "resnet18", "mobilenet_v3_small", "efficientnet_b0")
-DOWNSAMPLES = ("maxpool", "avgpool", "strided")
+DOWNSAMPLES = ("maxpool", "avgpool", "strided", "conv")
 STRATEGIES = ("full", "frozen", "last_n")
 LOSSES = ("ce", "weighted_ce", "focal")
 SAMPLERS = ("shuffle", "balanced")
@@ -144,13 +144,18 @@ class RunConfig:
     # --- model ---
     model: str = _model("smallcnn", "network architecture", choices=MODELS)
     batch_norm: bool = _model(True, "smallcnn: batch norm after every conv")
-    residual: bool = _model(False, "smallcnn: skip connection around every block")
+    residual: bool = _model(
+        False, "smallcnn: skip connection around every block (its branch starts at zero)"
+    )
     depth: int = _model(1, "smallcnn: blocks (two 3×3 convs each) per stage", low=1, high=16)
     width: int = _model(
         32, "smallcnn: channels of the first stage, doubled per stage", low=4, high=256
     )
     downsample: str = _model(
-        "maxpool", "smallcnn: how a stage halves the resolution", choices=DOWNSAMPLES
+        "maxpool",
+        "smallcnn: how a stage halves the resolution: 2×2 max/avg pool; strided: its first "
+        "conv takes stride 2; conv: an extra 3×3 stride-2 conv (All-CNN)",
+        choices=DOWNSAMPLES,
     )
     # --- initialisation and strategy (Q5) ---
     init: str = _init("scratch", f"starting weights: {INIT_FORMS}")

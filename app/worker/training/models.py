@@ -38,6 +38,11 @@ class Block(nn.Module):
     """Two 3×3 convs; with `residual`, their output is added to the input (He et al., 2016).
 
     The shortcut is the identity, or a 1×1 conv (+ BN) where the channels or the stride change.
+    A residual branch starts at zero, so every block begins as the identity and a deep residual
+    net is well-posed at initialisation: with batch norm the branch's last BN scale γ is 0
+    (Goyal et al., "Accurate, Large Minibatch SGD", 2017; torchvision's `zero_init_residual`),
+    without it a scalar gain α on the branch is 0 (De and Smith, "Batch Normalization Biases
+    Residual Blocks Towards the Identity Function", NeurIPS 2020: SkipInit).
     """
 
     def __init__(self, c_in: int, c_out: int, stride: int, batch_norm: bool, residual: bool):
@@ -55,10 +60,22 @@ class Block(nn.Module):
                 layers.append(nn.BatchNorm2d(c_out))
             self.shortcut = nn.Sequential(*layers)
         self.act = nn.ReLU(inplace=True)
+        # SkipInit's gain where there is no BN to zero (see zero_branch)
+        self.gain = nn.Parameter(torch.zeros(())) if residual and not batch_norm else None
+
+    def zero_branch(self) -> None:
+        """Make the residual branch output zero at initialisation (the block is the identity)."""
+        last = self.body[-1]
+        if isinstance(last, nn.BatchNorm2d):
+            nn.init.zeros_(last.weight)
+        elif self.gain is not None:
+            nn.init.zeros_(self.gain)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.body(x)
         if self.residual:
+            if self.gain is not None:
+                out = out * self.gain
             out = out + self.shortcut(x)
         return self.act(out)
 
@@ -66,8 +83,10 @@ class Block(nn.Module):
 class SmallCNN(nn.Module):
     """stem → 3 stages (width w, 2w, 4w; `depth` blocks each) → global average pool → linear.
 
-    Stages 2 and 3 halve the resolution first, by max pooling, average pooling or a stride-2
-    first conv (`downsample`). Input (B, 3, H, W) float, output (B, num_classes) logits.
+    Stages 2 and 3 halve the resolution first (`downsample`): 2×2 max or average pooling; the
+    stage's first conv taking stride 2 ("strided", Springenberg et al.'s Strided-CNN: no extra
+    layer); or an extra 3×3 stride-2 conv (+ BN, ReLU) in the pool's place ("conv", their
+    All-CNN: one more layer of parameters). Input (B, 3, H, W) float, output (B, num_classes).
     """
 
     def __init__(
@@ -93,6 +112,8 @@ class SmallCNN(nn.Module):
                     layers.append(nn.MaxPool2d(2))
                 elif downsample == "avgpool":
                     layers.append(nn.AvgPool2d(2))
+                elif downsample == "conv":
+                    layers += [*_conv(c_in, c_in, 2, batch_norm), nn.ReLU(inplace=True)]
                 else:
                     stride = 2
             for block in range(depth):
@@ -105,6 +126,9 @@ class SmallCNN(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        for module in self.modules():  # after the convs' init, which would not touch BN
+            if isinstance(module, Block) and module.residual:
+                module.zero_branch()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stage3(self.stage2(self.stage1(self.stem(x))))
