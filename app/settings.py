@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     run_max_queued: int = Field(default=8, validation_alias="RUN_MAX_QUEUED", ge=1)
     # Experiments with runs still queued or running, per user (one counts whatever its runs).
     experiment_max_live: int = Field(default=1, validation_alias="EXPERIMENT_MAX_LIVE", ge=1)
+    # The size "Run it" launches: default (minutes on a laptop CPU), full (a GPU), test (tiny).
+    experiment_size: Literal["default", "full", "test"] = Field(
+        default="default", validation_alias="EXPERIMENT_SIZE"
+    )
     # Per run: most epochs, images (train + validation) and image side in px (more is a 422).
     run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
     run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)

@@ -18,7 +18,13 @@ pytestmark = pytest.mark.browser
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data = tmp_path_factory.mktemp("browser-experiments")
-    env = {"DATA_DIR": str(data), "DATABASE_URL": "", "RUN_WORKERS": "1"}
+    env = {
+        "DATA_DIR": str(data),
+        "DATABASE_URL": "",
+        "RUN_WORKERS": "1",
+        "EXPERIMENT_SIZE": "test",  # every path of a preset, in seconds
+        "EXPERIMENT_MAX_LIVE": "2",
+    }
     with serving(env) as (_, base_url):
         yield base_url
 
@@ -37,46 +43,46 @@ def page(browser: Browser, server_url: str) -> Iterator[Page]:
     assert errors == [], errors
 
 
-def test_launch_from_the_question_and_read_the_comparison(page: Page) -> None:
+def test_launch_from_the_question_and_read_the_verdict_and_its_evidence(page: Page) -> None:
     page.goto("/questions/residual-connections")
-    page.locator("#launch-residual").click()
+    button = page.locator("#launch-residual")
+    expect(button).to_contain_text("9 runs: 3 seeds")
+    button.click()
     expect(page).to_have_url(re.compile(r"/experiments/\d+$"))
-    expect(page.locator("h1")).to_contain_text("skip connections")
+    expect(page.locator("h1")).to_contain_text("degradation")
     status = page.locator("#experiment-status")
-    # The page polls until both runs have trained (about half a minute on two cores).
+    # The page polls until every run has trained (seconds at the test size).
     expect(status).to_have_attribute("data-status", "succeeded", timeout=300_000)
-    # The curves are on show once the last poll has swapped in and settled, without a reload
-    # (htmx's settling used to hide them and reset the canvas to 300×150).
-    for chart in ("#compare-accuracy-chart", "#compare-loss-chart"):
+    verdict = page.locator(".finding")
+    expect(verdict).to_contain_text(re.compile(r"(Shown|Not shown|Inconclusive)\."))
+    expect(verdict).not_to_contain_text("Pending")
+    # The evidence the notice talks about: training loss and the gradient ratio on log scales,
+    # drawn once the last poll has swapped in and settled, without a reload.
+    for chart in ("#experiment-train-loss-chart", "#experiment-grad-chart"):
         expect(page.locator(chart)).to_be_visible()
         size = page.locator(chart).bounding_box()
         assert size is not None and size["height"] > 200, size
-    finding = page.locator(".finding")
-    expect(finding).to_contain_text("Stem gradient norm, plain vs residual: epoch 1:")
-    expect(finding).not_to_contain_text("No finding yet")
-    # The comparison: one row per run with its figures, the differing field shown, the
-    # same fields folded away, overlaid curves drawn.
-    rows = page.locator("table.compare-metrics tbody tr")
-    expect(rows).to_have_count(2)
-    expect(rows.nth(0).locator("th")).to_contain_text("plain")
-    expect(rows.nth(1).locator("th")).to_contain_text("residual")
-    expect(page.locator("table.compare-config tr.differs th")).to_have_text(["residual"])
-    expect(page.locator("details.compare-same")).not_to_have_attribute("open", "")
-    points = page.evaluate(
-        "Chart.getChart(document.getElementById('compare-accuracy-chart'))"
-        ".data.datasets.map(d => d.data.length)"
+    scale = page.evaluate(
+        "Chart.getChart(document.getElementById('experiment-grad-chart')).options.scales.y.type"
     )
-    assert points == [3, 3]
+    assert scale == "logarithmic"
+    # Per-seed values, their mean and spread, for every arm.
+    rows = page.locator("table.arms tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0).locator("td")).to_have_count(5)  # 3 seeds, mean, spread
     assert axe_violations(page) == []
     # Each run's page says which experiment it belongs to.
     found = re.search(r"/experiments/\d+$", page.url)
     assert found is not None
-    rows.nth(0).locator("th a").click()
+    page.locator(".experiment-runs a").first.click()
     expect(page).to_have_url(re.compile(r"/runs/\d+$"))
     expect(page.locator(".run-experiment a")).to_have_attribute("href", found.group(0))
-    # Back on the question, the latest result is shown inline.
+    # Back on the question, the latest verdict is shown inline; /experiments lists it.
     page.goto("/questions/residual-connections")
     expect(page.locator("#preset-residual .experiment-latest")).to_contain_text("succeeded")
+    page.goto("/experiments")
+    expect(page.locator("table.experiments-list a").first).to_have_attribute("href", found.group(0))
+    page.set_viewport_size({"width": 375, "height": 800})
     assert axe_violations(page) == []
 
 
@@ -97,6 +103,10 @@ def test_watching_an_experiment_breaks_no_content_security_rule(
     expect(page).to_have_url(re.compile(r"/experiments/\d+$"))
     status = page.locator("#experiment-status")
     expect(status).to_have_attribute("data-status", "succeeded", timeout=300_000)
-    expect(page.locator("#compare-accuracy-chart")).to_be_visible()
+    expect(page.locator("#experiment-lr-chart")).to_be_visible()
+    axis = page.evaluate(
+        "Chart.getChart(document.getElementById('experiment-lr-chart')).options.scales.x.type"
+    )
+    assert axis == "logarithmic"  # accuracy against a log-spaced learning rate
     context.close()
     assert refused == [], refused

@@ -85,7 +85,7 @@ def test_launch_read_and_ownership(db_client: TestClient, other_client: TestClie
         ({}, 422, "preset: expected one of"),
         ({"preset": "residual", "extra": 1}, 422, '{"preset": NAME'),
         (["residual"], 422, '{"preset": NAME'),
-        ({"preset": "residual", "size": "huge"}, 422, "size: expected default or full"),
+        ({"preset": "residual", "size": "huge"}, 422, "size: expected default, full or test"),
     ],
 )
 def test_bad_launches_are_refused_naming_the_field(

@@ -146,7 +146,7 @@ def list_presets() -> list[dict[str, Any]]:
                         "type": "object",
                         "properties": {
                             "preset": {"type": "string", "enum": list(PRESETS)},
-                            "size": {"type": "string", "enum": ["default", "full"]},
+                            "size": {"type": "string", "enum": ["default", "full", "test"]},
                         },
                         "required": ["preset"],
                         "additionalProperties": False,
@@ -189,7 +189,7 @@ async def create_experiment(
         user=user,
         settings=settings,
         jobs=jobs,
-        size=values.get("size", "default"),
+        size=values.get("size"),
     )
     assert experiment.id is not None
     return ExperimentAccepted(id=experiment.id, runs=list(experiment.run_ids))

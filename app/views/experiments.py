@@ -106,7 +106,7 @@ async def launch_preset(
     user: User,
     settings: Settings,
     jobs: JobBackend,
-    size: object = "default",
+    size: object = None,
 ) -> Experiment:
     """Queue the runs of preset `name` at `size` for `user`; the one path of form and API.
 
@@ -117,8 +117,9 @@ async def launch_preset(
     preset = preset_named(name)
     if preset is None:
         raise HTTPException(status_code=422, detail="preset: expected one of " + ", ".join(PRESETS))
-    if size not in ("default", "full"):
-        raise HTTPException(status_code=422, detail="size: expected default or full")
+    size = settings.experiment_size if size is None else size
+    if size not in ("default", "full", "test"):
+        raise HTTPException(status_code=422, detail="size: expected default, full or test")
     try:
         return await run_in_threadpool(
             launch_experiment,
@@ -142,7 +143,7 @@ async def launch(
     settings: SettingsDep,
     jobs: JobsDep,
     preset: Annotated[str, Form(max_length=40)],
-    size: Annotated[str, Form(max_length=20)] = "default",
+    size: Annotated[str | None, Form(max_length=20)] = None,
 ) -> Response:
     """Launch the preset named in the form; on to the experiment's page."""
     experiment = await launch_preset(

@@ -130,6 +130,7 @@ async def question_page(
         "draft": draft.text if draft else "",
         "demos_html": demos_html(request, question),
         "presets": PRESETS,
+        "size": request.app.state.settings.experiment_size,
         "latest": latest,
     }
     fragment = "partials/_answer.html" if reveal else None
