@@ -145,13 +145,14 @@ class Comparison:
         """One sentence with every number: per seed, mean ± noise, margin, the paired test."""
         unit = " points" if self.percent else ""
         scale = 100 if self.percent else 1
-        per_seed = ", ".join(_signed(x * scale) for x in self.diffs)
+        digits = ".1f" if self.percent else ".3g"
+        per_seed = ", ".join(_signed(x * scale, digits) for x in self.diffs)
         text = (
             f"{self.arm} − {self.baseline}, {self.metric}"
             f"{'' if self.sign > 0 else ' (lower is better: sign flipped)'}: "
-            f"per seed {per_seed}{unit}; mean {_signed(self.mean * scale)} ± "
+            f"per seed {per_seed}{unit}; mean {_signed(self.mean * scale, digits)} ± "
             f"{self.noise * scale:.2g}{unit} (95 % interval over {len(self.diffs)} seeds); "
-            f"margin {'−' if self.noninferior else ''}{self.margin * scale:g}{unit}"
+            f"margin {'−' if self.noninferior else ''}{self.margin * scale:.3g}{unit}"
         )
         if self.paired is not None:
             text += (
@@ -179,8 +180,8 @@ class Comparison:
         }
 
 
-def _signed(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"{value:+.1f}"
+def _signed(value: float, digits: str = ".1f") -> str:
+    return "n/a" if math.isnan(value) else f"{value:+{digits}}"
 
 
 def _finite(value: float) -> float | None:

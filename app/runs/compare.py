@@ -21,7 +21,8 @@ METRICS = (
     ("macro_f1", "macro-F1", "max"),
     ("val_loss", "val loss", "min"),
     ("ece", "ECE", "min"),
-    ("train_accuracy", "train accuracy", "max"),
+    # Training accuracy is no "best": a net that memorises its training set tops it.
+    ("train_accuracy", "train accuracy", None),
     ("images_per_s", "images/s", "max"),
     ("seconds", "seconds", "min"),
     ("parameters", "parameters", None),
@@ -58,13 +59,20 @@ def _figure(run: Run, key: str) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
-def metrics_table(runs: Sequence[Run]) -> dict[str, Any]:
-    """{columns, rows: [{id, values}], best: {key: [run ids]}} (ties share the best)."""
+def metrics_table(runs: Sequence[Run], incomparable: Sequence[int] = ()) -> dict[str, Any]:
+    """{columns, rows: [{id, values}], best: {key: [run ids]}} (ties share the best).
+
+    Runs in `incomparable` (scored on other classes, such as a pretraining run) are listed but
+    never marked best."""
     best: dict[str, list[int]] = {}
     figures = {run.id: {key: _figure(run, key) for key, _, _ in METRICS} for run in runs}
     rows = [{"id": run_id, "values": values} for run_id, values in figures.items()]
     for key, _, better in METRICS:
-        values = [(v[key], run_id) for run_id, v in figures.items() if v[key] is not None]
+        values = [
+            (v[key], run_id)
+            for run_id, v in figures.items()
+            if v[key] is not None and run_id not in incomparable
+        ]
         if better is None or len(values) < 2 or any(run_id is None for _, run_id in values):
             continue
         numbers = [v for v, _ in values if v is not None]
@@ -124,15 +132,17 @@ def default_labels(runs: Sequence[Run]) -> list[str]:
     return [f"run {run.id}" for run in runs]
 
 
-def comparison(runs: Sequence[Run], labels: Sequence[str] | None = None) -> dict[str, Any]:
-    """Everything the page shows, as JSON values."""
+def comparison(
+    runs: Sequence[Run], labels: Sequence[str] | None = None, incomparable: Sequence[int] = ()
+) -> dict[str, Any]:
+    """Everything the page shows, as JSON values (`incomparable`: see metrics_table)."""
     labels = list(labels or default_labels(runs))
     return {
         "runs": [
             {"id": run.id, "label": label, "status": run.status}
             for run, label in zip(runs, labels, strict=True)
         ],
-        "metrics": metrics_table(runs),
+        "metrics": metrics_table(runs, incomparable),
         "config": config_differences(runs),
         "per_class_recall": per_class_recall(runs),
         "curves": curves(runs, labels),

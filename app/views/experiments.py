@@ -48,7 +48,10 @@ def _page_context(
     described = describe(experiment, preset, runs, settings.runs_dir, with_charts=True)
     labels = {entry["id"]: entry["label"] for entry in described["runs"]}
     shown = runs[: compare.MAX_RUNS] if len(runs) > compare.MAX_RUNS else runs
-    data = compare.comparison(shown, [labels.get(run.id, f"run {run.id}") for run in shown])
+    once = [e["id"] for e in described["runs"] if e["seed"] is None and e["arm"] is not None]
+    data = compare.comparison(
+        shown, [labels.get(run.id, f"run {run.id}") for run in shown], incomparable=once
+    )
     return {
         "experiment": described,
         "live": described["status"] in ("queued", "running"),
