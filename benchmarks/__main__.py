@@ -5,7 +5,17 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import datasets, demos, logins, pages, practice, runs, scaleout, training
+from benchmarks import (
+    datasets,
+    demos,
+    experiments,
+    logins,
+    pages,
+    practice,
+    runs,
+    scaleout,
+    training,
+)
 
 
 def main() -> None:
@@ -18,6 +28,7 @@ def main() -> None:
         runs.main(Path(tmp) / "runs")
         scaleout.main(Path(tmp) / "scaleout")
         datasets.main(Path(tmp) / "datasets")
+        experiments.main(Path(tmp) / "experiments")
 
 
 if __name__ == "__main__":
