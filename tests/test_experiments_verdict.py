@@ -238,3 +238,23 @@ def test_residual_needs_degradation_and_its_repair_in_training_loss() -> None:
         evidence({"shallow": arm(0.40), "deep": arm(0.05), "residual": arm(0.04)})
     )
     assert no_degradation.outcome == NOT_SHOWN
+
+
+def test_the_loop_needs_a_faster_data_bound_pair_and_a_tied_compute_bound_pair() -> None:
+    def arm(ips: float) -> list[FakeRun]:
+        return [run(0.9, metrics={"images_per_s": ips * f}) for f in (1.0, 1.05, 0.95)]
+
+    tied = {"tutorial-wide": arm(100.0), "engine-wide": arm(105.0)}
+    shown = rules.training_loop(
+        evidence({"tutorial-small": arm(1000.0), "engine-small": arm(2500.0), **tied})
+    )
+    assert shown.outcome == SHOWN and "2.50×" in shown.summary
+    not_tied = {"tutorial-wide": arm(100.0), "engine-wide": arm(200.0)}
+    uneven = rules.training_loop(
+        evidence({"tutorial-small": arm(1000.0), "engine-small": arm(2500.0), **not_tied})
+    )
+    assert uneven.outcome == INCONCLUSIVE
+    slower = rules.training_loop(
+        evidence({"tutorial-small": arm(1000.0), "engine-small": arm(500.0), **tied})
+    )
+    assert slower.outcome == NOT_SHOWN

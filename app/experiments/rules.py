@@ -557,7 +557,7 @@ def training_loop(ev: Evidence) -> Verdict:
     )
     ratios = [math.exp(d) for d in faster.diffs]
     wide = [math.exp(d) for d in tie.diffs]
-    close = abs(tie.mean) + (0 if math.isnan(tie.noise) else tie.noise) < TIE_MARGIN
+    close = all(abs(d) < TIE_MARGIN for d in tie.diffs)  # every pair within 1.25× either way
     outcome = faster.outcome
     if outcome == SHOWN and not close:
         outcome = INCONCLUSIVE
