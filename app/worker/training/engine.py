@@ -331,6 +331,8 @@ class _Trainer:
         if saved["scaler"]:
             self.scaler.load_state_dict(saved["scaler"])
         checkpoint.restore_rng(saved["rng"], self.generator, self.mix_generator)
+        if self.tutorial is not None and saved.get("tutorial"):
+            self.tutorial.restore(saved["tutorial"])
         self.progress = dict(saved["progress"])
         partial = self.progress.pop("partial", None)
         # Stopped inside an epoch: continue it, in its order, from the step reached.
@@ -408,7 +410,9 @@ class _Trainer:
     def _report(self, evaluation: Evaluation) -> dict[str, Any]:
         assert self.data is not None
         labels = self.data.val_labels.cpu().numpy()
-        report = classification_report(labels, evaluation.probs, self.data.classes)
+        report = classification_report(
+            labels, evaluation.probs, self.data.classes, scores=evaluation.log_probs
+        )
         renamed = {
             "size": "val_size",
             "accuracy": "val_accuracy",
@@ -438,6 +442,8 @@ class _Trainer:
                 "versions": self.runtime["versions"],
                 "rng": checkpoint.rng_state(self.generator, self.mix_generator),
                 "progress": {**self.progress, "partial": partial},
+                # loop "tutorial": its DataLoader's shuffling state ({} for the engine's loop)
+                "tutorial": self.tutorial.state(partial is not None) if self.tutorial else {},
             },
         )
         self.timing["checkpoint_s"] = time.perf_counter() - began

@@ -365,6 +365,7 @@ class Evaluation:
     """One pass over the validation set."""
 
     probs: np.ndarray  # (N, K) float32 softmax probabilities
+    log_probs: np.ndarray  # (N, K) float32 log-softmax: ranks classes where probs underflow
     loss: float  # mean cross-entropy (no label smoothing), nats
     accuracy: float
 
@@ -394,4 +395,6 @@ def evaluate(
     log_probs = F.log_softmax(logits, dim=1)
     loss = F.nll_loss(log_probs, labels)
     accuracy = (logits.argmax(dim=1) == labels).float().mean()
-    return Evaluation(log_probs.exp().cpu().numpy(), float(loss), float(accuracy))
+    return Evaluation(
+        log_probs.exp().cpu().numpy(), log_probs.cpu().numpy(), float(loss), float(accuracy)
+    )
