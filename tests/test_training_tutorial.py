@@ -80,3 +80,11 @@ def test_the_tutorial_loop_cancelled_and_resumed_equals_the_uninterrupted_run(
     a = torch.load(tmp_path / "whole" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_the_ceiling_bench_times_bare_steps_in_both_precisions() -> None:
+    from benchmarks import ceiling
+
+    config = bench.config_dict("smallcnn", ceiling.QUICK, "cpu")
+    for precision in ("fp32", "bf16"):
+        assert ceiling.ceiling(config, precision, steps=2) > 0
