@@ -3,7 +3,8 @@
 The order, like torchvision's reference `main`: check the config against this machine
 (`check_config`, raising ConfigError before any data is read) → seed → load the data onto the
 device → build and initialise the model → freeze per strategy → optimiser, schedule, scaler,
-loss, augmenter → (resume) → per epoch: train, evaluate, checkpoint, report → write the outputs.
+loss, augmenter → (resume) → per epoch: train, evaluate, checkpoint (while that costs at most
+CHECKPOINT_SHARE of the epoch; always after the last and on a stop), report → the outputs.
 
 Every outcome after the checks is a RunResult, never an exception: "succeeded"; "cancelled"
 when `should_stop()` said so (the checkpoint then holds the exact point reached, mid-epoch
