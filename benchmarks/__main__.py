@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import (
+    ceiling,
     datasets,
     demos,
     experiments,
@@ -25,6 +26,7 @@ def main() -> None:
         practice.main(Path(tmp) / "practice")
         logins.main(Path(tmp) / "logins")
         training.main(Path(tmp) / "training")
+        ceiling.main(Path(tmp) / "ceiling")
         runs.main(Path(tmp) / "runs")
         scaleout.main(Path(tmp) / "scaleout")
         datasets.main(Path(tmp) / "datasets")
