@@ -41,6 +41,15 @@ class Settings(BaseSettings):
         default=30, validation_alias="LOGIN_MAX_FAILURES_PER_ADDRESS", ge=1
     )
     login_window_minutes: int = Field(default=15, validation_alias="LOGIN_WINDOW_MINUTES", ge=1)
+    # Guest accounts one client address may create per GUEST_WINDOW_MINUTES (a visitor's first
+    # saved action makes one; more is a 429), counted per web process.
+    guest_max_per_address: int = Field(default=10, validation_alias="GUEST_MAX_PER_ADDRESS", ge=1)
+    guest_window_minutes: int = Field(default=10, validation_alias="GUEST_WINDOW_MINUTES", ge=1)
+    # Seconds a write waits for SQLite's one write lock before the request gets a 503 with
+    # Retry-After (the server is overloaded, not broken).
+    database_busy_timeout: float = Field(
+        default=10, validation_alias="DATABASE_BUSY_TIMEOUT", gt=0, le=300
+    )
     # Threads that run demo computations off the event loop.
     demo_threads: int = Field(default=2, validation_alias="DEMO_THREADS", ge=1, le=64)
 
@@ -54,6 +63,9 @@ class Settings(BaseSettings):
     run_threads: int = Field(default=0, validation_alias="RUN_THREADS", ge=0, le=256)
     # Per user: runs queued or running at once (more is a 429 naming the limit).
     run_max_queued: int = Field(default=8, validation_alias="RUN_MAX_QUEUED", ge=1)
+    # All guests together: runs queued or running at once (identities are free, so one client
+    # with many guest cookies meets this cap; registered users meet only their own).
+    run_max_queued_guests: int = Field(default=8, validation_alias="RUN_MAX_QUEUED_GUESTS", ge=1)
     # Per run: most epochs, images (train + validation) and image side in px (more is a 422).
     run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
     run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)
@@ -80,8 +92,8 @@ class Settings(BaseSettings):
     celery_queue: str = Field(
         default="cvprep-runs", validation_alias="CELERY_QUEUE", min_length=1, max_length=100
     )
-    # Fair share (JOBS_BACKEND=celery): runs of one user training at once; a further run of
-    # theirs waits while other users' runs take the free workers.
+    # Fair share (both backends): runs of one user training at once; a further run of theirs
+    # waits while other users' runs take the free workers.
     run_max_running_per_user: int = Field(
         default=1, validation_alias="RUN_MAX_RUNNING_PER_USER", ge=1
     )

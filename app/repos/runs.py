@@ -26,6 +26,7 @@ from app.models.runs import (
     SUCCEEDED,
     Run,
 )
+from app.models.users import User
 
 
 def create_run(session: Session, *, owner_id: int, config: dict[str, Any], now: datetime) -> Run:
@@ -67,6 +68,16 @@ def count_live(session: Session, *, owner_id: int) -> int:
         select(func.count())
         .select_from(Run)
         .where(col(Run.owner_id) == owner_id, col(Run.status).in_(LIVE_STATUSES))
+    ).one()
+
+
+def count_live_of_guests(session: Session) -> int:
+    """How many runs of all guest users together are queued or running."""
+    return session.exec(
+        select(func.count())
+        .select_from(Run)
+        .join(User, col(User.id) == col(Run.owner_id))
+        .where(col(User.username).is_(None), col(Run.status).in_(LIVE_STATUSES))
     ).one()
 
 
