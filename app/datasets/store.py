@@ -9,6 +9,7 @@ and an owner folder left empty by it; what a killed server left there is swept a
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import secrets
 import shutil
 import time
@@ -177,11 +178,18 @@ def keep(
     return row
 
 
+def same_folder(written: object, folder: str) -> bool:
+    """Does a run's `folder` as written (`uploads/3/12/.`, `uploads//3/12`) name `folder`?"""
+    if not isinstance(written, str) or not written:
+        return False
+    return posixpath.normpath(written.strip()) == posixpath.normpath(folder)
+
+
 def live_run_using(engine: Engine, row: Dataset) -> int | None:
     """The id of one of the owner's queued or running runs that trains on this data set."""
     with read_session(engine) as session:
         for run in run_rows.runs_of(session, owner_id=row.owner_id):
-            if run.live and run.config.get("folder") == row.folder:
+            if run.live and same_folder(run.config.get("folder"), row.folder):
                 return run.id
     return None
 

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.db import read_session, write_session
+from app.messages import without_paths
 from app.models.common import utcnow
 from app.models.runs import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED
 from app.repos import runs as run_rows
@@ -261,6 +262,8 @@ def execute_run(
     finally:
         reporter.done.set()
         reporter.heart.join()
+    if message is not None:
+        message = without_paths(message, settings)
     if reporter.stop_reason == "lost":
         return None
     for attempt in range(WRITE_TRIES):

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from app.datasets.runs import check_upload_folder
 from app.inputs import storable
+from app.messages import without_paths
 from app.models.runs import LIVE_STATUSES
 from app.repos import runs as run_rows
 from app.runs.files import run_dir
@@ -170,9 +171,17 @@ def check_text(config: RunConfig) -> None:
 def check_for_user(
     config: RunConfig, session: Session, *, owner_id: int, settings: Settings
 ) -> None:
-    """Everything about a valid config that depends on who asks and on this server."""
-    check_text(config)
-    check_upload_folder(config, session, owner_id=owner_id, settings=settings)
-    check_init(config, session, owner_id=owner_id, settings=settings)
-    check_run_limits(config, settings)
-    check_on_this_machine(config, settings)
+    """Everything about a valid config that depends on who asks and on this server.
+
+    Raises ConfigError naming the field; its message names no absolute path of the server."""
+    try:
+        check_text(config)
+        check_upload_folder(config, session, owner_id=owner_id, settings=settings)
+        check_init(config, session, owner_id=owner_id, settings=settings)
+        check_run_limits(config, settings)
+        check_on_this_machine(config, settings)
+    except ConfigError as error:
+        reason = without_paths(error.reason, settings)
+        if reason == error.reason:
+            raise
+        raise ConfigError(error.field, reason) from None
