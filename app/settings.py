@@ -70,6 +70,18 @@ class Settings(BaseSettings):
     run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
     run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)
     run_max_image_size: int = Field(default=224, validation_alias="RUN_MAX_IMAGE_SIZE", ge=8)
+    # Per run: most memory a worker may need, in MiB, estimated before the run is queued (the
+    # data set decoded, the model and its optimiser, one batch's activations); more is a 422
+    # naming the estimate.
+    run_max_memory_mb: int = Field(default=4096, validation_alias="RUN_MAX_MEMORY_MB", ge=256)
+    # Per user: bytes their runs' files may keep on disk (checkpoints above all); at it, a new
+    # run is a 422 naming the setting until some are deleted.
+    run_quota_bytes: int = Field(default=2_000_000_000, validation_alias="RUN_QUOTA_BYTES", gt=0)
+    # All runs together: bytes the decoded-data cache (DATA_DIR/cache) may keep; past it the
+    # least recently used entries are removed when a run ends.
+    data_cache_max_bytes: int = Field(
+        default=2_000_000_000, validation_alias="DATA_CACHE_MAX_BYTES", gt=0
+    )
     # Per run: seconds of training before it is stopped (what it learnt so far is kept).
     run_max_seconds: int = Field(default=3600, validation_alias="RUN_MAX_SECONDS", ge=1)
     # A running run whose worker wrote no heartbeat for this many seconds is marked

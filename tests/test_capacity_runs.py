@@ -1,19 +1,29 @@
 """Runs under load from one client: fair share in the local backend's claim (as Celery's
-workers keep it). SQLite and PostgreSQL."""
+workers keep it), a run's memory estimated before it is queued. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from app.db import make_engine, write_session
+from app.main import create_app
 from app.migrate import upgrade
 from app.models.common import utcnow
 from app.repos import runs as run_rows
+from app.runs.memory import estimate
+from app.settings import ROOT, Settings
+from app.worker.training import RunConfig
 from tests.test_runs_repo import queue
 
 
@@ -88,3 +98,67 @@ def test_racing_claims_never_pass_the_per_user_cap(engine: Engine, database_url:
     for thread in threads:
         thread.join(60)
     assert len(taken) == 2
+
+
+# --- memory: estimated before a run is queued ------------------------------------------------
+
+PEAK_SCRIPT = """
+import json, resource, sys, tempfile, pathlib
+from app.worker.training import RunConfig, run
+config = RunConfig.from_dict(json.loads(sys.argv[1]))
+out = pathlib.Path(tempfile.mkdtemp())
+run(config, lambda e: None, lambda: False, out_dir=out / "run", data_dir=out, runs_dir=out,
+    num_threads=1)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+"""
+
+
+def test_the_memory_estimate_bounds_a_real_runs_peak() -> None:
+    values = {
+        "dataset": "shapes",
+        "model": "resnet18",
+        "image_size": 64,
+        "images_per_class": 40,
+        "num_classes": 10,
+        "epochs": 1,
+        "batch_size": 32,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, json.dumps(values)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    peak = int(done.stdout.split()[-1])
+    guess = estimate(RunConfig.from_dict(values), 400, 10).total
+    assert peak <= guess <= 3 * peak, (peak, guess)
+
+
+def test_a_run_above_the_memory_a_worker_may_use_is_refused_with_the_figure(
+    database_url: str, tmp_path: Path
+) -> None:
+    big = {
+        "dataset": "shapes",
+        "model": "resnet18",
+        "image_size": 128,
+        "images_per_class": 20,
+        "epochs": 1,
+        "batch_size": 64,
+    }
+    settings = Settings(
+        DATA_DIR=tmp_path / "data",
+        DATABASE_URL=database_url,
+        SECRET_KEY="k",
+        RUN_MAX_MEMORY_MB=1536,
+    )
+    with TestClient(create_app(settings)) as client:
+        refused = client.post("/api/runs", json=big)
+        assert refused.status_code == 422
+        detail = refused.json()["detail"]
+        assert "RUN_MAX_MEMORY_MB" in detail and "1,536 MB" in detail
+        assert re.search(r"about [0-9,]+ MB", detail)
+        assert client.get("/api/runs").json() == []
+        small = client.post("/api/runs", json={**big, "model": "smallcnn", "image_size": 32})
+        assert small.status_code == 202, small.text

@@ -238,6 +238,7 @@ def claim_next(
         .order_by(col(Run.id))
         .limit(CLAIM_SCAN)
     ).all()
+    ordered: Sequence[tuple[int | None, Mapping[Any, Any]]]
     if max_running_per_user is None:
         ordered = [(run_id, config) for run_id, config, _ in candidates]
     else:

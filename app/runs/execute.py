@@ -36,6 +36,7 @@ from app.worker.training import (
     StepProgress,
 )
 from app.worker.training import run as train
+from app.worker.training.data import cache
 from app.worker.training.outputs import finite
 
 logger = logging.getLogger("cvprep.runs")
@@ -203,6 +204,17 @@ def _outcome(reporter: _Reporter, status: str, error: str | None) -> tuple[str, 
     return CANCELLED, None
 
 
+def _evict_cache(settings: Settings) -> None:
+    """Hold DATA_DIR/cache under DATA_CACHE_MAX_BYTES, least recently used entries first."""
+    try:
+        removed = cache.evict(settings.data_dir / "cache", settings.data_cache_max_bytes)
+    except OSError:
+        logger.exception("the decode cache could not be trimmed")
+        return
+    if removed:
+        logger.info("decode cache: removed %s (DATA_CACHE_MAX_BYTES)", ", ".join(removed))
+
+
 def execute_run(
     run_id: int,
     *,
@@ -264,6 +276,7 @@ def execute_run(
         reporter.heart.join()
     if message is not None:
         message = without_paths(message, settings)
+    _evict_cache(settings)
     if reporter.stop_reason == "lost":
         return None
     for attempt in range(WRITE_TRIES):
