@@ -116,3 +116,22 @@ def test_the_cell_route_answers_for_every_class_index(db_client: TestClient) -> 
     assert "k1049" in page.text and "1,102,500 cells" in page.text
     other = TestClient(db_client.app)
     assert other.get(f"/runs/{run_id}/confusion.csv").status_code == 404  # the owner's only
+
+
+def test_an_ended_runs_results_are_rendered_once_and_only_for_its_owner(
+    db_client: TestClient, other_client: TestClient
+) -> None:
+    metrics, _, _ = report(60)
+    run_id = finished_with(db_client, metrics)
+    first = db_client.get(f"/runs/{run_id}").text
+    again = db_client.get(f"/runs/{run_id}").text
+    cached = db_client.app.state.run_results
+    assert len(cached._pages) == 1
+
+    def results(html: str) -> str:
+        return str(BeautifulSoup(html, "html.parser").select_one("#confusions-heading").parent)
+
+    assert results(first) == results(again)  # the same results, from the cache
+    assert other_client.get(f"/runs/{run_id}").status_code == 404
+    assert db_client.delete(f"/api/runs/{run_id}?purge=true").status_code == 204
+    assert db_client.get(f"/runs/{run_id}").status_code == 404

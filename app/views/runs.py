@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from sqlalchemy import Engine
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
@@ -23,7 +24,7 @@ from app.models import Run, User
 from app.models.runs import QUEUED, best_val_accuracy
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
-from app.runs import confusions, dispatch, prefill, present
+from app.runs import confusions, dispatch, page_cache, prefill, present
 from app.runs.backend import BackendUnavailable
 from app.runs.files import present_downloads
 from app.runs.form import (
@@ -38,7 +39,7 @@ from app.runs.form import (
 from app.runs.limits import QueueFull
 from app.runs.validate import check_for_user
 from app.settings import Settings
-from app.web import render
+from app.web import render, templates
 from app.worker.training import ConfigError, RunConfig
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
@@ -304,8 +305,22 @@ def run_page(
     request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
 ) -> HTMLResponse:
     """The run; htmx polls the same URL for the status fragment while it is live."""
-    run = _run_or_404(request.app.state.engine, run_id, user)
+    engine = request.app.state.engine
+    cache: page_cache.ResultsCache = request.app.state.__dict__.setdefault(
+        "run_results", page_cache.ResultsCache()
+    )
+    owned, key = page_cache.ended_key(engine, run_id=run_id, owner=user)
+    cached = cache.get(key) if owned and key is not None else None
+    run = page_cache.run_without_metrics(engine, run_id=run_id) if cached else None
+    if run is None:
+        run, cached = _run_or_404(engine, run_id, user), None
     context = _run_context(request, run, settings)
+    if key is not None and cached is None:
+        cached = templates.env.get_template("partials/_run_results.html").render(
+            {**context, "request": request}
+        )
+        cache.put(key, cached)
+    context["results_html"] = Markup(cached) if cached else None
     return render(request, "pages/run.html", context, fragment="partials/_run_status.html")
 
 
