@@ -6,14 +6,19 @@ rendered on every view, 20 viewers kept both cores busy and every other route wa
 the rendered results are kept here, keyed by (run id, status, end time), at most
 `RESULTS_PAGES` of them (least recently used dropped), and a view that finds them loads the
 row without its metrics. Ownership is checked on every request before anything is served.
+Run pages are rendered at most HEAVY_PAGES at a time (`limiter`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import threading
+import weakref
 from collections import OrderedDict
 from datetime import datetime
 
+import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
@@ -23,6 +28,24 @@ from app.models import Run, User
 from app.models.runs import END_STATUSES
 
 RESULTS_PAGES = 64
+# Run pages rendered at once per web process (one per two cores): more viewers wait in the
+# event loop instead of 20 threads taking turns with the interpreter lock, which made every
+# other route wait its turn too.
+HEAVY_PAGES = max(1, (os.cpu_count() or 2) // 2)
+
+_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def limiter() -> anyio.CapacityLimiter:
+    """This event loop's limiter of HEAVY_PAGES run pages rendered at once."""
+    loop = asyncio.get_running_loop()
+    found = _limiters.get(loop)
+    if found is None:
+        found = _limiters[loop] = anyio.CapacityLimiter(HEAVY_PAGES)
+    return found
+
 
 Key = tuple[int, str, datetime | None]
 

@@ -7,8 +7,10 @@ run page poll a fragment once a second until the run ends.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
@@ -301,10 +303,20 @@ def _confusions(metrics: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @router.get("/{run_id}", response_class=HTMLResponse)
-def run_page(
+async def run_page(
     request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
 ) -> HTMLResponse:
-    """The run; htmx polls the same URL for the status fragment while it is live."""
+    """The run; htmx polls the same URL for the status fragment while it is live.
+
+    Rendered in a worker thread, at most `page_cache.HEAVY_PAGES` at once: the others wait
+    without holding the interpreter, so 20 viewers do not slow every other route."""
+    return await anyio.to_thread.run_sync(
+        functools.partial(_run_page, request, run_id, user, settings),
+        limiter=page_cache.limiter(),
+    )
+
+
+def _run_page(request: Request, run_id: int, user: User | None, settings: Settings) -> HTMLResponse:
     engine = request.app.state.engine
     cache: page_cache.ResultsCache = request.app.state.__dict__.setdefault(
         "run_results", page_cache.ResultsCache()
