@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from app.datasets import thumbnails
 from app.datasets.entries import Caps, Refused
 from app.datasets.extract import Extracted
 from app.db import read_session, write_session
@@ -200,6 +201,8 @@ def remove(engine: Engine, row: Dataset, settings: Settings) -> bool:
         deleted = rows.delete_dataset(session, row=row)
     if deleted and row.folder.startswith(f"{UPLOADS}/"):
         shutil.rmtree(dataset_dir(settings, row), ignore_errors=True)
+    if deleted and row.id is not None:
+        thumbnails.remove(settings, row.id)
     return deleted
 
 
