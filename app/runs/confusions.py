@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import heapq
 import io
+import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,10 +104,9 @@ def csv_rows(classes: Sequence[str], matrix: Sequence[Sequence[int]]) -> Iterato
     formula is prefixed with `'`)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    for line in (
-        [r"true \ predicted", *classes],
-        *([name, *row] for name, row in zip(classes, matrix, strict=True)),
-    ):
+    header: list[object] = [r"true \ predicted", *classes]
+    rows = ([name, *row] for name, row in zip(classes, matrix, strict=True))
+    for line in itertools.chain([header], rows):
         writer.writerow([_cell(v) for v in line])
         yield buffer.getvalue()
         buffer.seek(0)

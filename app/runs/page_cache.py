@@ -91,9 +91,8 @@ def ended_key(engine: Engine, *, run_id: int, owner: User | None) -> tuple[bool,
 def run_without_metrics(engine: Engine, *, run_id: int) -> Run | None:
     """The run's row with an empty `metrics` (not read: the cached results stand for it)."""
     with read_session(engine) as session:
-        run = session.exec(
-            select(Run).options(defer(Run.metrics)).where(col(Run.id) == run_id)
-        ).first()  # type: ignore[arg-type]
+        lazy = defer(Run.metrics)  # type: ignore[arg-type]
+        run = session.exec(select(Run).options(lazy).where(col(Run.id) == run_id)).first()
         if run is not None:
             session.expunge(run)
             run.metrics = {}
