@@ -131,6 +131,14 @@ class Settings(BaseSettings):
     dataset_max_pixels: int = Field(
         default=40_000_000, validation_alias="DATASET_MAX_PIXELS", ge=64
     )
+    # Most class folders one archive may hold (a run's metrics, page and model head grow with
+    # them); counted from the names before anything is read.
+    dataset_max_classes: int = Field(default=200, validation_alias="DATASET_MAX_CLASSES", ge=2)
+    # Most pixels of all the images of one archive together, counted from each image's header
+    # before it is decoded (a few KB of PNG can hold 40 MP).
+    dataset_max_total_pixels: int = Field(
+        default=2_000_000_000, validation_alias="DATASET_MAX_TOTAL_PIXELS", ge=64
+    )
     # Per user: data sets kept at once, and their bytes on disk together.
     dataset_quota_count: int = Field(default=10, validation_alias="DATASET_QUOTA_COUNT", ge=1)
     dataset_quota_bytes: int = Field(

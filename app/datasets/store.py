@@ -121,6 +121,8 @@ def check_room(engine: Engine, owner_id: int, settings: Settings) -> Caps:
         else "DATASET_MAX_EXTRACTED_BYTES",
         ratio=settings.dataset_max_ratio,
         pixels=settings.dataset_max_pixels,
+        classes=settings.dataset_max_classes,
+        total_pixels=settings.dataset_max_total_pixels,
     )
 
 
