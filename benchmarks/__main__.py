@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import (
+    capacity,
     ceiling,
     datasets,
     demos,
@@ -29,6 +30,7 @@ def main() -> None:
         runs.main(Path(tmp) / "runs")
         scaleout.main(Path(tmp) / "scaleout")
         datasets.main(Path(tmp) / "datasets")
+        capacity.main(Path(tmp) / "capacity")
 
 
 if __name__ == "__main__":

@@ -137,9 +137,9 @@ def main(work_dir: Path, seconds: float = 5.0) -> None:
     work_dir.mkdir(parents=True, exist_ok=True)
     defaults = Settings(DATA_DIR=work_dir)
     per_image = defaults.dataset_max_pixels
-    budget = getattr(defaults, "dataset_max_total_pixels", per_image * 6)
+    budget = defaults.dataset_max_total_pixels
     images = max(1, min(64, budget // per_image))
-    classes = getattr(defaults, "dataset_max_classes", 200)
+    classes = defaults.dataset_max_classes
     data = heavy_zip(per_image, images)
     print(
         f"\nCapacity: /healthz while the server does its heaviest allowed work ({seconds:.0f} s each)"
