@@ -57,3 +57,55 @@ def test_a_thumbnail_is_decoded_once_kept_and_removed_with_its_data_set(app_clie
         assert other.get(url).status_code == 404
     assert app_client.delete(f"/api/datasets/{dataset_id}").status_code == 204
     assert not kept.parent.exists()
+
+
+def _memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_concurrent_uploads_of_huge_images_hold_the_web_processs_memory(tmp_path: Path) -> None:
+    """Six guests upload at once a zip of two 40 MP palette PNGs (a few KB each): before,
+    every upload decoded at once (~230 MB each); now one decode per two cores at a time."""
+    import threading
+
+    import httpx
+
+    from benchmarks.load import serving
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for i in range(2):
+            archive.writestr(f"{'ab'[i % 2]}/{i}.png", palette_png(6300, i))
+    data = out.getvalue()
+    statuses: list[int] = []
+
+    def one_upload(base_url: str) -> None:
+        with httpx.Client(base_url=base_url, timeout=300) as client:
+            page = client.get("/datasets").text
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            response = client.post(
+                "/api/datasets",
+                files={"file": ("huge.zip", data, "application/zip")},
+                headers={"X-CSRF-Token": token},
+            )
+            statuses.append(response.status_code)
+
+    env = {"DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "RUN_WORKERS": "0"}
+    with serving(env) as (process, base_url):
+        httpx.get(f"{base_url}/datasets")  # imports done: the baseline is a warm process
+        before = _memory_kb(process.pid, "VmRSS")
+        uploads = [threading.Thread(target=one_upload, args=(base_url,)) for _ in range(6)]
+        for thread in uploads:
+            thread.start()
+        for thread in uploads:
+            thread.join(600)
+        peak = _memory_kb(process.pid, "VmHWM")
+    # Two images of one pixel each class: refused (one image per class), after both decodes.
+    assert len(statuses) == 6 and all(s in (422, 503) for s in statuses), statuses
+    # Six decodes at once took ~1.4 GB more; one at a time stays far below it.
+    print(f"web process: {before // 1024} MB before, peak {peak // 1024} MB")
+    assert (peak - before) * 1024 < 900_000_000, (before, peak)
