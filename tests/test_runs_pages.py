@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from app.cli_train import load_config
 from app.content import QuestionBank
 from app.runs.form import GROUPS, form_specs
-from app.runs.prefill import EXPERIMENTS
+from app.experiments.presets import PRESETS
+from app.runs.prefill import from_preset
 from app.settings import ROOT
 from app.worker.training import RunConfig
 from tests.test_accounts import csrf
@@ -104,16 +105,21 @@ def test_questions_with_an_experiment_link_to_a_prefilled_form(
     for question in bank:
         hrefs = [
             a["href"]
-            for a in soup(client.get(f"/questions/{question.slug}")).select(".experiments a")
+            for a in soup(client.get(f"/questions/{question.slug}")).select(
+                '.experiment-preset a[href^="/runs/new"]'
+            )
         ]
         assert hrefs == [f"/runs/new?experiment={name}" for name in question.meta.experiments]
         if hrefs:
             linked.add(question.number)
     assert {3, 5, 6, 7, 9, 11, 12} <= linked
-    for name, experiment in EXPERIMENTS.items():
+    for name in PRESETS:  # one registry: the form opens one arm of the preset's design
+        found = from_preset(name)
+        assert found is not None
+        config, note = found
         page = soup(client.get(f"/runs/new?experiment={name}"))
-        assert form_config(form_data(page)) == RunConfig.from_dict(experiment.config).to_dict()
-        assert experiment.compare in page.select_one(".banner").text
+        assert form_config(form_data(page)) == RunConfig.from_dict(config).to_dict()
+        assert note in page.select_one(".banner").text
     assert client.get("/runs/new?experiment=nope").status_code == 404
 
 
@@ -346,7 +352,7 @@ def test_a_prefilled_form_says_at_once_what_this_server_lacks(
     client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
-    page = soup(client.get("/runs/new?experiment=transfer"))
+    page = soup(client.get("/runs/new?model=resnet18&init=imagenet"))
     message = page.select_one("#field-init .field-error").text
     assert message.startswith("init: ImageNet weights for resnet18 are not in the torch cache")
     assert "cvprep weights fetch resnet18" in message
