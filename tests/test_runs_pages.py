@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from app.cli_train import load_config
 from app.content import QuestionBank
-from app.runs.form import GROUPS, form_specs
 from app.experiments.presets import PRESETS
+from app.runs.form import GROUPS, form_specs
 from app.runs.prefill import from_preset
 from app.settings import ROOT
 from app.worker.training import RunConfig
