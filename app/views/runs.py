@@ -20,17 +20,22 @@ from app.datasets import store
 from app.db import read_session
 from app.deps import JobsDep, SettingsDep
 from app.models import Run, User
+from app.models.datasets import Dataset
 from app.models.runs import QUEUED, best_val_accuracy
+from app.repos import datasets as dataset_rows
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
-from app.runs import dispatch, prefill, present
+from app.runs import choices, dispatch, prefill, present
 from app.runs.backend import BackendUnavailable
+from app.runs.choices import Option
+from app.runs.estimate import estimate
 from app.runs.files import present_downloads
 from app.runs.form import (
     config_or_errors,
     config_yaml,
     display_values,
     form_groups,
+    full_yaml,
     query_values,
     read_form,
     train_command,
@@ -82,15 +87,39 @@ def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLRespon
 # --- the form ------------------------------------------------------------------------------
 
 
-def _init_options(runs: list[Run], settings: Settings) -> list[tuple[str, str]]:
-    options = [("scratch", "scratch (random weights)"), ("imagenet", "imagenet (torch cache)")]
+def _init_options(runs: list[Run], settings: Settings, names: dict[str, str]) -> list[Option]:
+    cached = choices.cached_imagenet()
+    imagenet = Option("imagenet", "ImageNet weights (torchvision's, from the torch cache)")
+    if cached:
+        imagenet.label += f": here for {', '.join(cached)}"
+    else:
+        imagenet.disabled = "no ImageNet weights are in this server's torch cache"
+    options = [Option("scratch", "Random (from scratch)"), imagenet]
     for run in runs:
         if (settings.runs_dir / str(run.id) / "checkpoint.pt").is_file():
             best = best_val_accuracy(run)
-            label = f"run:{run.id} · {run.config.get('dataset')} · {run.config.get('model')}"
+            label = f"Run {run.id}: {present.run_title(run, names)}"
             if best is not None:
-                label += f" · {present.pct(best)} val"
-            options.append((f"run:{run.id}", label))
+                label += f", {present.pct(best)} val"
+            options.append(Option(f"run:{run.id}", label))
+    return options
+
+
+def _options(
+    runs: list[Run], datasets: list[Dataset], settings: Settings, typed: dict[str, Any]
+) -> dict[str, list[Option]]:
+    """Every select's choices as this server and this learner make them."""
+    names = choices.upload_names(datasets)
+    options = {
+        "dataset": choices.dataset_options(settings, datasets, str(typed.get("dataset") or "")),
+        "init": _init_options(runs, settings, names),
+    }
+    reasons = choices.runtime_reasons()
+    for spec in RunConfig.fields():
+        if spec.choices and spec.name != "dataset":
+            options[spec.name] = [
+                Option(str(c), str(c), reasons.get((spec.name, str(c)))) for c in spec.choices
+            ]
     return options
 
 
@@ -107,10 +136,15 @@ def _form_context(
 ) -> dict[str, Any]:
     runs = _runs_of(request.app.state.engine, user)
     datasets = store.list_for(request.app.state.engine, user)
+    typed = {**typed, "dataset": choices.choice_value(typed, datasets)}
+    for hidden in ("folder", dataset_runs.FIELD):  # the data set choice stands for both
+        if hidden in errors:
+            errors.setdefault("dataset", errors.pop(hidden))
+    limits = {"epochs": settings.run_max_epochs, "image_size": settings.run_max_image_size}
     return {
-        "groups": form_groups(
-            typed, errors, _init_options(runs, settings), dataset_runs.options(datasets)
-        ),
+        "groups": form_groups(typed, errors, _options(runs, datasets, settings, typed), limits),
+        "estimate": estimate(config, runs, datasets) if config else None,
+        "duration": present.duration,
         "errors": errors,
         "config": config,
         "yaml": config_yaml(config) if config else None,
@@ -184,9 +218,8 @@ def new_run_page(
             start = prefill.run_again(run)
             note = f"The config of run {run.id}."
     params = dict(request.query_params)
-    if params.get("form") == "1":  # the form itself, sent by Preview or by htmx as it changes
-        typed, values, errors = read_form(params)
-        config = _checked(request, user, settings, values, errors)
+    if params.get("form") == "1":  # the form itself, sent by htmx as it changes
+        return _checked_form(request, user, settings, params)
     else:
         typed = display_values({**start, **query_values(params)})
         _, values, errors = read_form(
@@ -197,6 +230,26 @@ def new_run_page(
         request, user=user, settings=settings, typed=typed, errors=errors, config=config, note=note
     )
     return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
+
+
+def _checked_form(
+    request: Request, user: User | None, settings: Settings, form: dict[str, Any]
+) -> HTMLResponse:
+    typed, values, errors = read_form(form)
+    config = _checked(request, user, settings, values, errors)
+    context = _form_context(
+        request, user=user, settings=settings, typed=typed, errors=errors, config=config
+    )
+    return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
+
+
+@router.post("/new", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def check_run_form(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
+    """ "Check and show the config" without JavaScript: the form posted (so the CSRF token
+    never lands in an address), answered with the whole form, messages and config."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    return await run_in_threadpool(_checked_form, request, user, settings, fields)
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -257,8 +310,12 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
     only the progress and the curves are computed; the results once it has ended."""
     assert run.id is not None
     live = present.is_live(run)
+    with read_session(request.app.state.engine) as session:
+        names = choices.upload_names(list(dataset_rows.datasets_of(session, owner_id=run.owner_id)))
     context: dict[str, Any] = {
         "run": run,
+        "title": present.run_title(run, names),
+        "finished": len(run.history or []),
         "live": live,
         "position": None,
         "progress": present.progress(run),
@@ -282,7 +339,12 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
         wrong=present.wrong_predictions(metrics),
         info=run.info or {},
         downloads=present_downloads(settings, run.id),
-        yaml=config_yaml(RunConfig.from_dict(run.config)),
+        yaml=full_yaml(RunConfig.from_dict(run.config), names),
+        dataset_label=(
+            f"your upload '{names[run.config['folder']]}'"
+            if run.config.get("folder") in names
+            else None
+        ),
         checkpoint=(settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
         best=best_val_accuracy(run),
     )
