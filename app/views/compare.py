@@ -12,24 +12,42 @@ from fastapi.responses import HTMLResponse
 
 from app.auth import OptionalUser
 from app.db import read_session
+from app.deps import JobsDep
 from app.repos import runs as run_rows
 from app.runs import compare, present
+from app.views.runs import list_context
 from app.web import render
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
+
+
+def _explain(ids: list[str] | None, message: str) -> str:
+    """What to do, in words, when the ids make no comparison."""
+    count = len([p for p in ",".join(ids or []).split(",") if p.strip()])
+    if count < 2:
+        ticked = "no run" if count == 0 else "one run"
+        return (
+            f"Compare puts 2 to {compare.MAX_RUNS} runs side by side: you ticked {ticked}. "
+            "Tick at least two runs in the Compare column, then press Compare again."
+        )
+    return message.removeprefix("ids: ").capitalize() + "."
 
 
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request,
     user: OptionalUser,
+    jobs: JobsDep,
     ids: Annotated[list[str] | None, Query(max_length=200)] = None,
 ) -> HTMLResponse:
     """`ids` as "1,2,3", or repeated (`ids=1&ids=2`, what the runs list's checkboxes send)."""
     try:
         run_ids = compare.parse_ids(",".join(ids or []))
     except compare.IdsError as error:
-        raise HTTPException(status_code=422, detail=str(error)) from None
+        # Back on the runs list, the ticked runs still ticked, with what Compare needs.
+        context = list_context(request, user, jobs, compare_problem=_explain(ids, str(error)))
+        context["ticked"] = {p.strip() for p in ",".join(ids or []).split(",")}
+        return render(request, "pages/runs.html", context, status_code=422)
     runs = None
     if user is not None and user.id is not None:
         with read_session(request.app.state.engine) as session:

@@ -15,9 +15,11 @@ from app.datasets import store
 from app.datasets.accept import accept_upload
 from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
+from app.db import read_session
 from app.deps import SettingsDep
 from app.models import User
 from app.models.datasets import Dataset
+from app.repos import runs as run_rows
 from app.settings import Settings
 from app.views.api_datasets import in_use, refusal
 from app.web import render
@@ -119,6 +121,43 @@ def thumbnail(
     return Response(
         out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
     )
+
+
+@router.get("/{dataset_id}/delete", response_class=HTMLResponse)
+def confirm_delete(request: Request, dataset_id: DatasetId, user: OptionalUser) -> HTMLResponse:
+    """Before a data set is deleted: the runs that trained on it, and a button that posts."""
+    row = _owned_or_404(request, dataset_id, user)
+    depends: list[tuple[tuple[str, str], str | None]] = []
+    blocked = None
+    with read_session(request.app.state.engine) as session:
+        for run in run_rows.runs_of(session, owner_id=row.owner_id):
+            if run.config.get("folder") != row.folder:
+                continue
+            if run.live and blocked is None:
+                blocked = f"Run {run.id} is {run.status} on it: cancel it or let it end first."
+            depends.append(
+                (
+                    (
+                        f"Run {run.id}",
+                        f" ({run.config.get('model')}, {run.status}) trained on it: it keeps its "
+                        "results, but cannot be run again",
+                    ),
+                    f"/runs/{run.id}",
+                )
+            )
+    context = {
+        "heading": f"Delete the data set '{row.name}'?",
+        "intro": (
+            f"'{row.name}' ({len(row.classes)} classes, {row.images:,} images, "
+            f"{row.disk_bytes:,} bytes) is deleted from this server for good."
+        ),
+        "depends": depends,
+        "blocked": blocked,
+        "blocked_href": None,
+        "action": f"/datasets/{dataset_id}/delete",
+        "keep_href": f"/datasets/{dataset_id}",
+    }
+    return render(request, "pages/confirm_delete.html", context)
 
 
 @router.post("/{dataset_id}/delete", dependencies=[CsrfChecked])

@@ -19,6 +19,7 @@ from app.datasets import runs as dataset_runs
 from app.datasets import store
 from app.db import read_session
 from app.deps import JobsDep, SettingsDep
+from app.experiments.presets import PRESETS
 from app.models import Run, User
 from app.models.datasets import Dataset
 from app.models.runs import QUEUED, best_val_accuracy
@@ -68,19 +69,51 @@ def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
 # --- the list ------------------------------------------------------------------------------
 
 
-@router.get("", response_class=HTMLResponse)
-def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
-    runs = _runs_of(request.app.state.engine, user)
-    uploaded = store.list_for(request.app.state.engine, user)
-    context = {
+def experiment_labels(engine: Engine, owner_id: int) -> dict[int, tuple[int, str]]:
+    """run id → (experiment id, "Experiment 12: max pool, seed 1") for the owner's runs that
+    an experiment launched."""
+    labels: dict[int, tuple[int, str]] = {}
+    with read_session(engine) as session:
+        rows = experiment_rows.experiments_of(session, owner_id=owner_id)
+    for row in reversed(rows):  # oldest first: a run keeps the label of its first experiment
+        preset = PRESETS.get(row.preset)
+        arms = {arm.key: arm.label for arm in preset.arms} if preset else {}
+        cells = row.cells if len(row.cells) == len(row.run_ids) else []
+        for index, run_id in enumerate(row.run_ids):
+            if run_id in labels:
+                continue
+            text = f"Experiment {row.id}"
+            if cells:
+                arm, seed = cells[index]
+                text += f": {arms.get(arm, arm)}" + (f", seed {seed}" if seed is not None else "")
+            labels[run_id] = (row.id or 0, text)
+    return labels
+
+
+def list_context(
+    request: Request, user: User | None, jobs: Any, compare_problem: str | None = None
+) -> dict[str, Any]:
+    """What the runs list shows; `compare_problem` explains a Compare that could not be made."""
+    engine = request.app.state.engine
+    runs = _runs_of(engine, user)
+    uploaded = store.list_for(engine, user)
+    return {
         "runs": runs,
         "dataset_links": {d.folder: (d.id, d.name) for d in uploaded},
+        "experiment_labels": experiment_labels(engine, user.id) if user and user.id else {},
         "best": {run.id: best_val_accuracy(run) for run in runs},
         "any_live": any(run.live for run in runs),
         "health": jobs.health(),
         "duration": present.duration,
         "pct": present.pct,
+        "compare_problem": compare_problem,
+        "ticked": set(),
     }
+
+
+@router.get("", response_class=HTMLResponse)
+def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
+    context = list_context(request, user, jobs)
     return render(request, "pages/runs.html", context, fragment="partials/_run_list.html")
 
 
@@ -366,6 +399,51 @@ def cancel_run(request: Request, run_id: RunId, user: OptionalUser, jobs: JobsDe
     run = _run_or_404(request.app.state.engine, run_id, user)
     dispatch.cancel(run, engine=request.app.state.engine, backend=jobs)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.get("/{run_id}/delete", response_class=HTMLResponse)
+def confirm_delete_run(request: Request, run_id: RunId, user: OptionalUser) -> HTMLResponse:
+    """Before a run is deleted: what depends on it (the experiments that used it, the runs
+    that start from its weights), and a button that posts the delete."""
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    depends: list[tuple[tuple[str, str], str | None]] = []
+    with read_session(request.app.state.engine) as session:
+        for row in experiment_rows.experiments_of(session, owner_id=run.owner_id):
+            if run_id in row.run_ids:
+                depends.append(
+                    (
+                        (
+                            f"Experiment {row.id}",
+                            f" ({row.preset}) loses this run: it can no longer be read, and its "
+                            "question page shows your latest experiment whose runs are all kept",
+                        ),
+                        f"/experiments/{row.id}",
+                    )
+                )
+        for other in run_rows.runs_of(session, owner_id=run.owner_id):
+            if other.config.get("init") == f"run:{run_id}":
+                depends.append(
+                    (
+                        (f"Run {other.id}", " started from its weights: it keeps its own results"),
+                        f"/runs/{other.id}",
+                    )
+                )
+    blocked = None
+    if run.live:
+        blocked = f"Run {run_id} is {run.status}: cancel it before deleting it."
+    context = {
+        "heading": f"Delete run {run_id}?",
+        "intro": (
+            f"Run {run_id} ({run.config.get('model')}, {run.status}) and its files (metrics, "
+            "checkpoint, predictions, images) are deleted for good."
+        ),
+        "depends": depends,
+        "blocked": blocked,
+        "blocked_href": f"/runs/{run_id}" if blocked else None,
+        "action": f"/runs/{run_id}/delete",
+        "keep_href": f"/runs/{run_id}",
+    }
+    return render(request, "pages/confirm_delete.html", context)
 
 
 @router.post("/{run_id}/delete", dependencies=[CsrfChecked])

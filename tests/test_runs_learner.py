@@ -1,0 +1,187 @@
+"""The training pages as a learner meets them, over HTTP: a delete asks first and says what
+depends on it, a refused launch goes back where the learner was, Compare with one run
+explains itself, runs are labelled with their experiment and arm, a cancelled run says
+where its results come from, and a default run's config is shown whole."""
+
+from __future__ import annotations
+
+import re
+
+import yaml
+from bs4 import BeautifulSoup
+from fastapi.testclient import TestClient
+
+from app.db import write_session
+from app.experiments.presets import PRESETS
+from app.models import Run
+from app.worker.training import RunConfig
+from tests.datasets_zips import classes_zip, upload
+from tests.test_accounts import csrf
+from tests.test_runs_api import TINY, train_now
+
+
+def soup(response) -> BeautifulSoup:
+    return BeautifulSoup(response.text, "html.parser")
+
+
+def cancelled_experiment(client: TestClient, preset: str) -> dict:
+    """An experiment of `preset` whose runs were all cancelled while queued (ended, so they
+    can be deleted, and the next experiment may start)."""
+    made = client.post("/api/experiments", json={"preset": preset}).json()
+    for run_id in made["runs"]:
+        assert client.delete(f"/api/runs/{run_id}").status_code == 202
+    return made
+
+
+def test_deleting_a_run_asks_first_names_its_experiment_and_the_question_falls_back(
+    client: TestClient,
+) -> None:
+    older = cancelled_experiment(client, "residual")
+    newer = cancelled_experiment(client, "residual")
+    run_id = newer["runs"][0]
+    run_page = soup(client.get(f"/runs/{run_id}"))
+    assert run_page.select_one("#delete-run")["href"] == f"/runs/{run_id}/delete"
+    assert not run_page.select(f"form[action='/runs/{run_id}/delete']")  # one click deletes nothing
+    confirm = soup(client.get(f"/runs/{run_id}/delete"))
+    assert confirm.h1.text == f"Delete run {run_id}?"
+    link = confirm.select_one(f".confirm-depends a[href='/experiments/{newer['id']}']")
+    assert link is not None and link.text == f"Experiment {newer['id']}"
+    assert (
+        "question page shows your latest experiment" in confirm.select_one(".confirm-depends").text
+    )
+    form = confirm.select_one("form.confirm-delete")
+    assert form["action"] == f"/runs/{run_id}/delete" and form["method"] == "post"
+    assert confirm.select_one("#keep-it")["href"] == f"/runs/{run_id}"
+    token = form.select_one("input[name=csrf_token]")["value"]
+    deleted = client.post(form["action"], data={"csrf_token": token}, follow_redirects=False)
+    assert deleted.status_code == 303
+    assert client.get(f"/runs/{run_id}").status_code == 404
+    page = soup(client.get("/questions/residual-connections"))
+    latest = page.select_one("#preset-residual .experiment-latest a")
+    assert latest["href"] == f"/experiments/{older['id']}"
+    assert f"/experiments/{newer['id']}" in [
+        a["href"] for a in page.select("#preset-residual .hint a")
+    ]
+
+
+def test_a_live_run_cannot_be_deleted_from_its_confirmation(client: TestClient) -> None:
+    run_id = client.post("/api/runs", json=TINY).json()["id"]
+    confirm = soup(client.get(f"/runs/{run_id}/delete"))
+    assert "queued: cancel it before deleting it" in confirm.select_one("[role=alert]").text
+    assert confirm.select_one("form.confirm-delete") is None
+
+
+def test_deleting_a_data_set_asks_first_and_names_the_runs_on_it(client: TestClient) -> None:
+    client.get("/")
+    dataset = upload(client, classes_zip({"a": 4, "b": 4}), name="letters").json()
+    run_id = client.post(
+        "/api/runs", json={**TINY, "dataset": "folder", "dataset_id": dataset["id"]}
+    ).json()["id"]
+    page = soup(client.get(f"/datasets/{dataset['id']}"))
+    assert page.select_one("#delete-dataset")["href"] == f"/datasets/{dataset['id']}/delete"
+    listed = soup(client.get("/datasets"))
+    assert not listed.select(f"form[action='/datasets/{dataset['id']}/delete']")
+    confirm = soup(client.get(f"/datasets/{dataset['id']}/delete"))
+    assert confirm.h1.text == "Delete the data set 'letters'?"
+    assert confirm.select_one(f".confirm-depends a[href='/runs/{run_id}']").text == f"Run {run_id}"
+    assert "is queued on it" in confirm.select_one("[role=alert]").text  # live: not yet
+    assert client.delete(f"/api/runs/{run_id}").status_code == 202
+    confirm = soup(client.get(f"/datasets/{dataset['id']}/delete"))
+    form = confirm.select_one("form.confirm-delete")
+    token = form.select_one("input[name=csrf_token]")["value"]
+    assert client.post(form["action"], data={"csrf_token": token}).status_code == 200
+    assert client.get(f"/api/datasets/{dataset['id']}").status_code == 404
+
+
+def test_a_refused_experiment_launch_goes_back_to_its_question_with_what_to_do(
+    client: TestClient,
+) -> None:
+    assert client.post("/api/experiments", json={"preset": "residual"}).status_code == 202
+    token = csrf(client, "/questions/class-imbalance")
+    page = soup(client.get("/questions/class-imbalance"))
+    form = page.select_one("#launch-imbalance").find_parent("form")
+    assert form.select_one("input[name=back]")["value"] == "/questions/class-imbalance"
+    refused = client.post(
+        "/experiments",
+        data={"preset": "imbalance", "back": "/questions/class-imbalance", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert refused.status_code == 303
+    location = refused.headers["location"]
+    assert location.startswith("/questions/class-imbalance?refused=")
+    assert location.endswith("#preset-imbalance")
+    for _ in range(2):  # reloading shows the same page
+        shown = soup(client.get(location.split("#")[0]))
+        message = shown.select_one("#preset-imbalance .launch-refused")
+        assert "EXPERIMENT_MAX_LIVE" in message.text
+        assert {a["href"] for a in message.select("a")} == {"/runs", "/experiments"}
+    # Only this server's own messages are shown: a forged one is ignored.
+    forged = soup(client.get("/questions/class-imbalance?refused=WyJpbWJhbGFuY2UiXQ.bad"))
+    assert forged.select_one(".launch-refused") is None
+    # Without a question to go back to (another page's form), the refusal stays a 422.
+    elsewhere = client.post(
+        "/experiments", data={"preset": "imbalance", "back": "//evil", "csrf_token": token}
+    )
+    assert elsewhere.status_code == 422
+
+
+def test_compare_with_one_ticked_run_explains_itself_on_the_runs_list(
+    client: TestClient,
+) -> None:
+    first = client.post("/api/runs", json=TINY).json()["id"]
+    client.post("/api/runs", json=TINY)
+    response = client.get(f"/runs/compare?ids={first}")
+    assert response.status_code == 422
+    page = soup(response)
+    assert page.h1.text == "Training runs"
+    problem = page.select_one("#compare-problem").text
+    assert "you ticked one run" in problem and "Tick at least two" in problem
+    assert page.select_one(f"#compare-{first}").has_attr("checked")
+
+
+def test_runs_list_labels_experiment_runs_and_shows_times_for_the_readers_zone(
+    client: TestClient,
+) -> None:
+    made = client.post("/api/experiments", json={"preset": "pooling"}).json()
+    preset = PRESETS["pooling"]
+    cells = client.get(f"/api/experiments/{made['id']}").json()["runs"]
+    labels = {arm.key: arm.label for arm in preset.arms}
+    page = soup(client.get("/runs"))
+    for run in cells:
+        shown = page.select_one(f"a[href='/runs/{run['id']}']").find_parent("th")
+        arm = shown.select_one("a.run-arm")
+        assert arm["href"] == f"/experiments/{made['id']}"
+        assert arm.text == f"Experiment {made['id']}: {labels[run['arm']]}, seed {run['seed']}"
+    for run_id in made["runs"]:
+        client.delete(f"/api/runs/{run_id}")  # cancelled while queued: no worker needed
+    train_now(client, client.post("/api/runs", json=TINY).json()["id"])
+    time = soup(client.get("/runs")).select_one("time[data-local=datetime]")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time["datetime"])
+
+
+def test_a_cancelled_run_says_how_many_epochs_finished_and_what_its_results_are(
+    client: TestClient,
+) -> None:
+    run_id = client.post("/api/runs", json={**TINY, "epochs": 8}).json()["id"]
+    with write_session(client.app.state.engine) as session:
+        run = session.get(Run, run_id)
+        run.status, run.epochs, run.epoch = "cancelled", 8, 2
+        run.history = [{"epoch": 1, "train_loss": 1.0, "val_loss": 1.1, "val_accuracy": 0.5}]
+        session.add(run)
+        session.commit()
+    page = soup(client.get(f"/runs/{run_id}"))
+    assert "1 of 8 epochs finished" in page.select_one(".run-state").text
+    stopped = page.select_one(".run-stopped").text
+    assert "Stopped after 1 finished epoch:" in stopped
+    assert "those of the model at the end of epoch 1" in stopped
+
+
+def test_a_default_runs_config_is_shown_whole(client: TestClient) -> None:
+    run_id = client.post("/api/runs", json={"epochs": 1, "images_per_class": 20}).json()["id"]
+    train_now(client, run_id)
+    page = soup(client.get(f"/runs/{run_id}"))
+    shown = yaml.safe_load(page.select_one("#config-heading").find_next("code").text)
+    expected = RunConfig.from_dict({"epochs": 1, "images_per_class": 20}).to_dict()
+    assert shown == expected
+    devices = [dt for dt in page.select(".run-figures dt") if dt.text == "Device"]
+    assert len(devices) == 1
