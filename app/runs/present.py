@@ -97,7 +97,8 @@ def _line(
     """A line chart's spec (static/js/charts.js)."""
     return {
         "type": "line",
-        "x": {"title": x_title, **(x or {})},
+        # Epochs are counted in whole steps on the axis (no tick at 1.5).
+        "x": {"title": x_title, **({"integer": True} if x_title == "epoch" else {}), **(x or {})},
         "y": {"title": y_title, **(y or {})},
         "series": series,
     }

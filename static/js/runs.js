@@ -2,7 +2,7 @@
 // field's control invalid or valid for assistive technology; open "More settings" when a
 // message is inside it; and, on submit, put the form's values in the address so that Back
 // from the run's page finds the form as it was sent (form=1: an unticked box stays unticked).
-// The form works without this.
+// The form works without this. On a run's page, focus is kept when the run ends (see below).
 (function () {
   "use strict";
 
@@ -37,6 +37,26 @@
     if (details) details.open = true;
   }
 
+  // Run page: the poll that finds the run ended swaps in a status without the Cancel button.
+  // If that button had the focus, give it to the status line (not to <body>).
+  let lostFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const target = event.detail.target;
+    const active = document.activeElement;
+    lostFocus = target && target.id === "run-status" && active && active !== document.body
+      && target.contains(active) ? active.id : null;
+  });
+  function keepFocus() {
+    if (!lostFocus) return;
+    const again = document.getElementById(lostFocus);
+    if (!again && (document.activeElement === document.body || !document.activeElement)) {
+      const state = document.getElementById("run-state");
+      if (state) state.focus();
+    }
+    lostFocus = null;
+  }
+
+  document.addEventListener("htmx:afterSettle", keepFocus);
   document.addEventListener("htmx:afterSettle", markFields);
   document.addEventListener("submit", keepInAddress);
   document.addEventListener("click", openTarget);
