@@ -185,3 +185,35 @@ def test_a_default_runs_config_is_shown_whole(client: TestClient) -> None:
     assert shown == expected
     devices = [dt for dt in page.select(".run-figures dt") if dt.text == "Device"]
     assert len(devices) == 1
+
+
+def test_compare_downloads_curves_and_figures_as_csv_with_metrics_json_numbers(
+    client: TestClient,
+) -> None:
+    import csv
+    import io
+    import json
+
+    ids = [client.post("/api/runs", json={**TINY, "epochs": 2}).json()["id"] for _ in range(2)]
+    for run_id in ids:
+        train_now(client, run_id)
+    page = soup(client.get(f"/runs/compare?ids={ids[0]},{ids[1]}"))
+    assert page.select_one("#compare-controls")["hidden"] is not None  # shown by its script
+    curves_href = page.select_one("#curves-csv")["href"]
+    curves = client.get(curves_href)
+    assert curves.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(curves.text)))
+    figures = list(
+        csv.DictReader(io.StringIO(client.get(page.select_one("#figures-csv")["href"]).text))
+    )
+    for run_id in ids:
+        metrics = json.loads(client.get(f"/api/runs/{run_id}/files/metrics.json").content)
+        mine = [r for r in rows if r["run"] == str(run_id)]
+        assert [int(r["epoch"]) for r in mine] == [h["epoch"] for h in metrics["history"]]
+        for row, entry in zip(mine, metrics["history"], strict=True):
+            for key in ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
+                assert float(row[key]) == entry[key], key
+        figure = next(f for f in figures if f["run"] == str(run_id))
+        for key in ("val_accuracy", "val_loss", "macro_f1", "ece", "images_per_s"):
+            assert float(figure[key]) == metrics[key], key
+    assert client.get("/runs/compare/curves.csv?ids=1").status_code == 422

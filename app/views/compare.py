@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from app.auth import OptionalUser
 from app.db import read_session
 from app.deps import JobsDep
 from app.repos import runs as run_rows
-from app.runs import compare, present
+from app.runs import compare, compare_csv, present
 from app.views.runs import list_context
 from app.web import render
 
@@ -31,6 +31,54 @@ def _explain(ids: list[str] | None, message: str) -> str:
             "Tick at least two runs in the Compare column, then press Compare again."
         )
     return message.removeprefix("ids: ").capitalize() + "."
+
+
+def _owned(request: Request, user: OptionalUser, ids: list[str] | None) -> list:
+    try:
+        run_ids = compare.parse_ids(",".join(ids or []))
+    except compare.IdsError as error:
+        raise HTTPException(status_code=422, detail=str(error)) from None
+    runs = None
+    if user is not None and user.id is not None:
+        with read_session(request.app.state.engine) as session:
+            runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
+    if runs is None:
+        raise HTTPException(status_code=404, detail="Not all of these runs exist and are yours.")
+    return runs
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/compare/curves.csv")
+def curves_download(
+    request: Request,
+    user: OptionalUser,
+    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+) -> Response:
+    """The compared runs' per-epoch curves as CSV (metrics.json's numbers)."""
+    runs = _owned(request, user, ids)
+    return _csv(
+        compare_csv.curves_csv(runs), "curves-" + "-".join(str(r.id) for r in runs) + ".csv"
+    )
+
+
+@router.get("/compare/figures.csv")
+def figures_download(
+    request: Request,
+    user: OptionalUser,
+    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+) -> Response:
+    """The compared runs' figures (the table on the page) as CSV, unrounded."""
+    runs = _owned(request, user, ids)
+    return _csv(
+        compare_csv.figures_csv(runs), "figures-" + "-".join(str(r.id) for r in runs) + ".csv"
+    )
 
 
 @router.get("/compare", response_class=HTMLResponse)
@@ -56,6 +104,7 @@ def compare_page(
         raise HTTPException(status_code=404, detail="Not all of these runs exist and are yours.")
     data = compare.comparison(runs)
     context = {
+        "ids": ",".join(str(run.id) for run in runs),
         "data": data,
         "charts": compare.charts(data),
         "pct": present.pct,
