@@ -125,12 +125,18 @@ def test_another_users_pages_images_and_delete_are_404(app_client) -> None:
     assert app_client.get(url).status_code == 200
 
 
+def other_confirm_is_404(app_client: TestClient, url: str) -> bool:
+    with TestClient(app_client.app) as other:
+        return other.get(f"{url}/delete").status_code == 404
+
+
 def test_delete_by_form_removes_the_files(app_client) -> None:
     data, _ = pets_zip()
     url = form_upload(app_client, data).headers["location"]
     root = app_client.app.state.settings.data_dir / "datasets" / "uploads"
     assert len(files_under(root)) == 10
-    token = csrf(app_client, url)
+    token = csrf(app_client, f"{url}/delete")  # the confirmation page holds the form
+    assert other_confirm_is_404(app_client, url)
     response = app_client.post(f"{url}/delete", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/datasets"
     assert files_under(root) == set()

@@ -217,3 +217,32 @@ def test_compare_downloads_curves_and_figures_as_csv_with_metrics_json_numbers(
         for key in ("val_accuracy", "val_loss", "macro_f1", "ece", "images_per_s"):
             assert float(figure[key]) == metrics[key], key
     assert client.get("/runs/compare/curves.csv?ids=1").status_code == 422
+
+
+def test_the_form_estimates_the_duration_from_this_servers_measured_speed(
+    client: TestClient,
+) -> None:
+    from app.runs.estimate import DEFAULT_RATE
+    from app.runs.present import duration
+
+    page = soup(client.get("/runs/new"))
+    estimate = page.select_one("#run-estimate").text
+    config = RunConfig()
+    images = round(config.images_per_class * 10 * (1 - config.val_fraction))
+    assert f"{images:,} training images per epoch" in estimate
+    assert duration(config.epochs * images / DEFAULT_RATE["smallcnn"]) in estimate
+    assert "none of your runs of it to measure yet" in estimate and "An estimate" in estimate
+    run_id = client.post("/api/runs", json=TINY).json()["id"]
+    train_now(client, run_id)
+    with write_session(client.app.state.engine) as session:
+        row = session.get(Run, run_id)
+        trained = sum(h["train_images"] for h in row.history)
+        seconds = row.seconds
+    rate = trained / seconds * (TINY["image_size"] / 32) ** 2
+    estimate = soup(client.get("/runs/new")).select_one("#run-estimate").text
+    assert "at the speed of your last 1 smallcnn run here" in estimate
+    assert duration(config.epochs * images / rate) in estimate
+    # The live check sends the estimate out of band, for the values as typed.
+    data = {"form": "1", "epochs": "10", "dataset": "shapes"}
+    fragment = soup(client.get("/runs/new", params=data, headers={"HX-Request": "true"}))
+    assert fragment.select_one("#run-estimate[hx-swap-oob]") is not None

@@ -3,7 +3,8 @@
 The speed is this server's, measured: the training images per second of wall-clock time
 (evaluation and data loading included) of the learner's latest succeeded runs of the same
 model, scaled to the new image size by the pixel count. Without such a run, a default per
-model measured on a two-core CPU at 32 px (`DEFAULT_RATE`) stands in, and the text says so.
+model measured on a shared two-core CPU at 32 px (`DEFAULT_RATE`) stands in, and the text
+says so.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from app.models.runs import SUCCEEDED
 from app.runs.limits import shape_classes
 from app.worker.training import RunConfig
 
-# Training images per second of wall-clock time at 32×32 px on two CPU cores (fp32, the
-# default config otherwise), measured with `cvprep train` on this project's reference box.
+# Training images per second of wall-clock time at 32×32 px, start-up and evaluation
+# included: one epoch of 1,600 shapes images (images_per_class 200, the rest default) run by
+# `app.worker.training.engine.run` with 2 threads on a two-core CPU shared with other work.
+# A conservative stand-in: the learner's own runs replace it as soon as there is one.
 DEFAULT_RATE = {
-    "smallcnn": 900.0,
-    "resnet18": 160.0,
-    "mobilenet_v3_small": 260.0,
-    "efficientnet_b0": 70.0,
+    "smallcnn": 36.0,
+    "resnet18": 12.0,
+    "mobilenet_v3_small": 25.0,
+    "efficientnet_b0": 11.0,
 }
 BUILT_IN_IMAGES = {"digits": (1797, 10), "cifar10": (50000, 10)}
 
@@ -58,7 +61,7 @@ def measured_rate(config: RunConfig, runs: list[Run]) -> tuple[float, int] | Non
     for run in runs:  # newest first
         if run.status != SUCCEEDED or run.config.get("model") != config.model:
             continue
-        history = (run.metrics or {}).get("history") or []
+        history = [h for h in run.history or [] if isinstance(h, dict)]
         images = sum(int(h.get("train_images") or 0) for h in history)
         seconds = run.seconds
         if not images or not seconds:
@@ -85,6 +88,8 @@ def estimate(config: RunConfig, runs: list[Run], uploads: list[Dataset]) -> Esti
         )
     else:
         rate = DEFAULT_RATE.get(config.model, 100.0)
-        source = f"at a typical CPU speed for {config.model} (none of your runs to measure yet)"
+        source = (
+            f"at a two-core CPU's speed for {config.model}: none of your runs of it to measure yet"
+        )
     rate = rate / (config.image_size / 32) ** 2
     return Estimate(config.epochs * images / max(rate, 1e-6), images, source)
