@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.cli_train import load_config
 from app.content import QuestionBank
 from app.experiments.presets import PRESETS
-from app.runs.choices import BASIC
+from app.runs.choices import BASIC, HINTS
 from app.runs.form import GROUPS, HIDDEN, form_specs, read_form
 from app.runs.prefill import from_preset
 from app.settings import ROOT
@@ -92,7 +92,7 @@ def test_the_form_has_every_engine_field_in_its_group_with_its_default(client: T
                 RunConfig.from_dict({spec.name: control["value"]}).to_dict()[spec.name]
                 == spec.default
             )
-        assert spec.help in field.select_one(".hint").text
+        assert HINTS.get(spec.name, spec.help) in field.select_one(".hint").text
 
 
 def test_every_help_link_points_at_a_section_of_an_answer(
@@ -376,12 +376,12 @@ def test_choices_this_server_cannot_run_are_offered_disabled_with_the_reason(
     imagenet = page.select_one("#input-init option[value=imagenet]")
     assert imagenet.has_attr("disabled")
     assert (
-        "no ImageNet weights are in this server's torch cache" in page.select_one("#help-init").text
+        "ImageNet weights (not in this server's torch cache)" in page.select_one("#help-init").text
     )
     # The settings' DATA_DIR has no CIFAR-10 files.
     cifar = page.select_one("#input-dataset option[value=cifar10]")
     assert cifar.has_attr("disabled") and "(not here)" in cifar.text
-    assert "its files are not on this server" in page.select_one("#help-dataset").text
+    assert "CIFAR-10 (its files are not on this server)" in page.select_one("#help-dataset").text
     cuda = page.select_one("#input-device option[value=cuda]")
     assert cuda.has_attr("disabled") == (not torch.cuda.is_available())
     # The hints state this server's limits, not only the engine's.

@@ -67,6 +67,12 @@ LABELS = {
     "eval_train": "Score the training split",
 }
 
+# Shorter words than the engine's help where the choices already say it (the first fields).
+HINTS = {
+    "dataset": "What each holds is in its name",
+    "init": "Where the weights start",
+}
+
 # What each built-in set is: (label, what it holds).
 BUILT_IN = {
     "shapes": ("Shapes", "10 classes of drawn shapes, generated here: 500 per class by default"),
@@ -82,6 +88,11 @@ class Option:
     value: str
     label: str
     disabled: str | None = None  # the reason it cannot run here
+    name: str = ""  # a short name for the reason's sentence (the label's start by default)
+
+    @property
+    def short(self) -> str:
+        return self.name or self.label.split(":")[0]
 
 
 def label(name: str) -> str:
@@ -120,10 +131,7 @@ def dataset_options(
     for key, (name, what) in BUILT_IN.items():
         reason = None
         if key == "cifar10" and not _cifar_present(settings):
-            reason = (
-                "its files are not on this server (`cvprep data fetch cifar10` puts them "
-                "there where the internet can be reached)"
-            )
+            reason = "its files are not on this server"
         options.append(Option(key, f"{name}: {what}", reason))
     for row in uploads:
         options.append(
@@ -141,6 +149,7 @@ def dataset_options(
                 "folder",
                 "Your own images",
                 "upload a zip of class folders under Data sets first",
+                "Your own images",
             )
         )
     if current and current not in {o.value for o in options}:

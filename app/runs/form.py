@@ -21,7 +21,7 @@ import yaml
 
 from app.datasets.runs import SPEC as DATASET_ID
 from app.inputs import storable
-from app.runs.choices import BASIC, Option, label, read_choice
+from app.runs.choices import BASIC, HINTS, Option, label, read_choice
 from app.worker.errors import InvalidInput
 from app.worker.numbers import parse_float, parse_int
 from app.worker.training import ConfigError, FieldSpec, RunConfig
@@ -79,7 +79,6 @@ FIELD_HELP = {
 # What the web allows where the engine (and the command line) allows more.
 WEB_NOTES = {
     "init": "Here: scratch, imagenet, or one of your runs that has a checkpoint.",
-    "dataset": "Your own images: upload a zip of class folders under Data sets.",
 }
 # Fields the data set choice stands for in the web form (they stay readable from a query).
 HIDDEN = {"folder", DATASET_ID.name}
@@ -104,10 +103,6 @@ class FormField:
     maximum: float | None = None  # this server's limit where it is below the engine's
 
     @property
-    def note(self) -> str | None:
-        return WEB_NOTES.get(self.spec.name)
-
-    @property
     def label(self) -> str:
         return label(self.spec.name)
 
@@ -119,8 +114,19 @@ class FormField:
         return self.spec.allowed()
 
     @property
+    def hint(self) -> str:
+        """The field's help: the engine's, or shorter words where the choices say it."""
+        return HINTS.get(self.spec.name, self.spec.help)
+
+    @property
+    def note(self) -> str | None:
+        if self.spec.name == "init" and self.options:
+            return None  # the choices are the ones allowed here
+        return WEB_NOTES.get(self.spec.name)
+
+    @property
     def disabled_reasons(self) -> list[tuple[str, str]]:
-        return [(o.label, o.disabled) for o in self.options if o.disabled]
+        return [(o.short, o.disabled) for o in self.options if o.disabled]
 
     @property
     def kind(self) -> str:

@@ -126,7 +126,8 @@ def _init_options(runs: list[Run], settings: Settings, names: dict[str, str]) ->
     if cached:
         imagenet.label += f": here for {', '.join(cached)}"
     else:
-        imagenet.disabled = "no ImageNet weights are in this server's torch cache"
+        imagenet.disabled = "not in this server's torch cache"
+        imagenet.name = "ImageNet weights"
     options = [Option("scratch", "Random (from scratch)"), imagenet]
     for run in runs:
         if (settings.runs_dir / str(run.id) / "checkpoint.pt").is_file():
