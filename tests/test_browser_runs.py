@@ -197,7 +197,7 @@ def test_compare_smoothing_log_scale_and_csv(run_page: Page) -> None:
     assert page.evaluate(count) == 4  # each run smoothed, and its raw curve kept (faint)
     raw_first = page.evaluate(
         "Chart.getChart(document.getElementById('compare-loss-chart')).data.datasets"
-        ".find(d => d.label.endsWith('(raw)')).data.map(p => p.y)"
+        f".find(d => d.label === 'run {ids[0]} (raw)').data.map(p => p.y)"
     )
     page.locator("#loss-log").check()
     scale = "Chart.getChart(document.getElementById('compare-loss-chart')).options.scales.y.type"
