@@ -79,7 +79,7 @@ def test_upload_by_form_then_preview_then_train_link(app_client) -> None:
     )
     dataset_id = int(page_url.rsplit("/", 1)[1])
     assert page.select_one("#train-link")["href"] == (
-        f"/runs/new?dataset=folder&dataset_id={dataset_id}"
+        f"/runs/new?dataset=upload:{dataset_id}"
     )
     thumbs = page.select(".dataset-thumbs img")
     assert len(thumbs) == 6 + 2  # at most six per class

@@ -87,7 +87,7 @@ def dataset_page(
         "dataset": row,
         "shown": _preview(settings, row),
         "class_names": list(row.classes),
-        "train_link": f"/runs/new?dataset=folder&dataset_id={row.id}",
+        "train_link": f"/runs/new?dataset=upload:{row.id}",
     }
     return render(request, "pages/dataset.html", context)
 
