@@ -78,9 +78,7 @@ def test_upload_by_form_then_preview_then_train_link(app_client) -> None:
         "largest class has 8 images and the smallest 2" in page.select_one("#imbalance-note").text
     )
     dataset_id = int(page_url.rsplit("/", 1)[1])
-    assert page.select_one("#train-link")["href"] == (
-        f"/runs/new?dataset=upload:{dataset_id}"
-    )
+    assert page.select_one("#train-link")["href"] == (f"/runs/new?dataset=upload:{dataset_id}")
     thumbs = page.select(".dataset-thumbs img")
     assert len(thumbs) == 6 + 2  # at most six per class
     # Each thumbnail is the kept image, centre-cropped and resized by Pillow to 96 px.
