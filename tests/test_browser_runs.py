@@ -186,6 +186,9 @@ def test_compare_smoothing_log_scale_and_csv(run_page: Page) -> None:
     page.get_by_role("button", name="Compare the ticked runs").click()
     expect(page.locator("#compare-problem")).to_contain_text("you ticked one run")
     expect(page.locator(f"#compare-{ids[0]}")).to_be_checked()
+    page.set_viewport_size({"width": 375, "height": 740})
+    assert axe_violations(page) == []
+    page.set_viewport_size({"width": 1280, "height": 800})
     page.locator(f"#compare-{ids[1]}").check()
     page.get_by_role("button", name="Compare the ticked runs").click()
     expect(page).to_have_url(re.compile(r"/runs/compare\?"))
