@@ -141,7 +141,12 @@ class TerminalReport:
             f"Training on {data.get('dataset')}: {event.train_size} train / {event.val_size} "
             f"val images, {len(event.classes)} classes, {event.device} {event.precision}, "
             f"{event.steps_per_epoch} steps per epoch"
-            + (f", resuming at epoch {event.start_epoch}" if event.resumed else ""),
+            + (f", resuming at epoch {event.start_epoch}" if event.resumed else "")
+            + (
+                f"\nPrecision {event.precision}: {event.precision_reason}"
+                if event.precision_reason
+                else ""
+            ),
             markup=False,
             soft_wrap=True,
         )

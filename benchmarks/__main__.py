@@ -5,7 +5,18 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from benchmarks import datasets, demos, logins, pages, practice, runs, scaleout, training
+from benchmarks import (
+    ceiling,
+    datasets,
+    demos,
+    experiments,
+    logins,
+    pages,
+    practice,
+    runs,
+    scaleout,
+    training,
+)
 
 
 def main() -> None:
@@ -15,9 +26,11 @@ def main() -> None:
         practice.main(Path(tmp) / "practice")
         logins.main(Path(tmp) / "logins")
         training.main(Path(tmp) / "training")
+        ceiling.main(Path(tmp) / "ceiling")
         runs.main(Path(tmp) / "runs")
         scaleout.main(Path(tmp) / "scaleout")
         datasets.main(Path(tmp) / "datasets")
+        experiments.main(Path(tmp) / "experiments")
 
 
 if __name__ == "__main__":

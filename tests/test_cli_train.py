@@ -58,6 +58,9 @@ def test_the_readme_example_parses_and_trains_at_a_tiny_size(
     assert main(["train", str(config_file), *TINY, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "Validation metrics" in printed and "macro F1" in printed
+    runtime = json.loads((out / "metrics.json").read_text())["runtime"]
+    said = f"Precision {runtime['precision']}: {runtime['precision_reason']}"
+    assert said in " ".join(printed.split())  # which precision ran, and why
     assert f"Outputs: {out}" in printed.replace("\n", "")
     for name in ("config.yaml", "metrics.json", "predictions.npz", "checkpoint.pt"):
         assert (out / name).is_file(), name

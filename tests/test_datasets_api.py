@@ -102,7 +102,7 @@ def test_a_loose_file_beside_the_class_folders_is_skipped_for_what_it_is(app_cli
     body = upload(app_client, make_zip(entries)).json()
     assert body["classes"] == {"a": 2, "b": 2}
     assert body["skipped"] == {
-        "not an image file (extension)": 1,
+        "not an image file": 1,
         "image outside any class folder": 1,
     }
 
@@ -140,7 +140,7 @@ def test_train_and_val_folders_keep_their_split(app_client) -> None:
     ] + [("test/x/0.png", image_bytes(7))]
     body = upload(app_client, make_zip(entries)).json()
     assert body["classes"] == {"x": 4, "y": 4}
-    assert body["skipped"] == {"folder other than train/ and val/ (not used)": 1}
+    assert body["skipped"] == {"split folder not used for training (e.g. test/)": 1}
     stored = files_under(data_dir(app_client) / "datasets" / "uploads")
     assert sorted({p.parent.parent.name for p in stored}) == ["train", "val"]
 

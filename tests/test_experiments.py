@@ -242,3 +242,21 @@ def test_a_second_live_experiment_is_refused_naming_the_limit_and_creates_nothin
         assert session.exec(select(func.count()).select_from(Run)).one() == len(first.run_ids)
         assert session.exec(select(func.count()).select_from(Experiment)).one() == 1
     engine.dispose()
+
+
+def test_running_a_preset_again_takes_the_next_seeds_so_the_noise_shows(
+    shared: tuple[Engine, Settings],
+) -> None:
+    engine, settings = shared
+    user = new_user(engine)
+    first = launch_test_size(engine, settings, "residual", user)
+    train_queue(engine, settings)
+    second = launch_test_size(engine, settings, "residual", user)
+    assert sorted({seed for _, seed in first.cells}) == [0, 1, 2]
+    assert sorted({seed for _, seed in second.cells}) == [3, 4, 5]
+    train_queue(engine, settings)
+    assert user.id is not None and second.id is not None
+    described, runs = state(engine, settings, second.id, user.id)
+    assert described["seed_values"] == [3, 4, 5]
+    assert {run.config["data_seed"] for run in runs} == {3, 4, 5}
+    assert described["finding"]["outcome"] != "pending"

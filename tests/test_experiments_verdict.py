@@ -47,6 +47,23 @@ def compare(arm: list[float], base: list[float], **kw: Any) -> Comparison:
     )
 
 
+def test_the_paired_interval_matches_statsmodels_style_wald_arithmetic() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.random(3000) < 0.8
+    base = rng.random(3000) < 0.7
+    b, c = int(np.sum(a & ~base)), int(np.sum(~a & base))
+    low, high = Paired(b, c, 3000).interval()
+    d = a.astype(float) - base.astype(float)  # per-image paired differences
+    half = 1.96 * d.std(ddof=0) / math.sqrt(len(d))
+    assert (low, high) == pytest.approx((d.mean() - half, d.mean() + half))
+
+
+def test_no_worse_is_shown_by_every_seed_and_the_paired_images() -> None:
+    better = dict(arm=[0.50, 0.62, 0.49], base=[0.39, 0.36, 0.42], noninferior=True)
+    assert compare(**better).outcome == INCONCLUSIVE  # three seeds: a wide t interval
+    assert compare(**better, paired=Paired(756, 321, 3000)).outcome == SHOWN
+
+
 def test_shown_needs_every_seed_the_margin_and_the_noise() -> None:
     clear = compare([0.80, 0.82, 0.81], [0.70, 0.71, 0.70])
     assert clear.outcome == SHOWN
@@ -82,6 +99,13 @@ def test_non_inferiority_reads_the_interval_against_minus_the_margin() -> None:
     assert worse.outcome == NOT_SHOWN
     wild = compare([0.60, 0.80, 0.70], [0.70, 0.70, 0.70], noninferior=True)
     assert wild.outcome == INCONCLUSIVE
+    # Few seeds, wide interval, but every seed clearly worse and the paired test agrees.
+    spread = dict(arm=[0.49, 0.60, 0.48], base=[0.70, 0.70, 0.70], noninferior=True)
+    assert compare(**spread).outcome == INCONCLUSIVE
+    assert compare(**spread, paired=Paired(224, 755)).outcome == NOT_SHOWN
+    # A paired test that finds the arm worse blocks "as accurate".
+    close = dict(arm=[0.69, 0.70, 0.69], base=[0.70, 0.70, 0.70], noninferior=True)
+    assert compare(**close, paired=Paired(10, 60)).outcome != SHOWN
 
 
 def test_the_sanity_gate_names_what_did_not_learn() -> None:
@@ -214,3 +238,23 @@ def test_residual_needs_degradation_and_its_repair_in_training_loss() -> None:
         evidence({"shallow": arm(0.40), "deep": arm(0.05), "residual": arm(0.04)})
     )
     assert no_degradation.outcome == NOT_SHOWN
+
+
+def test_the_loop_needs_a_faster_data_bound_pair_and_a_tied_compute_bound_pair() -> None:
+    def arm(ips: float) -> list[FakeRun]:
+        return [run(0.9, metrics={"images_per_s": ips * f}) for f in (1.0, 1.05, 0.95)]
+
+    tied = {"tutorial-wide": arm(100.0), "engine-wide": arm(105.0)}
+    shown = rules.training_loop(
+        evidence({"tutorial-small": arm(1000.0), "engine-small": arm(2500.0), **tied})
+    )
+    assert shown.outcome == SHOWN and "2.50×" in shown.summary
+    not_tied = {"tutorial-wide": arm(100.0), "engine-wide": arm(200.0)}
+    uneven = rules.training_loop(
+        evidence({"tutorial-small": arm(1000.0), "engine-small": arm(2500.0), **not_tied})
+    )
+    assert uneven.outcome == INCONCLUSIVE
+    slower = rules.training_loop(
+        evidence({"tutorial-small": arm(1000.0), "engine-small": arm(500.0), **tied})
+    )
+    assert slower.outcome == NOT_SHOWN

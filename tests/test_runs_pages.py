@@ -255,6 +255,8 @@ def test_a_finished_run_shows_every_result(client: TestClient, finished: int) ->
     assert len(page.select(".mistakes img")) == len(metrics["misclassified"])
     assert page.select_one(f"a[href='/runs/new?from={finished}&mode=finetune']")
     assert page.select_one("dd") is not None and "cpu" in page.text
+    runtime = metrics["runtime"]  # which precision ran, and why
+    assert f"{runtime['precision']} ({runtime['precision_reason']})" in " ".join(page.text.split())
 
 
 def test_a_run_that_ended_early_shows_why_and_what_there_is(client: TestClient) -> None:

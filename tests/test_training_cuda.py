@@ -131,3 +131,17 @@ def test_a_cuda_checkpoint_resumes_on_the_cpu(tmp_path: Path) -> None:
     )
     saved = torch.load(tmp_path / "checkpoint.pt", weights_only=True, map_location="cpu")
     assert all(t.device.type == "cpu" for t in saved["model"].values())
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "sgd"])
+def test_the_optimizer_runs_torchs_fused_kernels_on_cuda(optimizer: str) -> None:
+    from app.worker.training.loop import build_optimizer
+    from app.worker.training.models import build
+
+    config = RunConfig.from_dict({**SMALL, "optimizer": optimizer})
+    net = build(config, 3)
+    net.model.cuda()
+    opt = build_optimizer(net, config, torch.device("cuda"))
+    assert opt.defaults["fused"] is True
+    net.model(torch.randn(2, 3, 16, 16, device="cuda")).sum().backward()
+    opt.step()  # the fused kernel accepts the CUDA parameters

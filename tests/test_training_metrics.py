@@ -177,3 +177,58 @@ def test_mismatched_shapes_are_refused() -> None:
         classification_report(np.array([0, 1]), np.ones((2, 3)) / 3, ["a", "b"])
     with pytest.raises(ValueError):
         classification_report(np.array([], dtype=int), np.zeros((0, 2)), ["a", "b"])
+
+
+def test_top5_when_float32_softmax_underflows_counts_like_scikit_learn_on_the_logits() -> None:
+    import torch
+    from torch import nn
+
+    from app.worker.training.augment import Augmenter
+    from app.worker.training.loop import Precision, evaluate
+
+    k = 10
+    # One image of class 9: class 0 leads classes 1–8 by 150 nats, and they lead class 9 by
+    # 150. In float32 softmax every probability but class 0's is 0: a nine-way tie.
+    logits = torch.tensor([[300.0, *[150.0] * 8, 0.0], [5.0, 4, 3, 2, 1, 0, 0, 0, 0, 0]])
+    y_true = np.array([9, 1])
+    expected = top_k_accuracy_score(y_true, logits.numpy(), k=5, labels=list(range(k)))
+
+    class Fixed(nn.Module):  # a model whose logits are the rows above, image by image
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return logits[x[:, 0, 0, 0].long()]
+
+    images = torch.zeros(2, 3, 2, 2, dtype=torch.uint8)
+    images[1] = 1
+    augmenter = Augmenter(
+        "none",
+        hflip=False,
+        mean=(0.0,) * 3,
+        std=(1 / 255,) * 3,
+        device=torch.device("cpu"),
+        generator=torch.Generator(),
+        mix_generator=torch.Generator(),
+        num_classes=k,
+    )
+    scored = evaluate(
+        Fixed(),
+        images,
+        torch.from_numpy(y_true),
+        augmenter=augmenter,
+        precision=Precision("fp32", "cpu"),
+    )
+    assert (scored.probs[0, 1:] == 0).all()  # the underflow this is about
+    report = classification_report(y_true, scored.probs, names(k), scores=scored.log_probs)
+    assert report["top5_accuracy"] == expected == 0.5
+    # Ranked by the probabilities, the tie would put class 9 second.
+    assert top_k_accuracy_score(y_true, scored.probs, k=5, labels=list(range(k))) == 1.0
+
+
+def test_top5_ties_rank_the_higher_class_index_first_like_scikit_learn() -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 3, size=(200, 8)).astype(np.float64)  # many exact ties
+    y_true = rng.integers(0, 8, size=200)
+    prob = scores / scores.sum(axis=1, keepdims=True).clip(min=1)
+    report = classification_report(y_true, prob, names(8), scores=scores)
+    assert report["top5_accuracy"] == top_k_accuracy_score(
+        y_true, scores, k=5, labels=list(range(8))
+    )

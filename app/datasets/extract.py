@@ -17,6 +17,11 @@ AppleDouble `._x` and other hidden or system files; files outside any class fold
 do not decode as an image (checked by a full decode, whatever the extension); truncated
 images; an archive inside the archive (never expanded).
 
+The layout is the folder reader's (`rules.split_layout`): class folders; train/ with val/;
+train/ with test/ (test/ counted unused, validation held out of train/ later); anything else
+named like a split, or images flat beside a CSV of labels, refused. Entry names are decoded as
+the archiver meant them (`entry_name`).
+
 What is kept: `<class>/<n>.<ext>` (or `train|val/<class>/<n>.<ext>` for an archive that holds
 train/ and val/), named by the image's real format, so the stored folder holds nothing but
 decodable images in class folders.
@@ -24,6 +29,7 @@ decodable images in class folders.
 
 from __future__ import annotations
 
+import contextlib
 import unicodedata
 import warnings
 import zipfile
@@ -39,10 +45,12 @@ CHUNK = 64 * 1024
 RATIO_FLOOR = 64 * 1024  # an entry this small may expand any amount (a flat-colour BMP)
 MAX_CLASS_NAME = 100
 NESTED = "archive inside the archive (not expanded)"
-UNUSED_SPLIT = "folder other than train/ and val/ (not used)"
-OTHER_FORMAT = "image format training does not read"
-# Pillow's format name → the extension the engine's folder reader accepts.
+UNUSED_SPLIT = rules.UNUSED_SPLIT
+OTHER_FORMAT = rules.OTHER_FORMAT
+UTF8_FLAG = 0x800  # general purpose bit 11: the name is UTF-8 (APPNOTE 6.3, appendix D)
+# Pillow's format name (rules.READ_FORMATS) → the extension the stored file gets.
 EXTENSIONS = {
+    "DIB": ".bmp",
     "JPEG": ".jpg",
     "MPO": ".jpg",
     "PNG": ".png",
@@ -78,6 +86,22 @@ class _Plan:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
+def entry_name(info: zipfile.ZipInfo) -> str:
+    """The entry's name as its archiver meant it, in Unicode NFC.
+
+    Without the UTF-8 flag, zipfile decodes a name as CP437, the format's old default; but
+    macOS's Archive Utility (and other tools) write UTF-8 without setting the flag, so a
+    name whose bytes are valid UTF-8 is read as UTF-8 (bytes of real CP437 text above 0x7F
+    almost never form valid UTF-8). NFC: macOS stores names decomposed ("e" + U+0301), others
+    composed ("é"); a class typed on both is one class, as the learner sees it.
+    """
+    name = info.filename
+    if not info.flag_bits & UTF8_FLAG:
+        with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
+            name = name.encode("cp437").decode("utf-8")
+    return unicodedata.normalize("NFC", name)
+
+
 def _junk(parts: tuple[str, ...]) -> bool:
     return any(rules._is_junk(part) for part in parts)
 
@@ -94,9 +118,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     folders: list[tuple[str, ...]] = []
     for info in entries:
         check_entry(info)
-        # NFC: macOS stores names decomposed ("e" + U+0301), others composed ("é"); a class
-        # typed on both is one class, as the learner sees it.
-        name = unicodedata.normalize("NFC", info.filename)
+        name = entry_name(info)
         parts = tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
         if not parts:
             continue
@@ -112,10 +134,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
         loose = [e for e in files if len(e.parts) == depth + 1]
         tops = {e.parts[depth] for e in files if len(e.parts) > depth + 1}
         tops |= {p[depth] for p in folders if len(p) > depth}
-        image_named = any(
-            PurePosixPath(e.parts[-1]).suffix.lower() in rules.IMAGE_EXTENSIONS for e in loose
-        )
-        if len(tops) != 1 or image_named:
+        if len(tops) != 1 or any(rules.image_named(e.parts[-1]) for e in loose):
             break
         result.skipped[rules.NOT_IMAGE] += len(loose)
         files = [e for e in files if len(e.parts) > depth + 1]
@@ -124,13 +143,16 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     files = [_Entry(e.info, e.parts[depth:]) for e in files]
     folders = [p[depth:] for p in folders if len(p) > depth]
     names = sorted({e.parts[0] for e in files if len(e.parts) > 1} | {p[0] for p in folders})
-    by_lower = {t.lower(): t for t in names}
-    val = next((by_lower[n] for n in rules.VAL_NAMES if n in by_lower), None)
-    splits = [by_lower["train"], val] if "train" in by_lower and val is not None else None
+    loose_names = [e.parts[0] for e in files if len(e.parts) == 1]
+    try:  # the folder reader's own rule for splits and label files
+        train, val, _ = rules.split_layout(names, loose_names, "file")
+    except rules.DataError as error:
+        raise Refused("file", error.reason) from None
+    splits = [train, val] if train is not None else None
     classes: set[str] = set()
     for entry in files:
         if len(entry.parts) == 1:
-            image_name = PurePosixPath(entry.parts[0]).suffix.lower() in rules.IMAGE_EXTENSIONS
+            image_name = rules.image_named(entry.parts[0])
             result.skipped[rules.LOOSE if image_name else rules.NOT_IMAGE] += 1
         elif splits is None:
             classes.add(entry.parts[0])
@@ -139,17 +161,22 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
             result.skipped[UNUSED_SPLIT] += 1
         elif len(entry.parts) == 2:
             result.skipped[rules.LOOSE] += 1
+        elif val is None:  # train/ and test/: validation is held out of train/ later
+            classes.add(entry.parts[1])
+            result.items.append((entry.info, (entry.parts[1],)))
         else:
             split = "train" if entry.parts[0] == splits[0] else "val"
             classes.add(entry.parts[1])
             result.items.append((entry.info, (split, entry.parts[1])))
     if splits is None:
         classes |= {p[0] for p in folders}
+    elif val is None:
+        classes |= {p[1] for p in folders if len(p) > 1 and p[0] == train}
     else:
         classes |= {p[1] for p in folders if len(p) > 1 and p[0] in splits}
-        train = {c for info, dest in result.items if dest[0] == "train" for c in dest[1:]}
-        train |= {p[1] for p in folders if len(p) > 1 and p[0] == splits[0]}
-        for name in sorted(classes - train):
+        trained = {c for info, dest in result.items if dest[0] == "train" for c in dest[1:]}
+        trained |= {p[1] for p in folders if len(p) > 1 and p[0] == splits[0]}
+        for name in sorted(classes - trained):
             raise Refused("file", f"class '{shown(name)}' is in {splits[1]}/ but not in train/")
     for name in classes:
         if len(name) > MAX_CLASS_NAME:
@@ -192,7 +219,7 @@ def _image_extension(path: Path, pixels: int, label: str) -> str:
             f"image '{label}' has {width * height:,} pixels, over the limit of {pixels:,} "
             "(DATASET_MAX_PIXELS)",
         )
-    if kind not in EXTENSIONS:
+    if kind not in rules.READ_FORMATS:
         return OTHER_FORMAT
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

@@ -59,7 +59,9 @@ def launch_experiment(
     assert owner.id is not None
     if size not in preset.sizes:
         raise ConfigError("size", "expected one of " + ", ".join(s for s in preset.sizes))
-    cells = preset.plan(size)
+    with read_session(engine) as session:
+        earlier = experiment_rows.count_of(session, owner_id=owner.id, preset=preset.name)
+    cells = preset.plan(size, first_seed=earlier * preset.sizes[size].seeds)
     configs = [_checked(preset.config(cell, size)) for cell in cells]
     with read_session(engine) as session:
         for values in configs:
@@ -195,11 +197,15 @@ def verdict_of(
         live = any(run.status in LIVE_STATUSES for run in runs)
         return Verdict(PENDING if live else INCONCLUSIVE, waiting), None
     cells = [Cell(arm, seed) for arm, seed in experiment.cells]
-    seeds = max((c.seed for c in cells if c.seed is not None), default=-1) + 1
+    # Seeds by their order: the rules pair the arms through ordinals 0, 1, 2, ...
+    ordinal = {s: i for i, s in enumerate(sorted({c.seed for c in cells if c.seed is not None}))}
     evidence = Evidence(
         labels={arm.key: arm.label for arm in preset.arms_at(experiment.size)},
-        seeds=seeds,
-        runs={(c.arm, c.seed): by_id[i] for c, i in zip(cells, experiment.run_ids, strict=True)},
+        seeds=len(ordinal),
+        runs={
+            (c.arm, None if c.seed is None else ordinal[c.seed]): by_id[i]
+            for c, i in zip(cells, experiment.run_ids, strict=True)
+        },
         predictions=predictions_in(runs_dir),
     )
     try:
@@ -248,6 +254,7 @@ def describe(
         "notice": preset.notice,
         "size": experiment.size,
         "seeds": preset.sizes[experiment.size].seeds if experiment.size in preset.sizes else 1,
+        "seed_values": sorted({seed for _, seed in cells if seed is not None}),
         "status": experiment_status(runs, len(experiment.run_ids)),
         "runs": entries,
         "arms": _arms(preset, experiment, by_id) if cells else [],

@@ -98,7 +98,7 @@ class Evidence:
     def paired(self, arm: str, base: str, label: int | None = None) -> Paired | None:
         """McNemar's counts of `arm` against `base` on the same validation images, pooled over
         the seeds (only the images of class `label` when given); None if a file is missing."""
-        b = c = 0
+        b = c = n = 0
         for seed in range(self.seeds):
             mine = self._correct(self.runs[(arm, seed)], label)
             theirs = self._correct(self.runs[(base, seed)], label)
@@ -106,7 +106,8 @@ class Evidence:
                 return None
             b += int(np.sum(mine & ~theirs))
             c += int(np.sum(~mine & theirs))
-        return Paired(b, c)
+            n += len(mine)
+        return Paired(b, c, n)
 
     def _correct(self, run: RunLike, label: int | None) -> np.ndarray | None:
         if run.id is None:
@@ -556,7 +557,7 @@ def training_loop(ev: Evidence) -> Verdict:
     )
     ratios = [math.exp(d) for d in faster.diffs]
     wide = [math.exp(d) for d in tie.diffs]
-    close = abs(tie.mean) + (0 if math.isnan(tie.noise) else tie.noise) < TIE_MARGIN
+    close = all(abs(d) < TIE_MARGIN for d in tie.diffs)  # every pair within 1.25× either way
     outcome = faster.outcome
     if outcome == SHOWN and not close:
         outcome = INCONCLUSIVE

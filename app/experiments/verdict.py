@@ -22,7 +22,11 @@ paired test on one validation set):
 - **inconclusive** otherwise, with the numbers.
 
 A non-inferiority claim ("as accurate as") is shown when the interval's lower end lies above
-−margin, not shown when its upper end lies below −margin, inconclusive between.
+−margin (and the paired test, where it applies, does not find the arm worse), or when no seed is
+worse by the margin and the paired 95 % interval on the same images lies above −margin; not
+shown when its
+upper end lies below −margin, or when every seed is worse by more than the margin and McNemar's
+test finds the arm worse on the same images; inconclusive between.
 
 The sanity gate comes before any of it: an arm the claim depends on that did not learn
 (validation accuracy near chance, a loss that is not finite or did not fall) makes the verdict
@@ -75,15 +79,30 @@ def mcnemar_p(b: int, c: int) -> float:
 class Paired:
     """Per-image correctness of two models on the same images: discordant counts.
 
-    `b`: images the arm got right and the baseline wrong; `c`: the other way round.
+    `b`: images the arm got right and the baseline wrong; `c`: the other way round; `n`: the
+    images compared (0 when unknown).
     """
 
     b: int
     c: int
+    n: int = 0
 
     @property
     def p(self) -> float:
         return mcnemar_p(self.b, self.c)
+
+    def interval(self) -> tuple[float, float]:
+        """95 % interval of the accuracy difference (arm − baseline) on these images.
+
+        The paired-proportions (Wald) interval: d = (b − c) / n, var = (b + c − (b − c)² / n) / n²
+        (Agresti, "Categorical Data Analysis", 3rd ed., §11.1). (NaN, NaN) without `n`.
+        """
+        if self.n <= 0:
+            return math.nan, math.nan
+        d = (self.b - self.c) / self.n
+        var = max(0.0, (self.b + self.c - (self.b - self.c) ** 2 / self.n)) / self.n**2
+        half = 1.96 * math.sqrt(var)
+        return d - half, d + half
 
 
 @dataclass(frozen=True)
@@ -131,15 +150,36 @@ class Comparison:
             return INCONCLUSIVE
         low, high = mean - noise, mean + noise
         if self.noninferior:
-            if low > -self.margin:
+            if low > -self.margin and (self.paired is None or not self._paired_against()):
                 return SHOWN
-            return NOT_SHOWN if high < -self.margin else INCONCLUSIVE
+            # Three seeds make a wide t interval; no seed worse than the margin, and the paired
+            # interval on the same images (thousands of them) above −margin, say it as well.
+            if all(x > -self.margin for x in d) and self._paired_low() > -self.margin:
+                return SHOWN
+            if high < -self.margin:
+                return NOT_SHOWN
+            # Every seed worse by more than the margin and the paired test rejects equality
+            # on the same images: the data speak against "no worse" even with few seeds.
+            if all(x < -self.margin for x in d) and self._paired_against():
+                return NOT_SHOWN
+            return INCONCLUSIVE
         test_ok = self.paired is None or self.paired.p < ALPHA
         if all(x > 0 for x in d) and mean > self.margin and mean > noise and test_ok:
             return SHOWN
         if high < 0 or high < self.margin:
             return NOT_SHOWN
         return INCONCLUSIVE
+
+    def _paired_low(self) -> float:
+        """Low end of the paired images' interval in the claim's direction (NaN without)."""
+        if self.paired is None:
+            return math.nan
+        low, high = self.paired.interval()
+        return low if self.sign > 0 else -high
+
+    def _paired_against(self) -> bool:
+        """McNemar rejects equality and the baseline won more of the discordant images."""
+        return self.paired is not None and self.paired.p < ALPHA and self.paired.c > self.paired.b
 
     def describe(self) -> str:
         """One sentence with every number: per seed, mean ± noise, margin, the paired test."""
@@ -159,6 +199,12 @@ class Comparison:
                 f"; McNemar on the same images: {self.paired.b} vs {self.paired.c} "
                 f"discordant, p = {self.paired.p:.2g}"
             )
+            low, high = self.paired.interval()
+            if not math.isnan(low):
+                text += (
+                    f", difference on those {self.paired.n:,} images {low * scale:+.1f} to "
+                    f"{high * scale:+.1f}{unit}"
+                )
         return text + f" → {self.outcome}."
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,7 +221,7 @@ class Comparison:
             "noninferior": self.noninferior,
             "mcnemar": None
             if self.paired is None
-            else {"b": self.paired.b, "c": self.paired.c, "p": self.paired.p},
+            else {"b": self.paired.b, "c": self.paired.c, "n": self.paired.n, "p": self.paired.p},
             "outcome": self.outcome,
         }
 

@@ -96,3 +96,14 @@ def live_count(session: Session, *, owner_id: int, live_statuses: Sequence[str])
         ):
             live += 1
     return live
+
+
+def count_of(session: Session, *, owner_id: int, preset: str) -> int:
+    """How many experiments of `preset` the owner has launched (deleted ones aside)."""
+    return len(
+        session.exec(
+            select(Experiment.id).where(
+                col(Experiment.owner_id) == owner_id, col(Experiment.preset) == preset
+            )
+        ).all()
+    )

@@ -150,7 +150,7 @@ def display_values(config: dict[str, Any]) -> dict[str, Any]:
     """A config's values as the form shows them: text for numbers and strings, bools as is."""
     shown: dict[str, Any] = {}
     for spec in form_specs():
-        value = config.get(spec.name, spec.default)
+        value = config.get(spec.name, spec.default_for(config))
         if spec.type == "bool":
             shown[spec.name] = bool(value)
         elif value is None:
@@ -198,7 +198,7 @@ def form_groups(
                 option.disabled = None
         by_name[spec.name] = FormField(
             spec=spec,
-            value=values.get(spec.name, spec.default),
+            value=values.get(spec.name, spec.default_for(dict(values))),
             error=errors.get(spec.name),
             link=help_link(spec),
             options=choices,
@@ -239,6 +239,8 @@ def read_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
             continue
         text = raw if isinstance(raw, str) else ""
         typed[spec.name] = text
+        if spec.default_by is not None and not text.strip():
+            continue  # left empty: the engine takes the default for the field it depends on
         try:
             text = storable(text)
             if spec.type == "int":
@@ -273,7 +275,7 @@ def changed_fields(config: RunConfig) -> dict[str, Any]:
     return {
         spec.name: getattr(config, spec.name)
         for spec in RunConfig.fields()
-        if getattr(config, spec.name) != spec.default
+        if getattr(config, spec.name) != spec.default_for(config)
     }
 
 

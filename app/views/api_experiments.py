@@ -96,6 +96,9 @@ class ExperimentOut(BaseModel):
     notice: str
     size: str = Field(description="default | full")
     seeds: int
+    seed_values: list[int] = Field(
+        description="The seeds used (each sets seed and data_seed); a rerun takes the next ones"
+    )
     status: str = Field(description="queued | running | succeeded | failed")
     runs: list[ExperimentRunOut]
     arms: list[ArmOut]

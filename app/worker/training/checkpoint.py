@@ -4,7 +4,8 @@ Keys (torchvision's reference trainer's, plus what an exact resume needs):
 `model`, `optimizer`, `scheduler`, `scaler` (state dicts; `scaler` is {} without fp16),
 `epoch` (epochs completed), `step` (steps done in the next epoch, > 0 after a mid-epoch stop),
 `order` (that epoch's sample order, int64), `config` (RunConfig.to_dict()), `classes`,
-`normalization` ({mean, std} the model was trained with), `versions`, `rng` (the global torch
+`normalization` ({mean, std} the model was trained with), `versions`, `tutorial` (loop
+"tutorial": its DataLoader's shuffling state, else {}), `rng` (the global torch
 and CUDA generator states and the data and mixing generators'), `progress` (history, per-step
 losses, the unfinished epoch's sums, the last validation report) and `status`.
 

@@ -37,6 +37,10 @@ MAX_SEED = 2**31 - 1
 IMAGENET_MODELS = MODELS[1:]  # the torchvision models; smallcnn has no ImageNet weights
 SHAPE_CLASSES = 10  # how many procedural shape classes exist (data/shapes.py)
 INIT_FORMS = "scratch, imagenet, run:<id> or a path to a .pt checkpoint"
+# Weight decay when the config names none, per optimiser: AdamW's decoupled decay (Loshchilov
+# and Hutter, 2019; timm and torchvision's recipes use 0.05 for vision models), and SGD's L2
+# term added to the gradient, in the usual 1e-4 to 5e-4 of the ResNet recipes.
+WEIGHT_DECAY_DEFAULTS = {"adamw": 0.05, "sgd": 5e-4}
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -65,10 +69,28 @@ class FieldSpec:
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
     maximum: float | None = None
+    # A default that depends on another field: (that field, {its value: this default}).
+    # `default` is then the one for that field's own default.
+    default_by: tuple[str, dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The spec as JSON-able values (choices as a list)."""
         return {**dataclasses.asdict(self), "choices": list(self.choices) if self.choices else None}
+
+    def default_for(self, values: Any) -> Any:
+        """The default given the other fields' values (a mapping or a RunConfig)."""
+        if self.default_by is None:
+            return self.default
+        other, defaults = self.default_by
+        chosen = values.get(other) if isinstance(values, dict) else getattr(values, other, None)
+        return defaults.get(str(chosen), self.default)
+
+    def default_text(self) -> str:
+        """The default in words: "0.05", or "per optimizer: adamw 0.05, sgd 0.0005"."""
+        if self.default_by is None:
+            return "none" if self.default is None else str(self.default)
+        other, defaults = self.default_by
+        return f"per {other}: " + ", ".join(f"{k} {_num(v)}" for k, v in defaults.items())
 
     def allowed(self) -> str:
         """The allowed values in words, as error messages give them."""
@@ -194,7 +216,11 @@ class RunConfig:
     momentum: float = _optim(0.9, "SGD momentum (AdamW: β1)", low=0.0, high=0.999)
     nesterov: bool = _optim(True, "SGD: Nesterov momentum")
     weight_decay: float = _optim(
-        0.05, "decoupled; conv/linear weights only, never norms or biases", low=0.0, high=1.0
+        WEIGHT_DECAY_DEFAULTS["adamw"],
+        "AdamW: decoupled (w −= lr·λ·w); SGD: L2, λ·w added to the gradient; conv/linear "
+        "weights only, never norms or biases; default per optimiser",
+        low=0.0,
+        high=1.0,
     )
     warmup_epochs: float = _optim(
         0.5, "linear warm-up, then cosine decay to 0, per step", low=0.0, high=100.0
@@ -214,7 +240,9 @@ class RunConfig:
     )
     # --- runtime ---
     precision: str = _runtime(
-        "auto", "auto: bf16 on CUDA where native, else fp16; fp32 on CPU", choices=PRECISIONS
+        "auto",
+        "auto: bf16 autocast where native (GPU or CPU); else fp16 on CUDA, fp32 on the CPU",
+        choices=PRECISIONS,
     )
     device: str = _runtime("auto", "auto: CUDA when present, else the CPU", choices=DEVICES)
     max_misclassified: int = _runtime(32, "misclassified val images kept as PNGs", low=0, high=256)
@@ -242,6 +270,7 @@ class RunConfig:
                     choices=meta["choices"],
                     minimum=meta["low"],
                     maximum=meta["high"],
+                    default_by=DEFAULTS_BY.get(f.name),
                 )
             cls._specs = specs
         return list(cls._specs.values())
@@ -262,7 +291,9 @@ class RunConfig:
         Numbers may come as numeric strings ("1e-3", which YAML 1.1 reads as a string; form
         fields). Raises ConfigError naming the first bad field: an unknown key (the known ones
         listed), a wrong type, a value outside its choices or range, or a combination that
-        cannot run (e.g. dataset "folder" without `folder`).
+        cannot run (e.g. dataset "folder" without `folder`). A field whose default depends on
+        another (`weight_decay` on `optimizer`) takes that default when missing, null or "";
+        an explicit value always wins.
         """
         if not isinstance(values, dict):
             raise ConfigError("config", f"expected a mapping of field: value, got {_show(values)}")
@@ -273,6 +304,10 @@ class RunConfig:
                     str(key), "unknown field; the fields are " + ", ".join(sorted(specs))
                 )
         clean = {key: _coerce(specs[key], value) for key, value in values.items()}
+        for name, (other, defaults) in DEFAULTS_BY.items():
+            if clean.get(name) is None:  # not given (or null): the default for the other field
+                chosen = clean.get(other, specs[other].default)
+                clean[name] = defaults.get(chosen, specs[name].default)
         config = cls(**clean)
         config._check_combinations()
         return config
@@ -370,6 +405,12 @@ class RunConfig:
             raise ConfigError("sampler", "the tutorial loop shuffles; balanced needs loop engine")
 
 
+# Fields whose default depends on another field's value (see FieldSpec.default_by).
+DEFAULTS_BY: dict[str, tuple[str, dict[str, Any]]] = {
+    "weight_decay": ("optimizer", WEIGHT_DECAY_DEFAULTS)
+}
+
+
 def _type_name(annotation: Any) -> str:
     text = str(annotation)
     return {"str | None": "str?"}.get(text, text)
@@ -390,6 +431,8 @@ def _show(value: Any) -> str:
 def _coerce(spec: FieldSpec, value: Any) -> Any:
     """The value as the field's type, or ConfigError naming the field and what it allows."""
     bad = ConfigError(spec.name, f"expected {spec.allowed()}, got {_show(value)}")
+    if spec.default_by is not None and (value is None or value == ""):
+        return None  # from_dict fills in the default for the field it depends on
     if spec.type == "bool":
         if not isinstance(value, bool):
             raise bad

@@ -3,7 +3,8 @@
 The order, like torchvision's reference `main`: check the config against this machine
 (`check_config`, raising ConfigError before any data is read) → seed → load the data onto the
 device → build and initialise the model → freeze per strategy → optimiser, schedule, scaler,
-loss, augmenter → (resume) → per epoch: train, evaluate, checkpoint, report → write the outputs.
+loss, augmenter → (resume) → per epoch: train, evaluate, checkpoint (while that costs at most
+CHECKPOINT_SHARE of the epoch; always after the last and on a stop), report → the outputs.
 
 Every outcome after the checks is a RunResult, never an exception: "succeeded"; "cancelled"
 when `should_stop()` said so (the checkpoint then holds the exact point reached, mid-epoch
@@ -14,7 +15,7 @@ Model and batches are channels_last (NHWC) on both devices: cuDNN's tensor-core 
 want it, and oneDNN's CPU convolutions were 1.3–1.4× faster with it for smallcnn at 32 px on
 this project's 2-core machine (ResNet-18 about even). On CUDA also: cudnn.benchmark, the data
 copied once to the GPU from pinned memory (non-blocking), bf16/fp16 autocast. On the CPU:
-fp32, torch's default intra-op threads (one per physical core) unless `num_threads` is given.
+bf16 autocast where the CPU computes bf16 natively (`precision: auto`; fp32 elsewhere), torch's default intra-op threads (one per physical core) unless `num_threads` is given.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from app.worker.training.loop import (
     build_optimizer,
     epoch_order,
     evaluate,
+    optimizer_implementation,
     steps_per_epoch,
     train_batches,
     train_one_epoch,
@@ -62,6 +64,9 @@ from app.worker.training.tutorial import TutorialBatches, write_image_folder
 TUTORIAL_FOLDER = "tutorial-data"  # loop "tutorial": the training split as PNGs, removed at the end
 PROGRESS_INTERVAL_S = 0.25  # at most ~4 StepProgress events a second
 CHANNELS_LAST = True  # NHWC model and batches (see above)
+# A checkpoint after an epoch that is not the last is written only while the last one took at
+# most this share of an epoch's training time (always at the end and on a stop).
+CHECKPOINT_SHARE = 0.05
 # The validation figures at the top of metrics.json (classification_report's, renamed).
 REPORT_KEYS = (
     "val_loss",
@@ -172,6 +177,7 @@ class _Trainer:
                 classes=data.classes,
                 device=self.runtime["device"],
                 precision=self.runtime["precision"],
+                precision_reason=self.runtime["precision_reason"],
                 start_epoch=start_epoch + 1,
                 resumed=self.plan.resume_checkpoint is not None,
                 data=data.info,
@@ -228,6 +234,11 @@ class _Trainer:
         torch.manual_seed(config.seed)  # weights, dropout
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels
+        else:
+            # A dying net's activations and gradients sink into denormals, which x86 CPUs
+            # compute many times slower: a learning-rate sweep's failed arms ran at a tenth of
+            # the others' images/s here. Flushed to zero, they cost what any number costs.
+            torch.set_flush_denormal(True)
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.mix_generator = torch.Generator().manual_seed(config.seed + 1)
 
@@ -290,6 +301,8 @@ class _Trainer:
         self.runtime = {
             "device": str(device),
             "precision": precision.name,
+            "precision_reason": precision.reason,
+            "optimizer": f"{type(self.optimizer).__name__} ({optimizer_implementation(device)})",
             "channels_last": CHANNELS_LAST,
             "threads": torch.get_num_threads(),
             "versions": checkpoint.versions(device),
@@ -324,6 +337,8 @@ class _Trainer:
         if saved["scaler"]:
             self.scaler.load_state_dict(saved["scaler"])
         checkpoint.restore_rng(saved["rng"], self.generator, self.mix_generator)
+        if self.tutorial is not None and saved.get("tutorial"):
+            self.tutorial.restore(saved["tutorial"])
         self.progress = dict(saved["progress"])
         partial = self.progress.pop("partial", None)
         # Stopped inside an epoch: continue it, in its order, from the step reached.
@@ -366,7 +381,10 @@ class _Trainer:
         self.progress["step_loss"].extend(stats.step_losses.cpu().tolist())
         self.progress["last_report"] = report
         self.last_eval = evaluation
-        self._save_checkpoint(epoch + 1, 0, None, None)
+        last = epoch + 1 == self.config.epochs
+        saved_s = self.timing.get("checkpoint_s")
+        if last or saved_s is None or saved_s <= CHECKPOINT_SHARE * stats.seconds:
+            self._save_checkpoint(epoch + 1, 0, None, None)
         outputs.write_metrics(self.out_dir, self.metrics("running"))
         details = {"confusion_matrix": report["confusion_matrix"], "per_class": report["per_class"]}
         self.emit(EpochEnd(epoch + 1, self.config.epochs, {**entry, **details}))
@@ -398,7 +416,9 @@ class _Trainer:
     def _report(self, evaluation: Evaluation) -> dict[str, Any]:
         assert self.data is not None
         labels = self.data.val_labels.cpu().numpy()
-        report = classification_report(labels, evaluation.probs, self.data.classes)
+        report = classification_report(
+            labels, evaluation.probs, self.data.classes, scores=evaluation.log_probs
+        )
         renamed = {
             "size": "val_size",
             "accuracy": "val_accuracy",
@@ -411,6 +431,7 @@ class _Trainer:
         self, epoch: int, step: int, order: torch.Tensor | None, partial: dict[str, Any] | None
     ) -> None:
         assert self.net is not None and self.data is not None
+        began = time.perf_counter()
         checkpoint.save(
             self.out_dir / checkpoint.FILENAME,
             {
@@ -427,8 +448,11 @@ class _Trainer:
                 "versions": self.runtime["versions"],
                 "rng": checkpoint.rng_state(self.generator, self.mix_generator),
                 "progress": {**self.progress, "partial": partial},
+                # loop "tutorial": its DataLoader's shuffling state ({} for the engine's loop)
+                "tutorial": self.tutorial.state(partial is not None) if self.tutorial else {},
             },
         )
+        self.timing["checkpoint_s"] = time.perf_counter() - began
 
     def _write_predictions(self) -> None:
         assert self.data is not None and self.last_eval is not None

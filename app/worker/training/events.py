@@ -39,6 +39,7 @@ class Started(Event):
     classes: list[str]
     device: str  # "cpu", "cuda:0", ...
     precision: str  # "fp32" | "bf16" | "fp16"
+    precision_reason: str = ""  # why that precision: asked for, or what "auto" found
     start_epoch: int = 1  # the epoch training starts in (counting from 1)
     resumed: bool = False  # continuing from a checkpoint
     data: dict[str, Any] = field(default_factory=dict)  # counts, skipped files, cache hit

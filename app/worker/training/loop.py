@@ -13,6 +13,7 @@ device; nothing syncs with the GPU except when progress is reported.
 from __future__ import annotations
 
 import math
+import platform
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +35,14 @@ EVAL_BATCH = 256  # images per evaluation forward pass (activations of 512 at 32
 
 @dataclass(frozen=True)
 class Precision:
-    """How the forward pass runs: fp32, or autocast to bf16/fp16 (fp16 with a GradScaler)."""
+    """How the forward pass runs: fp32, or autocast to bf16/fp16 (fp16 with a GradScaler).
+
+    `reason` says in words why this precision was chosen (asked for, or what `auto` found).
+    """
 
     name: str  # "fp32" | "bf16" | "fp16"
     device_type: str
+    reason: str = field(default="", compare=False)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -54,20 +59,49 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype, enabled=self.name != "fp32")
 
 
-def resolve_precision(requested: str, device: torch.device) -> Precision:
-    """auto: bf16 on a CUDA GPU that has it natively, else fp16; fp32 on the CPU.
+def cpu_bf16_native() -> tuple[bool, str]:
+    """(whether this CPU computes bf16 natively, the evidence in words).
 
-    `torch.cuda.is_bf16_supported()` alone is also true where bf16 is emulated (T4, V100),
-    hence `including_emulation=False`. Raises ConfigError for fp16 on the CPU.
+    oneDNN's own check (`torch.ops.mkldnn._is_mkldnn_bf16_supported`, what torch's CPU autocast
+    tests use) is also true on AVX-512 CPUs without bf16 instructions, where oneDNN emulates
+    bf16 and runs slower than fp32; on x86 the CPU must also have `avx512_bf16` or AMX tiles
+    (`torch.cpu._is_avx512_bf16_supported`, `_is_amx_tile_supported`). On Arm the oneDNN check
+    reads the bf16 extension itself.
+    """
+    if not torch.backends.mkldnn.is_available():
+        return False, "this torch build has no oneDNN"
+    if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        return False, "oneDNN finds no bf16 support on this CPU"
+    if platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86"):
+        if torch.cpu._is_amx_tile_supported():
+            return True, "the CPU has AMX tiles"
+        if torch.cpu._is_avx512_bf16_supported():
+            return True, "the CPU has avx512_bf16"
+        return False, "AVX-512 without avx512_bf16: oneDNN would emulate bf16, slower than fp32"
+    return True, "oneDNN finds native bf16 on this CPU"
+
+
+def resolve_precision(requested: str, device: torch.device) -> Precision:
+    """auto: bf16 where the device computes it natively; else fp16 on CUDA, fp32 on the CPU.
+
+    CUDA: `torch.cuda.is_bf16_supported()` alone is also true where bf16 is emulated (T4,
+    V100), hence `including_emulation=False`. CPU: see `cpu_bf16_native`. The Precision's
+    `reason` says why. Raises ConfigError for fp16 on the CPU.
     """
     if requested == "auto":
         if device.type == "cuda":
-            native = torch.cuda.is_bf16_supported(including_emulation=False)
-            return Precision("bf16" if native else "fp16", "cuda")
-        return Precision("fp32", device.type)
+            if torch.cuda.is_bf16_supported(including_emulation=False):
+                return Precision("bf16", "cuda", "auto: the GPU has native bf16")
+            return Precision(
+                "fp16", "cuda", "auto: the GPU has no native bf16; fp16 with loss scaling"
+            )
+        native, evidence = cpu_bf16_native()
+        if native:
+            return Precision("bf16", device.type, f"auto: bf16 autocast, {evidence}")
+        return Precision("fp32", device.type, f"auto: fp32, {evidence}")
     if requested == "fp16" and device.type != "cuda":
         raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
-    return Precision(requested, device.type)
+    return Precision(requested, device.type, "asked for in the config")
 
 
 # ---------------------------------------------------------------- optimisation
@@ -95,17 +129,41 @@ def parameter_groups(net: Net, config: Any) -> list[dict[str, Any]]:
     return groups
 
 
+def optimizer_implementation(device: torch.device) -> str:
+    """ "fused" where torch has fused AdamW/SGD kernels for the device (CPU and CUDA since
+    PyTorch 2.4), else "foreach" where it has multi-tensor kernels, else "for-loop".
+
+    Fused: one kernel updates every parameter (on this project's 2-core CPU, AdamW over
+    ResNet-18's weights took 29 ms fused against 78 ms foreach and 129 ms for-loop; SGD 24 ms
+    fused, 38 ms for-loop, 52 ms foreach, whose CPU kernels are a loop).
+    """
+    fused = torch.utils._foreach_utils._get_fused_kernels_supported_devices()
+    foreach = torch.utils._foreach_utils._get_foreach_kernels_supported_devices()
+    if device.type in fused:
+        return "fused"
+    return "foreach" if device.type in foreach else "for-loop"
+
+
 def build_optimizer(net: Net, config: Any, device: torch.device) -> torch.optim.Optimizer:
-    """AdamW (β1 = momentum, β2 = 0.999) or SGD (momentum, Nesterov) over `parameter_groups`."""
+    """AdamW (β1 = momentum, β2 = 0.999) or SGD (momentum, Nesterov) over `parameter_groups`.
+
+    AdamW's weight decay is decoupled (w ← w − lr·λ·w, Loshchilov and Hutter, 2019); SGD's is
+    L2, λ·w added to the gradient before momentum (torch.optim.SGD's `weight_decay`). The
+    kernels are `optimizer_implementation(device)`'s; the update is the same either way up to
+    float rounding.
+    """
     groups = parameter_groups(net, config)
+    kind = optimizer_implementation(device)
+    fast: dict[str, bool] = {"fused": True} if kind == "fused" else {"foreach": kind == "foreach"}
     if config.optimizer == "sgd":
         return torch.optim.SGD(
             groups,
             lr=config.lr,
             momentum=config.momentum,
             nesterov=config.nesterov and config.momentum > 0,
+            **fast,
         )
-    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999))
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(config.momentum, 0.999), **fast)
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]:
@@ -307,6 +365,7 @@ class Evaluation:
     """One pass over the validation set."""
 
     probs: np.ndarray  # (N, K) float32 softmax probabilities
+    log_probs: np.ndarray  # (N, K) float32 log-softmax: ranks classes where probs underflow
     loss: float  # mean cross-entropy (no label smoothing), nats
     accuracy: float
 
@@ -336,4 +395,6 @@ def evaluate(
     log_probs = F.log_softmax(logits, dim=1)
     loss = F.nll_loss(log_probs, labels)
     accuracy = (logits.argmax(dim=1) == labels).float().mean()
-    return Evaluation(log_probs.exp().cpu().numpy(), float(loss), float(accuracy))
+    return Evaluation(
+        log_probs.exp().cpu().numpy(), log_probs.cpu().numpy(), float(loss), float(accuracy)
+    )

@@ -16,7 +16,10 @@ each figure to scikit-learn on fixed arrays. Conventions, where libraries differ
   (lo, hi] like the reference code (gpleiss/temperature_scaling), so a confidence of exactly
   1.0 is in the last bin and 0.0 in the first. ECE = Σ_b (n_b / N) · |acc_b − conf_b|.
 - **NLL** is the mean of −log p(true class), probabilities clipped at 1e-12.
-- **top-5 accuracy** only when there are more than five classes (else null).
+- **top-5 accuracy** only when there are more than five classes (else null), counted on
+  scores that do not underflow (the log-probabilities; float32 softmax rounds every
+  probability more than ~104 nats below the top to 0, and those ties would decide), ties
+  broken as scikit-learn's `top_k_accuracy_score` breaks them: the higher class index first.
 """
 
 from __future__ import annotations
@@ -71,16 +74,26 @@ def roc_curve(positive: np.ndarray, scores: np.ndarray) -> tuple[list[float], li
     return [round(float(v), 6) for v in fpr], [round(float(v), 6) for v in tpr]
 
 
-def top_k_accuracy(y_true: np.ndarray, y_prob: np.ndarray, k: int) -> float:
-    """Share of images whose true class is among the k highest probabilities."""
-    top = np.argpartition(-y_prob, k - 1, axis=1)[:, :k]
+def top_k_accuracy(y_true: np.ndarray, scores: np.ndarray, k: int) -> float:
+    """Share of images whose true class is among the k highest scores (N, K).
+
+    Equal scores rank the higher class index first, as scikit-learn's
+    `top_k_accuracy_score` does (a stable ascending sort, reversed).
+    """
+    top = np.argsort(scores, axis=1, kind="mergesort")[:, ::-1][:, :k]
     return float((top == y_true[:, None]).any(axis=1).mean())
 
 
 def classification_report(
-    y_true: np.ndarray, y_prob: np.ndarray, classes: list[str]
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    classes: list[str],
+    scores: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Every validation figure for labels (N,) int and probabilities (N, K) float.
+
+    `scores` (N, K), monotone in the probabilities but without their underflow (logits or
+    log-probabilities), rank the classes for top-5; without it the probabilities do.
 
     Returns accuracy, top5_accuracy, per_class [{class, precision, recall, f1, support}],
     macro_f1 (see the module docstring), weighted_f1, confusion_matrix (rows true, columns
@@ -98,9 +111,9 @@ def classification_report(
     correct = predicted == y_true
 
     matrix = confusion_matrix(y_true, predicted, k)
-    scores = per_class_scores(matrix)
-    support = np.array([s.support for s in scores], dtype=np.float64)
-    f1 = np.array([s.f1 for s in scores])
+    class_scores = per_class_scores(matrix)
+    support = np.array([s.support for s in class_scores], dtype=np.float64)
+    f1 = np.array([s.f1 for s in class_scores])
 
     per_class_auc: list[dict[str, Any]] = []
     curves: dict[str, dict[str, list[float]]] = {}
@@ -123,7 +136,9 @@ def classification_report(
     return {
         "size": int(n),
         "accuracy": float(correct.mean()),
-        "top5_accuracy": top_k_accuracy(y_true, y_prob, 5) if k > 5 else None,
+        "top5_accuracy": top_k_accuracy(y_true, y_prob if scores is None else scores, 5)
+        if k > 5
+        else None,
         "per_class": [
             {
                 "class": c,
@@ -132,7 +147,7 @@ def classification_report(
                 "f1": s.f1,
                 "support": s.support,
             }
-            for c, s in zip(classes, scores, strict=True)
+            for c, s in zip(classes, class_scores, strict=True)
         ],
         "macro_f1": float(f1.mean()),
         "macro_f1_definition": MACRO_F1_DEFINITION,

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -167,6 +168,12 @@ class TutorialBatches:
     Yields what `train_one_epoch` takes: (normalised images (B, 3, S, S) float32 on `device`,
     targets (B,) int64, the same labels). `num_workers=0` decodes in the training process:
     this project's workers are daemon processes, which may not start DataLoader workers.
+
+    Resuming: `state()` is the DataLoader generator's state at the start of the current epoch
+    (or, between epochs, now); `restore(state)` puts it back, and `epoch(start_step)` then
+    draws the same shuffle and skips the first batches by their indices, without loading or
+    augmenting them, so the global RNG the transforms draw from stays where the checkpoint
+    left it and the resumed run equals the uninterrupted one.
     """
 
     def __init__(
@@ -182,7 +189,7 @@ class TutorialBatches:
         seed: int,
         device: torch.device,
     ) -> None:
-        from torch.utils.data import DataLoader
+        from torch.utils.data import BatchSampler, DataLoader, RandomSampler
         from torchvision.datasets import ImageFolder
         from torchvision.transforms import v2
 
@@ -195,23 +202,63 @@ class TutorialBatches:
         steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(list(mean), list(std))]
         dataset = ImageFolder(str(root), transform=v2.Compose(steps))
         self.device = device
+        self.generator = torch.Generator().manual_seed(seed)
+        self._epoch_start = self.generator.get_state()
+        # What DataLoader(shuffle=True, drop_last=True, generator=g) builds, with a skip.
+        self.batches = _SkippingBatchSampler(
+            BatchSampler(
+                RandomSampler(dataset, generator=self.generator),
+                min(batch_size, len(dataset)),
+                drop_last=True,
+            )
+        )
         self.loader = DataLoader(
             dataset,
-            batch_size=min(batch_size, len(dataset)),
-            shuffle=True,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(seed),
+            batch_sampler=self.batches,
+            generator=self.generator,
             num_workers=0,
             pin_memory=device.type == "cuda",
         )
+
+    def state(self, mid_epoch: bool) -> dict[str, Any]:
+        """The shuffling state a checkpoint keeps: at the epoch's start when stopped inside
+        it, else the generator's state now (the next epoch's start)."""
+        return {"generator": self._epoch_start if mid_epoch else self.generator.get_state()}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Put back what `state` saved."""
+        self.generator.set_state(state["generator"])
 
     def epoch(
         self, start_step: int = 0
     ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         """One epoch's batches from `start_step` on (a resumed epoch skips the first ones)."""
-        for step, (images, targets) in enumerate(self.loader):
-            if step < start_step:
-                continue
+        self._epoch_start = self.generator.get_state()
+        self.batches.skip = start_step
+        return self._batches(iter(self.loader))
+
+    def _batches(
+        self, loader: Iterator[Any]
+    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        for images, targets in loader:
             x = images.to(self.device, non_blocking=True)
             y = targets.to(self.device, non_blocking=True)
             yield x, y, y
+
+
+class _SkippingBatchSampler:
+    """A BatchSampler whose next pass leaves out its first `skip` batches (their indices are
+    drawn, so the shuffle is the same; their images are never loaded)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.skip = 0
+
+    def __iter__(self) -> Iterator[list[int]]:
+        skip, self.skip = self.skip, 0
+        for step, batch in enumerate(self.inner):
+            if step >= skip:
+                yield batch
+
+    def __len__(self) -> int:
+        return len(self.inner)

@@ -101,7 +101,9 @@ def _decoded(config: RunConfig, data_dir: Path) -> tuple[Decoded, bool, dict[str
         )
         return decoded, hit, {}
     assert config.folder is not None
-    scan = folder.scan_folder(folder.resolve_folder(data_dir, config.folder))
+    scan = folder.scan_folder(
+        folder.resolve_folder(data_dir, config.folder), base=data_dir / "datasets"
+    )
     decoded, hit = cache.load_or_build(
         cache_dir, "folder", scan.key_parts(size), lambda: folder.decode_folder(scan, size)
     )

@@ -1,8 +1,22 @@
 """The `folder` data set: an ImageFolder under DATA_DIR/datasets/, as real folders come.
 
-Layout: one sub-folder per class (split later by a seeded, stratified `val_fraction`), or
-`train/` and `val/` (also `valid/`, `validation/`) each holding the class folders. Class names
-are the folder names, sorted; images may sit deeper inside a class folder.
+Layout (`split_layout`, the one rule for a folder on disk and an uploaded zip): one sub-folder
+per class (split later by a seeded, stratified `val_fraction`); `train/` and `val/` (also
+`valid/`, `validation/`) each holding the class folders; or `train/` and `test/` without a
+validation split, where the validation images are held out of `train/` and `test/` is counted
+as an unused split. Any other folder named like a split (`train/` alone, `val/` without
+`train/`, ...) or images lying flat beside a label file (`labels.csv`) is refused with a
+DataError naming the layout seen. Class names are the folder names, sorted; images may sit
+deeper inside a class folder.
+
+Links (one rule, as torchvision's ImageFolder follows them): a symbolic link, to a file or a
+folder, anywhere in the data set is followed when its target lies inside DATA_DIR/datasets,
+and skipped and counted otherwise; a folder reached twice through links is read once.
+
+A file in a class folder is an image when Pillow says so, whatever its extension (`.jfif`,
+none at all): every one is decoded, and what Pillow cannot identify is skipped as "not
+decodable", formats outside READ_FORMATS as such, in a folder as in a zip. Extensions only
+decide, before anything is opened, whether a file beside the class folders is a stray image.
 
 What real folders and unzipped archives hold, and what happens to it (see
 docs/training.md, "Real users' image folders"):
@@ -11,8 +25,10 @@ docs/training.md, "Real users' image folders"):
 - a single wrapping top folder (an archive of `myset/`): descended into, so the classes are
   what it holds, not one class named `myset`;
 - extensions compared case-insensitively (`.JPG`, `.Png`);
-- EXIF orientation applied; palette, transparent and RGBA images composited on white; 16-bit
-  images scaled to 8 bits (65535 → 255), not clipped; CMYK converted to RGB;
+- EXIF orientation applied; palette, transparent and RGBA images composited on white; CMYK
+  converted to RGB; integer and float images scaled by one fixed rule per type, never by an
+  image's own range (`_to_rgb`): 16- and 32-bit integers as 16-bit data (65535 → 255), float
+  as 0–255 data clipped, as Pillow's own `convert("L")` reads it;
 - truncated or undecodable files (validated by a full decode, not `verify()`), and images past
   the pixel cap: skipped and counted by reason;
 - fewer than two classes, a class without a usable image, or no images at all: a DataError
@@ -37,20 +53,30 @@ import numpy as np
 from app.worker.training.config import ConfigError
 from app.worker.training.data.cache import TRAIN, UNASSIGNED, VAL, Decoded, digest_files
 
+# Extensions that make a file outside the class folders a stray image (never opened).
 IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm"}
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".jfi", ".png", ".apng", ".bmp", ".dib", ".gif"}
+    | {".webp", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm"}
 )
+# Pillow's format names that training reads (a zip keeps these, a folder decodes these).
+READ_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM"})
+TRAIN_NAMES = ("train", "training")
+TEST_NAMES = ("test", "testing")
+SPLIT_NAMES = frozenset({*TRAIN_NAMES, "val", "valid", "validation", *TEST_NAMES})
+LABEL_FILE_SUFFIXES = (".csv", ".tsv")
 JUNK_DIRS = frozenset({"__MACOSX", "__pycache__", "$RECYCLE.BIN", "System Volume Information"})
 JUNK_FILES = frozenset({"thumbs.db", "desktop.ini", "icon\r"})
 VAL_NAMES = ("val", "valid", "validation")
 MAX_PIXELS = 40_000_000  # larger images are skipped before decoding (~160 MB each)
-DECODER = 1  # bump when decoding changes what is stored
+DECODER = 2  # bump when decoding changes what is stored
 
 # Skip reasons, as metrics.json and the pages show them.
 HIDDEN = "hidden or system file"
-NOT_IMAGE = "not an image file (extension)"
+NOT_IMAGE = "not an image file"
 LOOSE = "image outside any class folder"
-LINK_OUT = "link pointing outside the folder"
+LINK_OUT = "link pointing outside DATA_DIR/datasets"
+UNUSED_SPLIT = "split folder not used for training (e.g. test/)"
+OTHER_FORMAT = "image format training does not read"
 TRUNCATED = "truncated image"
 UNDECODABLE = "not decodable as an image"
 TOO_LARGE = f"more than {MAX_PIXELS:,} pixels"
@@ -111,40 +137,94 @@ def _is_junk(name: str) -> bool:
     return name.startswith(".") or name in JUNK_DIRS or name.lower() in JUNK_FILES
 
 
-def _listing(folder: Path) -> tuple[list[Path], list[Path], int]:
-    """(visible sub-folders, visible files, hidden entries) of one folder, sorted by name."""
-    dirs, files, hidden = [], [], 0
+def image_named(name: str) -> bool:
+    """Whether a file name has an image's extension (for files outside class folders)."""
+    return Path(name).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def split_layout(
+    dirs: list[str], loose: list[str], name: str = "folder"
+) -> tuple[str | None, str | None, list[str]]:
+    """The data set's layout from its top level: (train folder, val folder, unused folders).
+
+    (None, None, []) for one folder per class; ("train", "val", [...]) for train/ with val/
+    (or valid/, validation/); ("train", None, ["test", ...]) for train/ with test/ and no
+    validation split (validation is then held out of train/). Raises DataError naming what
+    it saw for another folder named like a split, or images flat beside a label file. `dirs`
+    and `loose` are the names of the top level's folders and files.
+    """
+    labels = [f for f in loose if f.lower().endswith(LABEL_FILE_SUFFIXES)]
+    flat = [f for f in loose if image_named(f)]
+    if labels and flat:
+        raise DataError(
+            name,
+            f"found {len(flat)} images flat beside the label file '{labels[0]}' (a CSV of "
+            "labels); training reads one folder of images per class, e.g. cats/1.jpg, dogs/2.jpg",
+        )
+    lower = {d.lower(): d for d in dirs}
+    train = next((lower[n] for n in TRAIN_NAMES if n in lower), None)
+    val = next((lower[n] for n in VAL_NAMES if n in lower), None)
+    test = next((lower[n] for n in TEST_NAMES if n in lower), None)
+    if train is not None and (val is not None or test is not None):
+        return train, val, [d for d in dirs if d not in (train, val)]
+    splits = [d for d in dirs if d.lower() in SPLIT_NAMES]
+    if splits:
+        seen = ", ".join(f"{d}/" for d in sorted(dirs)[:8])
+        raise DataError(
+            name,
+            f"the top level holds {seen}: {', '.join(s + '/' for s in splits)} looks like a "
+            "split, but the splits read are train/ with val/ (or valid/, validation/), or "
+            "train/ with test/; otherwise one folder per class",
+        )
+    return None, None, []
+
+
+def _inside(path: Path, base: Path) -> bool:
+    try:
+        return path.resolve().is_relative_to(base)
+    except (OSError, RuntimeError):  # a loop of links, a name too long
+        return False
+
+
+def _listing(folder: Path, base: Path, skipped: Counter[str]) -> tuple[list[Path], list[Path]]:
+    """(visible sub-folders, visible files) of one folder, sorted by name; hidden entries and
+    links leaving `base` counted in `skipped`."""
+    dirs, files = [], []
     for entry in sorted(folder.iterdir(), key=lambda p: p.name):
         if _is_junk(entry.name):
-            hidden += _count_files(entry) if entry.is_dir() else 1
+            skipped[HIDDEN] += _count_files(entry) if entry.is_dir() else 1
+        elif entry.is_symlink() and not _inside(entry, base):
+            skipped[LINK_OUT] += 1
         elif entry.is_dir():
             dirs.append(entry)
         else:
             files.append(entry)
-    return dirs, files, hidden
+    return dirs, files
 
 
 def _count_files(folder: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(folder))
 
 
-def _class_files(folder: Path, root: Path, skipped: Counter[str]) -> list[Path]:
-    """Image files anywhere under a class folder, in a fixed order; the rest counted."""
-    found = []
-    for current, dirs, files in os.walk(folder, followlinks=False):
-        kept = sorted(d for d in dirs if not _is_junk(d))
-        skipped[HIDDEN] += sum(_count_files(Path(current, d)) for d in dirs if _is_junk(d))
-        dirs[:] = kept
-        for name in sorted(files):
-            path = Path(current, name)
-            if _is_junk(name):
-                skipped[HIDDEN] += 1
-            elif path.suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped[NOT_IMAGE] += 1
-            elif path.is_symlink() and not path.resolve().is_relative_to(root):
-                skipped[LINK_OUT] += 1
-            else:
+def _class_files(folder: Path, base: Path, skipped: Counter[str]) -> list[Path]:
+    """Image files anywhere under a class folder, links inside `base` followed, in a fixed
+    order; the rest counted. A folder reached twice (a link to a parent) is read once."""
+    found: list[Path] = []
+    seen: set[Path] = set()
+    pending = [folder]
+    while pending:
+        current = pending.pop()
+        real = current.resolve()
+        if real in seen:
+            continue
+        seen.add(real)
+        dirs, files = _listing(current, base, skipped)
+        for path in files:  # whatever the extension: decoding asks Pillow what it is
+            if path.exists():
                 found.append(path)
+            else:  # a dangling link
+                skipped[UNDECODABLE] += 1
+        pending.extend(reversed(dirs))
     return found
 
 
@@ -154,41 +234,42 @@ def class_name(folder: Path) -> str:
     return unicodedata.normalize("NFC", folder.name)
 
 
-def scan_folder(path: Path, name: str = "folder") -> FolderScan:
+def scan_folder(path: Path, name: str = "folder", base: Path | None = None) -> FolderScan:
     """Find the classes and image files of an ImageFolder, descending a wrapping folder.
 
-    Raises DataError when there are no class folders, or fewer than two.
+    `base` is the folder links may point into (DATA_DIR/datasets; default `path` itself).
+    Raises DataError when there are no class folders, or fewer than two, or for a layout
+    `split_layout` refuses.
     """
     root = path.resolve()
+    base = base.resolve() if base is not None else root
     skipped: Counter[str] = Counter()
     while True:
-        dirs, files, hidden = _listing(path)
-        skipped[HIDDEN] += hidden
-        has_images = any(f.suffix.lower() in IMAGE_EXTENSIONS for f in files)
-        if len(dirs) == 1 and not has_images:
+        dirs, files = _listing(path, base, skipped)
+        if len(dirs) == 1 and not any(image_named(f.name) for f in files):
             skipped[NOT_IMAGE] += len(files)
             path = dirs[0]  # a wrapping folder: what it holds is the data set
             continue
         break
+    train, val, unused = split_layout([d.name for d in dirs], [f.name for f in files], name)
     for loose in files:
-        skipped[LOOSE if loose.suffix.lower() in IMAGE_EXTENSIONS else NOT_IMAGE] += 1
-
-    by_name = {d.name.lower(): d for d in dirs}
-    val_dir = next((by_name[n] for n in VAL_NAMES if n in by_name), None)
-    if "train" in by_name and val_dir is not None:
-        splits = [(by_name["train"], TRAIN), (val_dir, VAL)]
-        for extra in dirs:
-            if extra not in (by_name["train"], val_dir):
-                skipped[NOT_IMAGE] += _count_files(extra)  # e.g. test/: not used
+        skipped[LOOSE if image_named(loose.name) else NOT_IMAGE] += 1
+    if train is not None:
+        splits = [(path / train, TRAIN if val is not None else UNASSIGNED)]
+        if val is not None:
+            splits.append((path / val, VAL))
+        for extra in unused:
+            skipped[UNUSED_SPLIT] += _count_files(path / extra)
     else:
         splits = [(path, UNASSIGNED)]
 
     scan = FolderScan(root=root, classes=[], skipped=skipped)
     split_classes: list[list[Path]] = []
     for split_dir, _ in splits:
-        class_dirs, stray, hidden = _listing(split_dir)
-        if split_dir is not path:
-            skipped[HIDDEN] += hidden
+        if split_dir == path:
+            class_dirs = dirs
+        else:
+            class_dirs, stray = _listing(split_dir, base, skipped)
             skipped[LOOSE] += len(stray)
         split_classes.append(class_dirs)
     scan.classes = sorted({class_name(d) for d in split_classes[0]})
@@ -215,7 +296,7 @@ def scan_folder(path: Path, name: str = "folder") -> FolderScan:
                     name,
                     f"class '{label}' is in {class_dir.parent.name}/ but not in train/",
                 )
-            for file in _class_files(class_dir, root, skipped):
+            for file in _class_files(class_dir, base, skipped):
                 scan.files.append((file, index[label], split))
     if not scan.files:
         raise DataError(name, f"no image files in the class folders of {path}")
@@ -235,14 +316,11 @@ def _to_rgb(image: Any) -> Any:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     if mode.startswith("I") or mode == "F":
+        # One fixed rule per type, never an image's own maximum (two exposures of one scene
+        # keep their difference): integers as 16-bit data, floats as 0-255 data, clipped.
         values = np.asarray(image, dtype=np.float64)
-        if mode.startswith("I;16"):
-            top = 65535.0
-        elif mode == "F" and values.max(initial=0.0) <= 1.0:
-            top = 1.0
-        else:  # 32-bit integers, usually 16-bit data; anything larger scaled by its maximum
-            top = max(65535.0, float(values.max(initial=0.0))) if mode == "I" else values.max()
-        scaled = np.clip(values / max(top, 1e-12) * 255.0, 0, 255).round().astype(np.uint8)
+        scale = 1.0 if mode == "F" else 255.0 / 65535.0
+        scaled = np.clip(np.nan_to_num(values * scale), 0, 255).round().astype(np.uint8)
         return Image.fromarray(scaled).convert("RGB")
     return image if mode == "RGB" else image.convert("RGB")
 
@@ -253,6 +331,8 @@ def decode_image(path: Path, size: int) -> np.ndarray | str:
 
     try:
         with Image.open(path) as opened:
+            if opened.format not in READ_FORMATS:
+                return OTHER_FORMAT
             if opened.width * opened.height > MAX_PIXELS:
                 return TOO_LARGE
             opened.draft(None, (size, size))  # JPEG: decode at a reduced scale, still ≥ size
