@@ -246,3 +246,18 @@ def test_the_form_estimates_the_duration_from_this_servers_measured_speed(
     data = {"form": "1", "epochs": "10", "dataset": "shapes"}
     fragment = soup(client.get("/runs/new", params=data, headers={"HX-Request": "true"}))
     assert fragment.select_one("#run-estimate[hx-swap-oob]") is not None
+
+
+def test_run_again_on_a_deleted_upload_says_it_is_gone(client: TestClient) -> None:
+    client.get("/")
+    dataset = upload(client, classes_zip({"a": 4, "b": 4}), name="letters").json()
+    run_id = client.post(
+        "/api/runs", json={**TINY, "dataset": "folder", "dataset_id": dataset["id"]}
+    ).json()["id"]
+    client.delete(f"/api/runs/{run_id}")
+    assert client.delete(f"/api/datasets/{dataset['id']}").status_code == 204
+    page = soup(client.get(f"/runs/new?from={run_id}"))
+    chosen = page.select_one("#input-dataset option[selected]")
+    assert chosen.text == "An upload that is gone (deleted, or not yours)"
+    assert page.select_one("#error-dataset").text.startswith("dataset: ")
+    assert page.select_one("#config-yaml") is None

@@ -154,7 +154,11 @@ def dataset_options(
         )
     if current and current not in {o.value for o in options}:
         shown = current.removeprefix(FOLDER)
-        options.append(Option(current, f"{shown}: a folder on this server"))
+        if current.startswith(UPLOAD) or shown.startswith("uploads/"):
+            label = "An upload that is gone (deleted, or not yours)"
+        else:
+            label = f"{shown}: a folder on this server"
+        options.append(Option(current, label))
     for option in options:  # the current value stays choosable, so its message is shown
         if option.value == current:
             option.disabled = None
