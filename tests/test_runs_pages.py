@@ -337,7 +337,7 @@ def test_the_list_shows_runs_newest_first(client: TestClient, finished: int) -> 
     newer = client.post("/api/runs", json=TINY).json()["id"]
     page = soup(client.get("/runs"))
     rows = page.select("table.run-list tbody tr")
-    assert [tr.th.text.strip() for tr in rows] == [f"Run {newer}", f"Run {finished}"]
+    assert [tr.th.text.strip() for tr in rows] == [f"Run\u00a0{newer}", f"Run\u00a0{finished}"]
     cells = [td.text.strip() for td in rows[1].select("td")]
     best = max(h["val_accuracy"] for h in client.get(f"/api/runs/{finished}").json()["history"])
     assert cells[:4] == ["succeeded", "shapes", "smallcnn", f"{100 * best:.1f}\u00a0%"]
