@@ -146,6 +146,7 @@ def confirm_delete(request: Request, dataset_id: DatasetId, user: OptionalUser) 
                 )
             )
     context = {
+        "crumbs": [("Data sets", "/datasets"), (row.name, f"/datasets/{dataset_id}")],
         "heading": f"Delete the data set '{row.name}'?",
         "intro": (
             f"'{row.name}' ({len(row.classes)} classes, {row.images:,} images, "

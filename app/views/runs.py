@@ -433,6 +433,7 @@ def confirm_delete_run(request: Request, run_id: RunId, user: OptionalUser) -> H
     if run.live:
         blocked = f"Run {run_id} is {run.status}: cancel it before deleting it."
     context = {
+        "crumbs": [("Runs", "/runs"), (f"Run {run_id}", f"/runs/{run_id}")],
         "heading": f"Delete run {run_id}?",
         "intro": (
             f"Run {run_id} ({run.config.get('model')}, {run.status}) and its files (metrics, "
