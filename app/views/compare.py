@@ -15,7 +15,7 @@ from app.db import read_session
 from app.deps import JobsDep
 from app.repos import runs as run_rows
 from app.runs import compare, compare_csv, present
-from app.views.runs import list_context
+from app.views.runs_context import list_context
 from app.web import render
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
