@@ -10,8 +10,11 @@ import hmac
 import os
 import re
 import secrets
+import threading
+import time
 import unicodedata
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -91,13 +94,67 @@ async def acting_user(
     """The caller's user, creating the guest account (and its session) on a first saved action."""
     if user is not None:
         return user
+    guests: GuestLimiter = request.app.state.guests
+    address = request.client.host if request.client else "unknown"
+    if not guests.allow(address):
+        raise HTTPException(
+            status_code=429,
+            detail=(
+                f"Too many new guests from your network: at most {guests.limit} every "
+                f"{guests.window_s // 60} minutes (GUEST_MAX_PER_ADDRESS). Try again later, or "
+                "log in."
+            ),
+            headers={"Retry-After": str(guests.retry_after(address))},
+        )
     state = browser(request)
-    # The browser's anonymous key becomes the session's (its CSRF token stays valid) unless a
-    # row for that key exists already: then it was copied, and the guest gets a fresh key.
-    wanted = state.key if state.key is not None and not state.stored else new_key()
-    guest, key = await run_in_threadpool(_create_guest, request.app.state.engine, wanted)
+    # Always a fresh key: the browser's anonymous key may have been issued to someone else and
+    # planted here, and whoever knows it would know the guest's CSRF token. The response hands
+    # the page the new token (app.sessions).
+    guest, key = await run_in_threadpool(_create_guest, request.app.state.engine, new_key())
     state.adopt(key, guest)
     return guest
+
+
+class GuestLimiter:
+    """At most `limit` guests per client address in a sliding window of `window_s` seconds.
+
+    Kept in the web process (thread-safe; each web process counts its own): a guest account
+    is made on a visitor's first saved action, and without this one client could mint any
+    number of identities, each with its own per-user caps.
+    """
+
+    MAX_ADDRESSES = 100_000  # past this many tracked addresses the oldest are forgotten
+
+    def __init__(self, limit: int, window_s: int) -> None:
+        self.limit, self.window_s = limit, window_s
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, address: str, now: float) -> deque[float]:
+        times = self._seen.setdefault(address, deque())
+        while times and now - times[0] >= self.window_s:
+            times.popleft()
+        return times
+
+    def allow(self, address: str) -> bool:
+        """Count one new guest for `address` and say whether it is within the limit."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(address, now)
+            if len(times) >= self.limit:
+                return False
+            times.append(now)
+            if len(self._seen) > self.MAX_ADDRESSES:
+                for stale in list(self._seen)[: len(self._seen) // 2]:
+                    del self._seen[stale]
+            return True
+
+    def retry_after(self, address: str) -> int:
+        """Whole seconds until `address` may make a guest again (at least 1)."""
+        now = time.monotonic()
+        with self._lock:
+            times = self._recent(address, now)
+            return max(1, int(self.window_s - (now - times[0])) + 1) if times else 1
 
 
 def _create_guest(engine: Engine, key: str) -> tuple[User, str]:

@@ -8,19 +8,38 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, event
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# Seconds a client is told to wait (Retry-After) when the database stayed busy.
+BUSY_RETRY_AFTER_S = 2
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for `url`; SQLite gets the pragmas that make concurrent writes safe."""
+class DatabaseBusy(TimeoutError):
+    """SQLite's write lock stayed taken for the whole busy timeout: answered 503 + Retry-After."""
+
+
+def is_database_busy(exc: BaseException) -> bool:
+    """True for a write that timed out waiting for SQLite's lock (ours or SQLite's own
+    "database is locked"): a transient overload, not a bug."""
+    if isinstance(exc, DatabaseBusy):
+        return True
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower()
+        return "database is locked" in text or "database table is locked" in text
+    return False
+
+
+def make_engine(url: str, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for `url`; SQLite gets the pragmas that make concurrent writes safe, and a
+    write waits at most `busy_timeout_ms` for the lock before DatabaseBusy."""
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
     engine = create_engine(
         url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={"check_same_thread": False, "timeout": busy_timeout_ms / 1000},
         pool_size=10,
         max_overflow=20,
     )
@@ -32,7 +51,7 @@ def make_engine(url: str) -> Engine:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         # FULL: a committed answer survives even a power cut, not only a killed process.
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
@@ -48,8 +67,8 @@ def make_engine(url: str) -> Engine:
         # busy_timeout instead of failing with SQLITE_BUSY when it upgrades a read lock.
         writes = connection.get_execution_options().get("writes", False)
         if writes and not connection.info.get("write_lock"):
-            if not write_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
-                raise TimeoutError("the database stayed busy; try again")
+            if not write_lock.acquire(timeout=busy_timeout_ms / 1000):
+                raise DatabaseBusy("the database stayed busy; try again")
             connection.info["write_lock"] = True
         connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
 

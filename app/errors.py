@@ -4,6 +4,8 @@
 - An unexpected exception is caught inside the security-headers and session middleware, so
   its 500 still carries those headers, is JSON under /api, keeps the connection open, and
   names an error id that is also in the log beside the traceback.
+- A write that waited out the database's busy timeout (SQLite's one writer) is a 503 with
+  `Retry-After`, not a 500: the server is overloaded, not broken.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.db import BUSY_RETRY_AFTER_S, is_database_busy
 from app.web import templates
 
 logger = logging.getLogger("cvprep.errors")
@@ -132,15 +135,29 @@ class UnexpectedErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_tracking)
-        except Exception:
+        except Exception as exc:
             if started:
                 raise
+            if is_database_busy(exc):
+                logger.warning("database busy on %s %s", scope["method"], scope["path"])
+                await _busy(Request(scope, receive))(scope, receive, send)
+                return
             error_id = secrets.token_hex(6)
             logger.exception(
                 "unexpected error %s on %s %s", error_id, scope["method"], scope["path"]
             )
             response = _unexpected(Request(scope, receive), error_id)
             await response(scope, receive, send)
+
+
+def _busy(request: Request) -> Response:
+    text = "The server is busy saving other work; try again in a few seconds."
+    headers = {"Retry-After": str(BUSY_RETRY_AFTER_S), "Cache-Control": "no-store"}
+    if wants_json(request):
+        return ErrorJSONResponse({"detail": text}, status_code=503, headers=headers)
+    response = error_page(request, 503, [text])
+    response.headers.update(headers)
+    return response
 
 
 def _unexpected(request: Request, error_id: str) -> Response:

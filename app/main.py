@@ -13,6 +13,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from app import __version__
+from app.auth import GuestLimiter
 from app.content import load_questions
 from app.db import make_engine
 from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
         upgrade(settings.sqlalchemy_url)
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(
+        settings.sqlalchemy_url, busy_timeout_ms=int(settings.database_busy_timeout * 1000)
+    )
     jobs = make_backend(settings, engine)
 
     @asynccontextmanager
@@ -83,6 +86,9 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     app.state.bank = bank
     app.state.engine = engine
     app.state.jobs = jobs
+    app.state.guests = GuestLimiter(
+        settings.guest_max_per_address, settings.guest_window_minutes * 60
+    )
     # Outermost last: headers → session → round cookie → unexpected errors → routes, so even an
     # unexpected 500 carries the security headers and the session's cookie.
     app.add_middleware(UnexpectedErrorMiddleware)

@@ -7,9 +7,13 @@ name. The row is found by the key's SHA-256, so a stolen database holds no usabl
 
 - A visitor without a row costs nothing: no database read, no thread (the question-page cache
   relies on it). Their CSRF token is derived from the key, so forms work before any row exists.
-- A row is made with a fresh key at login and registration (no fixation); the row made for a
-  guest's first saved action takes the key the browser already holds, unless a row for it ever
-  existed, so a cookie copied before can never be promoted into someone's session.
+- A row is made with a fresh key at login, at registration and when a visitor becomes a guest
+  (their first saved action): a key issued before, copied or planted, is never promoted into
+  anyone's session (no fixation). The response that changes the key carries the new CSRF
+  token in `X-CSRF-Token`, which the page's script puts into its forms and htmx headers.
+- Served over HTTPS (or with COOKIE_SECURE=true) the cookie is `__Host-cvprep_session`: the
+  browser accepts it only from this host, Secure, for Path=/, so a sibling subdomain or a plain
+  HTTP answer cannot plant one; the unprefixed name is then ignored.
 - Logout, "log out everywhere", expiry (idle and absolute) and the user being merged away
   delete rows; a cookie naming a missing row is answered with a fresh anonymous key.
 """
@@ -31,7 +35,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.requests import Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db import read_session, write_session
+from app.db import is_database_busy, read_session, write_session
 from app.models.common import utcnow
 from app.repos import sessions as session_rows
 from app.settings import Settings
@@ -40,6 +44,10 @@ if TYPE_CHECKING:
     from app.models import User
 
 SESSION_COOKIE = "cvprep_session"
+# The name over HTTPS: a `__Host-` cookie can only be set Secure, by this host, for Path=/.
+HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
+# The response header that hands a page the CSRF token of a key that changed under it.
+CSRF_RENEWED_HEADER = "X-CSRF-Token"
 SCOPE_KEY = "cvprep.browser"
 ANONYMOUS, STORED = "a", "s"
 # A session's last use is written at most this often (the idle expiry counts in days).
@@ -130,11 +138,19 @@ class ServerSessionMiddleware:
             absolute=timedelta(days=settings.session_max_days),
         )
 
+    def _secure(self, scope: Scope) -> bool:
+        """Cookies are Secure (and `__Host-` named): COOKIE_SECURE, or unset and HTTPS."""
+        secure = self.settings.cookie_secure
+        if secure is None:  # unset: Secure whenever the request came over HTTPS
+            secure = scope.get("scheme") == "https"
+        return secure
+
     def _read_cookie(self, scope: Scope) -> BrowserState:
         raw = ""
+        cookie_name = HOST_SESSION_COOKIE if self._secure(scope) else SESSION_COOKIE
         for name, value in scope.get("headers", []):
             if name == b"cookie":
-                raw = cookie_parser(value.decode("latin-1")).get(SESSION_COOKIE, "")
+                raw = cookie_parser(value.decode("latin-1")).get(cookie_name, "")
                 break
         if not raw:
             return BrowserState(None, None, False)
@@ -156,21 +172,24 @@ class ServerSessionMiddleware:
         if found is None:
             return None
         if now - found.last_seen_at > TOUCH_AFTER:
-            with write_session(self.engine) as session:
-                session_rows.touch(session, key_hash=found.key_hash, now=now)
-                session.commit()
+            try:
+                with write_session(self.engine) as session:
+                    session_rows.touch(session, key_hash=found.key_hash, now=now)
+                    session.commit()
+            except Exception as exc:  # a busy database: the next request touches it
+                if not is_database_busy(exc):
+                    raise
         return found.user
 
     def _cookie(self, state: BrowserState, scope: Scope) -> str:
         assert state.key is not None
         mark = STORED if state.stored else ANONYMOUS
         value = self.signer.sign(f"{mark}.{state.key}").decode("ascii")
-        secure = self.settings.cookie_secure
-        if secure is None:  # unset: Secure whenever the request came over HTTPS
-            secure = scope.get("scheme") == "https"
         max_age = int(self.lifetime.absolute.total_seconds())
         attributes = f"; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax"
-        return f"{SESSION_COOKIE}={value}{attributes}{'; Secure' if secure else ''}"
+        if self._secure(scope):
+            return f"{HOST_SESSION_COOKIE}={value}{attributes}; Secure"
+        return f"{SESSION_COOKIE}={value}{attributes}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -191,6 +210,9 @@ class ServerSessionMiddleware:
                 headers = MutableHeaders(scope=message)
                 if state.changed:
                     headers.append("Set-Cookie", self._cookie(state, scope))
+                    if state.presented_key and state.key != state.presented_key:
+                        assert state.key is not None
+                        headers[CSRF_RENEWED_HEADER] = csrf_for(self.settings, state.key)
                 personal = state.user is not None or path.startswith(PERSONAL_PREFIXES)
                 if personal and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"

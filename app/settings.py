@@ -41,6 +41,15 @@ class Settings(BaseSettings):
         default=30, validation_alias="LOGIN_MAX_FAILURES_PER_ADDRESS", ge=1
     )
     login_window_minutes: int = Field(default=15, validation_alias="LOGIN_WINDOW_MINUTES", ge=1)
+    # Guest accounts one client address may create per GUEST_WINDOW_MINUTES (a visitor's first
+    # saved action makes one; more is a 429), counted per web process.
+    guest_max_per_address: int = Field(default=10, validation_alias="GUEST_MAX_PER_ADDRESS", ge=1)
+    guest_window_minutes: int = Field(default=10, validation_alias="GUEST_WINDOW_MINUTES", ge=1)
+    # Seconds a write waits for SQLite's one write lock before the request gets a 503 with
+    # Retry-After (the server is overloaded, not broken).
+    database_busy_timeout: float = Field(
+        default=10, validation_alias="DATABASE_BUSY_TIMEOUT", gt=0, le=300
+    )
     # Threads that run demo computations off the event loop.
     demo_threads: int = Field(default=2, validation_alias="DEMO_THREADS", ge=1, le=64)
 
@@ -56,14 +65,33 @@ class Settings(BaseSettings):
     run_max_queued: int = Field(default=8, validation_alias="RUN_MAX_QUEUED", ge=1)
     # Experiments with runs still queued or running, per user (one counts whatever its runs).
     experiment_max_live: int = Field(default=1, validation_alias="EXPERIMENT_MAX_LIVE", ge=1)
+    # All guests together (identities are free: one client with many guest cookies meets it).
+    experiment_max_live_guests: int = Field(
+        default=2, validation_alias="EXPERIMENT_MAX_LIVE_GUESTS", ge=1
+    )
     # The size "Run it" launches: default (minutes on a laptop CPU), full (a GPU), test (tiny).
     experiment_size: Literal["default", "full", "test"] = Field(
         default="default", validation_alias="EXPERIMENT_SIZE"
     )
+    # All guests together: runs queued or running at once (identities are free, so one client
+    # with many guest cookies meets this cap; registered users meet only their own).
+    run_max_queued_guests: int = Field(default=8, validation_alias="RUN_MAX_QUEUED_GUESTS", ge=1)
     # Per run: most epochs, images (train + validation) and image side in px (more is a 422).
     run_max_epochs: int = Field(default=50, validation_alias="RUN_MAX_EPOCHS", ge=1)
     run_max_images: int = Field(default=60_000, validation_alias="RUN_MAX_IMAGES", ge=2)
     run_max_image_size: int = Field(default=224, validation_alias="RUN_MAX_IMAGE_SIZE", ge=8)
+    # Per run: most memory a worker may need, in MiB, estimated before the run is queued (the
+    # data set decoded, the model and its optimiser, one batch's activations); more is a 422
+    # naming the estimate.
+    run_max_memory_mb: int = Field(default=4096, validation_alias="RUN_MAX_MEMORY_MB", ge=256)
+    # Per user: bytes their runs' files may keep on disk (checkpoints above all); at it, a new
+    # run is a 422 naming the setting until some are deleted.
+    run_quota_bytes: int = Field(default=2_000_000_000, validation_alias="RUN_QUOTA_BYTES", gt=0)
+    # All runs together: bytes the decoded-data cache (DATA_DIR/cache) may keep; past it the
+    # least recently used entries are removed when a run ends.
+    data_cache_max_bytes: int = Field(
+        default=2_000_000_000, validation_alias="DATA_CACHE_MAX_BYTES", gt=0
+    )
     # Per run: seconds of training before it is stopped (what it learnt so far is kept).
     run_max_seconds: int = Field(default=3600, validation_alias="RUN_MAX_SECONDS", ge=1)
     # A running run whose worker wrote no heartbeat for this many seconds is marked
@@ -86,8 +114,8 @@ class Settings(BaseSettings):
     celery_queue: str = Field(
         default="cvprep-runs", validation_alias="CELERY_QUEUE", min_length=1, max_length=100
     )
-    # Fair share (JOBS_BACKEND=celery): runs of one user training at once; a further run of
-    # theirs waits while other users' runs take the free workers.
+    # Fair share (both backends): runs of one user training at once; a further run of theirs
+    # waits while other users' runs take the free workers.
     run_max_running_per_user: int = Field(
         default=1, validation_alias="RUN_MAX_RUNNING_PER_USER", ge=1
     )
@@ -112,6 +140,14 @@ class Settings(BaseSettings):
     # Most pixels (width × height) of one image in an upload.
     dataset_max_pixels: int = Field(
         default=40_000_000, validation_alias="DATASET_MAX_PIXELS", ge=64
+    )
+    # Most class folders one archive may hold (a run's metrics, page and model head grow with
+    # them); counted from the names before anything is read.
+    dataset_max_classes: int = Field(default=200, validation_alias="DATASET_MAX_CLASSES", ge=2)
+    # Most pixels of all the images of one archive together, counted from each image's header
+    # before it is decoded (a few KB of PNG can hold 40 MP).
+    dataset_max_total_pixels: int = Field(
+        default=2_000_000_000, validation_alias="DATASET_MAX_TOTAL_PIXELS", ge=64
     )
     # Per user: data sets kept at once, and their bytes on disk together.
     dataset_quota_count: int = Field(default=10, validation_alias="DATASET_QUOTA_COUNT", ge=1)

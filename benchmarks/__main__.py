@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import (
+    capacity,
     ceiling,
     datasets,
     demos,
@@ -31,6 +32,7 @@ def main() -> None:
         scaleout.main(Path(tmp) / "scaleout")
         datasets.main(Path(tmp) / "datasets")
         experiments.main(Path(tmp) / "experiments")
+        capacity.main(Path(tmp) / "capacity")
 
 
 if __name__ == "__main__":

@@ -124,12 +124,14 @@ def serving(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, str]]:
     """`cvprep serve` in its own process, as in production (one uvicorn worker), with `env`
     over this process's environment; stopped (unless the caller killed it) on exit.
 
-    The tests use it too (a real server for concurrency and crash tests)."""
+    The tests use it too (a real server for concurrency and crash tests). Every simulated
+    client comes from 127.0.0.1, so the per-address guest limit is lifted unless `env` or the
+    environment sets it."""
     port = _free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT,
-        env={**os.environ, **env},
+        env={"GUEST_MAX_PER_ADDRESS": "1000000", **os.environ, **env},
     )
     base_url = f"http://127.0.0.1:{port}"
     try:

@@ -25,6 +25,9 @@ from benchmarks.load import serving
 # An app or server started by a test trains nothing unless the test asks for a worker
 # (RUN_WORKERS=1): a worker process imports torch, seconds of CPU that most tests do not need.
 os.environ.setdefault("RUN_WORKERS", "0")
+# Every test client comes from one address: the per-address guest limit is lifted unless a
+# test sets it (tests/test_capacity_sessions.py does).
+os.environ.setdefault("GUEST_MAX_PER_ADDRESS", "1000000")
 
 # The browser fixtures (`browser`, `page`) live beside the Chromium launch code.
 pytest_plugins = ["tests.browser"]

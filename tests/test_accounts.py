@@ -20,12 +20,14 @@ def register(client: TestClient, username: str, password: str = "correct horse b
     )
 
 
-def login(client: TestClient, username: str, password: str = "correct horse battery"):
-    return client.post(
-        "/login",
-        data={"csrf_token": csrf(client), "username": username, "password": password},
-        follow_redirects=False,
-    )
+def login(
+    client: TestClient, username: str, password: str = "correct horse battery", move: bool = True
+):
+    """Log in; `move` ticks the box that moves the guest's data sets, runs and experiments."""
+    data = {"csrf_token": csrf(client), "username": username, "password": password}
+    if move:
+        data["move_guest_work"] = "true"
+    return client.post("/login", data=data, follow_redirects=False)
 
 
 def logout(client: TestClient):

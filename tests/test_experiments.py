@@ -260,3 +260,23 @@ def test_running_a_preset_again_takes_the_next_seeds_so_the_noise_shows(
     assert described["seed_values"] == [3, 4, 5]
     assert {run.config["data_seed"] for run in runs} == {3, 4, 5}
     assert described["finding"]["outcome"] != "pending"
+
+
+def test_guests_together_meet_a_cap_on_live_experiments(tmp_path: Path) -> None:
+    """Identities are free: many guest cookies must not mean many experiments training."""
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    upgrade(url)
+    settings = Settings(
+        DATA_DIR=tmp_path / "data", DATABASE_URL=url, SECRET_KEY="k", EXPERIMENT_MAX_LIVE_GUESTS=1
+    )
+    engine = make_engine(url)
+    first, second = new_user(engine), new_user(engine)
+    launch_experiment(
+        PRESETS["residual"], owner=first, engine=engine, settings=settings, backend=NoBackend()
+    )
+    with pytest.raises(ConfigError) as error:
+        launch_experiment(
+            PRESETS["residual"], owner=second, engine=engine, settings=settings, backend=NoBackend()
+        )
+    assert error.value.field == "preset" and "EXPERIMENT_MAX_LIVE_GUESTS" in str(error.value)
+    engine.dispose()

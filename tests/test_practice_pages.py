@@ -46,8 +46,15 @@ def wrong_answer(bank: QuestionBank, form: BeautifulSoup) -> str:
 
 
 def submit(client: TestClient, form: BeautifulSoup, answer: str):
+    """Post `form` with `answer`; a renewed CSRF token in the answer (the first saved action
+    gives the guest a fresh session key) goes into the form, as the page's script does."""
     fields = {i["name"]: i.get("value", "") for i in form.select("input[type=hidden]")}
-    return client.post("/practice/answer", data={**fields, "answer": answer})
+    response = client.post("/practice/answer", data={**fields, "answer": answer})
+    renewed = response.headers.get("X-CSRF-Token")
+    token = form.select_one("input[name=csrf_token]")
+    if renewed and token is not None:
+        token["value"] = renewed
+    return response
 
 
 def test_a_round_of_one_question_goes_item_by_item_to_a_summary(

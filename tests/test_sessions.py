@@ -218,16 +218,22 @@ def test_personal_pages_and_the_export_are_not_stored_by_caches(db_client: TestC
     assert db_client.get("/account").headers["cache-control"] == "no-store"
 
 
-def test_a_visitors_page_token_keeps_working_when_their_first_draft_creates_the_guest(
+def test_a_visitors_first_draft_makes_a_guest_with_a_new_key_and_hands_over_its_token(
     db_client: TestClient,
 ) -> None:
-    """No session row until something is saved; the token on the page stays valid after."""
+    """No session row until something is saved; then a fresh key, whose CSRF token the
+    response carries (the page's script puts it into its forms and htmx header)."""
     page = BeautifulSoup(db_client.get("/questions/pooling").text, "html.parser")
     token = page.select_one("input[name=csrf_token]")["value"]
+    anonymous = saved(db_client)
     headers = {"X-CSRF-Token": token, "HX-Request": "true"}
-    for text in ("first words", "first words, then more"):
-        saved_draft = db_client.post(
-            "/questions/pooling/draft", data={"draft": text}, headers=headers
-        )
-        assert saved_draft.status_code == 200 and "Draft saved" in saved_draft.text
-    assert saved(db_client).startswith("s.")
+    first = db_client.post("/questions/pooling/draft", data={"draft": "first"}, headers=headers)
+    assert first.status_code == 200 and "Draft saved" in first.text
+    assert saved(db_client).startswith("s.") and saved(db_client) != anonymous
+    renewed = first.headers["X-CSRF-Token"]
+    assert renewed != token
+    stale = db_client.post("/questions/pooling/draft", data={"draft": "x"}, headers=headers)
+    assert stale.status_code == 403  # the old key's token is worth nothing now
+    headers["X-CSRF-Token"] = renewed
+    again = db_client.post("/questions/pooling/draft", data={"draft": "more"}, headers=headers)
+    assert again.status_code == 200 and "X-CSRF-Token" not in again.headers

@@ -221,7 +221,7 @@ def test_no_images_at_all_is_refused(data_dir: Path) -> None:
     for name in ("a", "b"):
         (root / name).mkdir(parents=True)
         (root / name / "readme.txt").write_text("no pictures")
-    with pytest.raises(DataError, match="no usable images .not decodable as an image: 2."):
+    with pytest.raises(DataError, match=r"no usable images .not decodable as an image: 2."):
         load_data(config_for("texts"), data_dir, _cpu())
     (data_dir / "datasets" / "void").mkdir()
     with pytest.raises(DataError, match="no class folders"):

@@ -13,16 +13,18 @@ Any refusal removes everything this upload wrote; the zip itself is removed in e
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Callable
 from pathlib import Path
 
+import anyio.to_thread
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from starlette.requests import Request
 
 from app.auth import CSRF_HEADER, acting_user
-from app.datasets import store
+from app.datasets import budget, store
 from app.datasets.entries import Refused
 from app.datasets.extract import extract_zip
 from app.datasets.upload import CsrfRefused, Received, receive_file
@@ -98,7 +100,11 @@ async def accept_upload(request: Request, user: User | None, settings: Settings)
         name = data_set_name(received)
         owner = user if user is not None else await acting_user(request, None)
         assert owner.id is not None
-        return await run_in_threadpool(_unpack, engine, owner.id, name, incoming, settings)
+        # At most budget.DECODES uploads unpack at once; the rest wait here, holding no thread.
+        return await anyio.to_thread.run_sync(
+            functools.partial(_unpack, engine, owner.id, name, incoming, settings),
+            limiter=budget.unpacking(),
+        )
     finally:
         incoming.unlink(missing_ok=True)
 

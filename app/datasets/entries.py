@@ -36,6 +36,8 @@ class Caps:
     total_name: str  # the setting the byte cap comes from, for the message
     ratio: float
     pixels: int
+    classes: int = 200  # DATASET_MAX_CLASSES
+    total_pixels: int = 2_000_000_000  # DATASET_MAX_TOTAL_PIXELS
 
 
 def shown(name: str) -> str:
@@ -48,7 +50,9 @@ def check_entry(info: zipfile.ZipInfo) -> None:
     """Refuse an entry that could write outside the folder or is not a plain file or folder."""
     name = info.filename
     label = shown(name)
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+    # zipfile cuts a name at its first NUL; the name as stored (`orig_filename`) is checked.
+    raw = getattr(info, "orig_filename", name)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name + raw):
         raise Refused("file", f"entry '{label}' has a control character in its name")
     if "\\" in name:
         raise Refused("file", f"entry '{label}' uses backslashes in its path; zip paths use '/'")

@@ -38,6 +38,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from app.datasets import budget
 from app.datasets.entries import Caps, Refused, check_directory, check_entry, shown, too_many
 from app.worker.training.data import folder as rules
 
@@ -100,6 +101,13 @@ def entry_name(info: zipfile.ZipInfo) -> str:
         with contextlib.suppress(UnicodeEncodeError, UnicodeDecodeError):
             name = name.encode("cp437").decode("utf-8")
     return unicodedata.normalize("NFC", name)
+
+
+def budget_reason(error: BaseException) -> str:
+    """An exception's text for a message; never empty (zipfile's EOFError has no text)."""
+    if isinstance(error, EOFError) and not str(error).strip():
+        return "the file ends before the entry's data does: it was cut short"
+    return str(error).strip() or type(error).__name__
 
 
 def _junk(parts: tuple[str, ...]) -> bool:
@@ -198,7 +206,9 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     return result
 
 
-def _image_extension(path: Path, pixels: int, label: str) -> str:
+def _image_extension(
+    path: Path, pixels: int, label: str, pixel_budget: budget.PixelBudget | None = None
+) -> str:
     """The kept file's extension, or the reason to skip it; Refused over the pixel cap."""
     from PIL import Image, UnidentifiedImageError
 
@@ -221,7 +231,9 @@ def _image_extension(path: Path, pixels: int, label: str) -> str:
         )
     if kind not in rules.READ_FORMATS:
         return OTHER_FORMAT
-    with warnings.catch_warnings():
+    if pixel_budget is not None:  # counted from the header, before the full decode
+        pixel_budget.take(width * height, label)
+    with warnings.catch_warnings(), budget.decoding():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         decoded = rules.decode_image(path, 8)  # a full decode: truncated files fail here
     return decoded if isinstance(decoded, str) else EXTENSIONS[kind]
@@ -273,16 +285,19 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
     Raises Refused (field `file`, 422 or 413). On a refusal `target` holds partial content:
     the caller removes it (it is a temporary folder). Blocking: call it from a thread.
     """
+    budget.check_zip64_directory(archive_path, caps)
     check_directory(archive_path, caps)
     try:
         archive = zipfile.ZipFile(archive_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        raise Refused("file", f"not a readable zip archive ({error})") from None
+        raise Refused("file", f"not a readable zip archive ({budget_reason(error)})") from None
     with archive:
         entries = archive.infolist()
         if len(entries) > caps.files:
             raise too_many(len(entries), caps)
         layout = plan(entries)
+        budget.check_class_count(layout.classes, caps)
+        pixel_budget = budget.PixelBudget(caps)
         skipped = layout.skipped
         counts = dict.fromkeys(layout.classes, 0)
         numbers: Counter[tuple[str, ...]] = Counter()
@@ -296,7 +311,8 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
                 size = _copy(archive, info, path, caps, written)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as error:
                 raise Refused(
-                    "file", f"the archive is damaged at '{shown(info.filename)}' ({error})"
+                    "file",
+                    f"the archive is damaged at '{shown(info.filename)}' ({budget_reason(error)})",
                 ) from None
             except NotImplementedError as error:
                 raise Refused("file", f"'{shown(info.filename)}': {error}") from None
@@ -304,7 +320,7 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
                 skipped[NESTED] += 1
                 continue
             written += size
-            outcome = _image_extension(path, caps.pixels, shown(info.filename))
+            outcome = _image_extension(path, caps.pixels, shown(info.filename), pixel_budget)
             if not outcome.startswith("."):
                 path.unlink()
                 skipped[outcome] += 1

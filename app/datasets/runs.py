@@ -88,15 +88,22 @@ def check_upload_folder(
     if path != uploads and not path.is_relative_to(uploads):
         return
     mine = {
-        (settings.data_dir / "datasets" / row.folder).resolve()
+        (settings.data_dir / "datasets" / row.folder).resolve(): row.folder
         for row in rows.datasets_of(session, owner_id=owner_id)
     }
+    shown = config.folder if len(config.folder) <= 60 else config.folder[:57] + "..."
     if path not in mine:
-        shown = config.folder if len(config.folder) <= 60 else config.folder[:57] + "..."
         raise ConfigError(
             "folder",
             f"uploaded data sets are chosen by dataset_id, and only your own: none of yours "
             f"is in '{shown}' (it was deleted, or is not yours)",
+        )
+    if config.folder != mine[path]:
+        # One spelling per data set (no `/.`, `//` or `..`), so a run's folder always says
+        # which data set it trains on and that one cannot be deleted under it.
+        raise ConfigError(
+            "folder",
+            f"write '{mine[path]}' rather than '{shown}', or choose the data set by dataset_id",
         )
 
 

@@ -9,6 +9,7 @@ and an owner folder left empty by it; what a killed server left there is swept a
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import secrets
 import shutil
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
+from app.datasets import thumbnails
 from app.datasets.entries import Caps, Refused
 from app.datasets.extract import Extracted
 from app.db import read_session, write_session
@@ -119,6 +121,8 @@ def check_room(engine: Engine, owner_id: int, settings: Settings) -> Caps:
         else "DATASET_MAX_EXTRACTED_BYTES",
         ratio=settings.dataset_max_ratio,
         pixels=settings.dataset_max_pixels,
+        classes=settings.dataset_max_classes,
+        total_pixels=settings.dataset_max_total_pixels,
     )
 
 
@@ -177,11 +181,18 @@ def keep(
     return row
 
 
+def same_folder(written: object, folder: str) -> bool:
+    """Does a run's `folder` as written (`uploads/3/12/.`, `uploads//3/12`) name `folder`?"""
+    if not isinstance(written, str) or not written:
+        return False
+    return posixpath.normpath(written.strip()) == posixpath.normpath(folder)
+
+
 def live_run_using(engine: Engine, row: Dataset) -> int | None:
     """The id of one of the owner's queued or running runs that trains on this data set."""
     with read_session(engine) as session:
         for run in run_rows.runs_of(session, owner_id=row.owner_id):
-            if run.live and run.config.get("folder") == row.folder:
+            if run.live and same_folder(run.config.get("folder"), row.folder):
                 return run.id
     return None
 
@@ -192,6 +203,8 @@ def remove(engine: Engine, row: Dataset, settings: Settings) -> bool:
         deleted = rows.delete_dataset(session, row=row)
     if deleted and row.folder.startswith(f"{UPLOADS}/"):
         shutil.rmtree(dataset_dir(settings, row), ignore_errors=True)
+    if deleted and row.id is not None:
+        thumbnails.remove(settings, row.id)
     return deleted
 
 

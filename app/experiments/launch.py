@@ -30,7 +30,7 @@ from app.models.runs import LIVE_STATUSES, QUEUED, RUNNING, SUCCEEDED
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
 from app.runs.backend import BackendUnavailable, JobBackend
-from app.runs.dispatch import _lock_owner
+from app.runs.dispatch import _lock_owner, lock_guests
 from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.worker.training import ConfigError, RunConfig
@@ -79,6 +79,16 @@ def launch_experiment(
                 f"most {settings.experiment_max_live} may be at once (EXPERIMENT_MAX_LIVE): "
                 "wait for it to end or cancel its runs",
             )
+        if owner.is_guest:
+            lock_guests(session)
+            guests = experiment_rows.live_count(session, owner_id=None, live_statuses=LIVE_STATUSES)
+            if guests >= settings.experiment_max_live_guests:
+                raise ConfigError(
+                    "preset",
+                    f"guests have {guests} experiments training and at most "
+                    f"{settings.experiment_max_live_guests} may be at once "
+                    "(EXPERIMENT_MAX_LIVE_GUESTS): register or log in, or wait for one to end",
+                )
         now = utcnow()
         ids: list[int] = []
         pretrain_id: int | None = None

@@ -273,10 +273,10 @@ PRESETS: dict[str, Preset] = {
             "show what the claim does not cover.",
             base={
                 "num_classes": 5,
-                "images_per_class": 600,
+                "images_per_class": 400,
                 "val_fraction": 0.5,
                 "image_size": 16,
-                "width": 8,
+                "width": 16,
                 "depth": 1,
                 "augment": "standard",
                 "optimizer": "sgd",
@@ -284,7 +284,7 @@ PRESETS: dict[str, Preset] = {
                 "weight_decay": 5e-4,
                 "warmup_epochs": 0.5,
                 "batch_size": 32,
-                "epochs": 15,
+                "epochs": 20,
                 "eval_train": True,
             },
             arms=(

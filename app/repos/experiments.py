@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.models import Experiment, Run
+from app.models import Experiment, Run, User
 
 
 def create_experiment(
@@ -76,24 +76,21 @@ def runs_in_order(session: Session, *, experiment: Experiment) -> list[Run]:
     return [by_id[i] for i in ids if i in by_id]
 
 
-def live_count(session: Session, *, owner_id: int, live_statuses: Sequence[str]) -> int:
-    """How many of the owner's experiments still have a run in `live_statuses`."""
-    rows = session.exec(
-        select(Experiment)
-        .where(col(Experiment.owner_id) == owner_id)
-        .order_by(col(Experiment.id).desc())
-        .limit(50)
-    ).all()
+def live_count(session: Session, *, owner_id: int | None, live_statuses: Sequence[str]) -> int:
+    """How many experiments still have a run in `live_statuses`: the owner's, or with
+    `owner_id` None those of every guest (a user without a username) together."""
+    query = select(Experiment).order_by(col(Experiment.id).desc()).limit(200)
+    if owner_id is not None:
+        query = query.where(col(Experiment.owner_id) == owner_id)
+    else:
+        query = query.join(User, col(User.id) == col(Experiment.owner_id)).where(
+            col(User.username).is_(None)
+        )
     live = 0
-    for row in rows:
+    for row in session.exec(query).all():
         ids = [int(i) for i in row.run_ids]
-        if (
-            ids
-            and session.exec(
-                select(Run.id).where(col(Run.id).in_(ids), col(Run.status).in_(list(live_statuses)))
-            ).first()
-            is not None
-        ):
+        running = select(Run.id).where(col(Run.id).in_(ids), col(Run.status).in_(live_statuses))
+        if ids and session.exec(running).first() is not None:
             live += 1
     return live
 

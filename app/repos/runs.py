@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, delete, func, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app.models.runs import (
@@ -26,6 +27,7 @@ from app.models.runs import (
     SUCCEEDED,
     Run,
 )
+from app.models.users import User
 
 
 def create_run(session: Session, *, owner_id: int, config: dict[str, Any], now: datetime) -> Run:
@@ -67,6 +69,16 @@ def count_live(session: Session, *, owner_id: int) -> int:
         select(func.count())
         .select_from(Run)
         .where(col(Run.owner_id) == owner_id, col(Run.status).in_(LIVE_STATUSES))
+    ).one()
+
+
+def count_live_of_guests(session: Session) -> int:
+    """How many runs of all guest users together are queued or running."""
+    return session.exec(
+        select(func.count())
+        .select_from(Run)
+        .join(User, col(User.id) == col(Run.owner_id))
+        .where(col(User.username).is_(None), col(Run.status).in_(LIVE_STATUSES))
     ).one()
 
 
@@ -148,36 +160,95 @@ def _readiness(
     return Claim.GONE
 
 
-def _take(session: Session, run_id: int, worker_id: str, now: datetime) -> bool:
-    result = session.exec(
-        update(Run)
-        .where(col(Run.id) == run_id, col(Run.status) == QUEUED)
-        .values(**_claimed(worker_id, now))
-    )
+def _take(
+    session: Session, run_id: int, worker_id: str, now: datetime, max_running: int | None = None
+) -> bool:
+    conditions = [col(Run.id) == run_id, col(Run.status) == QUEUED]
+    if max_running is not None and session.get_bind().dialect.name == "postgresql":
+        # Two claims for one owner queue on the owner's row, so the second counts the first.
+        owner = select(Run.owner_id).where(col(Run.id) == run_id).scalar_subquery()
+        session.exec(select(User.id).where(col(User.id) == owner).with_for_update()).first()
+    if max_running is not None:
+        # The fair-share cap in the same UPDATE: its owner has fewer than `max_running` training.
+        other = aliased(Run)
+        training = (
+            select(func.count())
+            .select_from(other)
+            .where(col(other.owner_id) == col(Run.owner_id), col(other.status) == RUNNING)
+            .scalar_subquery()
+        )
+        conditions.append(training < max_running)
+    result = session.exec(update(Run).where(*conditions).values(**_claimed(worker_id, now)))
     session.commit()
     return result.rowcount == 1
 
 
-def claim_next(session: Session, *, worker_id: str, now: datetime) -> int | None:
-    """Atomically take the oldest claimable queued run for `worker_id`; its id, or None.
+def _fair_order(
+    session: Session, candidates: Sequence[Any], max_running: int
+) -> list[tuple[int, dict[str, Any]]]:
+    """Queued (id, config) in fair-share order: owners with fewer runs training first, then
+    the owner whose latest start is oldest (round robin), then oldest run; owners already at
+    `max_running` are left out."""
+    owners = {owner for _, _, owner in candidates}
+    running = dict(
+        session.exec(
+            select(Run.owner_id, func.count())
+            .where(col(Run.owner_id).in_(owners), col(Run.status) == RUNNING)
+            .group_by(col(Run.owner_id))
+        ).all()
+    )
+    latest = dict(
+        session.exec(
+            select(Run.owner_id, func.max(Run.started_at))
+            .where(col(Run.owner_id).in_(owners), col(Run.started_at).is_not(None))
+            .group_by(col(Run.owner_id))
+        ).all()
+    )
+    never = datetime.min.replace(tzinfo=UTC)
 
+    def key(row: Any) -> tuple[int, datetime, int]:
+        run_id, _, owner = row
+        started = latest.get(owner) or never
+        return running.get(owner, 0), started.replace(tzinfo=started.tzinfo or UTC), run_id
+
+    return [
+        (run_id, config)
+        for run_id, config, owner in sorted(candidates, key=key)
+        if running.get(owner, 0) < max_running
+    ]
+
+
+def claim_next(
+    session: Session, *, worker_id: str, now: datetime, max_running_per_user: int | None = None
+) -> int | None:
+    """Atomically take the next claimable queued run for `worker_id`; its id, or None.
+
+    Without `max_running_per_user` the oldest goes first. With it (the local backend passes
+    RUN_MAX_RUNNING_PER_USER) the order is fair share, as Celery's workers keep it: a user
+    with that many runs training gets none more, and among the rest the user whose latest
+    start is oldest goes first, so one user's queue of runs cannot hold the only worker.
     A queued run whose `init` is "run:<id>" waits while run <id> is queued or running, and
     fails (with the reason in its error) if that run ended without success. Each take is one
-    conditional UPDATE (`status = 'queued'` in its WHERE), so of two workers racing for the
-    same run one gets it and the other moves on to the next candidate. Commits.
+    conditional UPDATE (`status = 'queued'` and the fair-share count in its WHERE), so of two
+    workers racing for the same run one gets it and the other moves on. Commits.
     """
     candidates = session.exec(
-        select(Run.id, Run.config)
+        select(Run.id, Run.config, Run.owner_id)
         .where(col(Run.status) == QUEUED)
         .order_by(col(Run.id))
         .limit(CLAIM_SCAN)
     ).all()
+    ordered: Sequence[tuple[int | None, Mapping[Any, Any]]]
+    if max_running_per_user is None:
+        ordered = [(run_id, config) for run_id, config, _ in candidates]
+    else:
+        ordered = _fair_order(session, candidates, max_running_per_user)
     session.commit()  # end the read: each take below is its own short transaction
-    for run_id, config in candidates:
+    for run_id, config in ordered:
         assert run_id is not None
         if _readiness(session, run_id, config, now) is not None:
             continue
-        if _take(session, run_id, worker_id, now):
+        if _take(session, run_id, worker_id, now, max_running_per_user):
             return run_id
     return None
 

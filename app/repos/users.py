@@ -99,9 +99,11 @@ def delete_old_login_attempts(session: Session, *, before: datetime) -> None:
 # --- guest → account -------------------------------------------------------------------------
 
 
-def merge_guest(session: Session, *, guest: User, account: User) -> None:
-    """Move a guest's reviews, training runs, experiments and uploaded data sets into
-    `account`; cards and drafts the account lacks move too.
+def merge_guest(session: Session, *, guest: User, account: User, work: bool = True) -> None:
+    """Move a guest's reviews into `account`, and cards and drafts the account lacks; with
+    `work`, its training runs, experiments and uploaded data sets too.
+
+    Without `work` the guest keeps those (and its row); its sessions are ended by the caller.
 
     A moved review of an item whose card stays the account's own gets a detached undo
     snapshot: undoing it removes the review and leaves the account's card as it is (restoring
@@ -146,6 +148,9 @@ def merge_guest(session: Session, *, guest: User, account: User) -> None:
     session.exec(
         update(ReviewLog).where(col(ReviewLog.user_id) == guest.id).values(user_id=account.id)
     )
+    if not work:
+        session.flush()
+        return
     session.exec(update(Run).where(col(Run.owner_id) == guest.id).values(owner_id=account.id))
     session.exec(
         update(Experiment).where(col(Experiment.owner_id) == guest.id).values(owner_id=account.id)

@@ -71,10 +71,11 @@ class CeleryBackend:
                 TASK_NAME, args=[run_id], queue=self.settings.celery_queue, retry=False
             )
         except (OperationalError, KombuError, redis.RedisError, OSError) as error:
-            logger.warning("run %s not sent: %s", run_id, error)
+            # Where and why go to the log only: a web user's message names no host or port.
+            logger.warning("run %s not sent to Redis at %s: %s", run_id, self.where, error)
             raise BackendUnavailable(
-                f"the job queue (Redis at {self.where}) cannot be reached, so no run can "
-                f"start now: {error}"
+                "the job queue (Redis, REDIS_URL) cannot be reached, so no run can start "
+                "now; try again in a minute (the server's log says why)"
             ) from error
 
     def cancel(self, run_id: int) -> None:
@@ -95,7 +96,9 @@ class CeleryBackend:
             )
             waiting = int(client.llen(self.settings.celery_queue))  # type: ignore[arg-type]
         except redis.RedisError as error:
-            state.update(ok=False, redis="unreachable", error=str(error))
+            # The kind of failure only: /healthz is public, the host and port go to the log.
+            logger.warning("health: Redis at %s: %s", self.where, error)
+            state.update(ok=False, redis="unreachable", error=type(error).__name__)
             return state
         finally:
             client.close()

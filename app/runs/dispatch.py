@@ -4,7 +4,7 @@ call these same functions, so a run started from either is checked and queued th
 
 from __future__ import annotations
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from app.db import read_session, write_session
@@ -13,7 +13,7 @@ from app.models.common import utcnow
 from app.repos import runs as run_rows
 from app.runs.backend import BackendUnavailable, JobBackend
 from app.runs.files import remove_run_files
-from app.runs.limits import check_queue
+from app.runs.limits import check_guest_queue, check_queue
 from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.worker.training import RunConfig
@@ -30,7 +30,7 @@ def launch(
     """Queue a run of `config` for `owner` and hand it to the backend.
 
     Raises ConfigError (the field, with the engine's reason or the limit passed) or QueueFull
-    (RUN_MAX_QUEUED); nothing is written then. Raises BackendUnavailable when the backend
+    (RUN_MAX_QUEUED, or RUN_MAX_QUEUED_GUESTS for a guest); nothing is written then. Raises BackendUnavailable when the backend
     cannot take the run (the job queue is unreachable): the run is then marked failed with
     that message, never left queued. Blocking (reads the file system, may load an
     earlier run's checkpoint): call it from a worker thread.
@@ -41,6 +41,9 @@ def launch(
     with write_session(engine) as session:
         _lock_owner(session, owner.id)
         check_queue(run_rows.count_live(session, owner_id=owner.id), settings)
+        if owner.is_guest:
+            lock_guests(session)
+            check_guest_queue(run_rows.count_live_of_guests(session), 1, settings)
         run = run_rows.create_run(session, owner_id=owner.id, config=config.to_dict(), now=utcnow())
         session.commit()
     assert run.id is not None
@@ -51,6 +54,17 @@ def launch(
             run_rows.fail_queued(session, run_id=run.id, reason=str(error), now=utcnow())
         raise
     return run
+
+
+# The PostgreSQL advisory lock that serialises guests' launches (the cap counts them all).
+GUEST_LAUNCH_LOCK = 0x6376_6775  # "cvgu"
+
+
+def lock_guests(session: Session) -> None:
+    """Serialise launches by guests, so two at once cannot both pass RUN_MAX_QUEUED_GUESTS
+    (SQLite's write transaction already does; PostgreSQL takes a transaction advisory lock)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.exec(select(func.pg_advisory_xact_lock(GUEST_LAUNCH_LOCK))).first()
 
 
 def _lock_owner(session: Session, owner_id: int) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from app.db import read_session, write_session
+from app.messages import without_paths
 from app.models.common import utcnow
 from app.models.runs import CANCELLED, FAILED, INTERRUPTED, SUCCEEDED
 from app.repos import runs as run_rows
@@ -35,6 +36,7 @@ from app.worker.training import (
     StepProgress,
 )
 from app.worker.training import run as train
+from app.worker.training.data import cache
 from app.worker.training.outputs import finite
 
 logger = logging.getLogger("cvprep.runs")
@@ -202,6 +204,17 @@ def _outcome(reporter: _Reporter, status: str, error: str | None) -> tuple[str, 
     return CANCELLED, None
 
 
+def _evict_cache(settings: Settings) -> None:
+    """Hold DATA_DIR/cache under DATA_CACHE_MAX_BYTES, least recently used entries first."""
+    try:
+        removed = cache.evict(settings.data_dir / "cache", settings.data_cache_max_bytes)
+    except OSError:
+        logger.exception("the decode cache could not be trimmed")
+        return
+    if removed:
+        logger.info("decode cache: removed %s (DATA_CACHE_MAX_BYTES)", ", ".join(removed))
+
+
 def execute_run(
     run_id: int,
     *,
@@ -261,6 +274,9 @@ def execute_run(
     finally:
         reporter.done.set()
         reporter.heart.join()
+    if message is not None:
+        message = without_paths(message, settings)
+    _evict_cache(settings)
     if reporter.stop_reason == "lost":
         return None
     for attempt in range(WRITE_TRIES):

@@ -7,8 +7,11 @@ served, and a name is matched against this list, never joined to a path as given
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,3 +68,14 @@ def present_downloads(settings: Settings, run_id: int) -> list[RunFile]:
 def remove_run_files(settings: Settings, run_id: int) -> None:
     """Delete the run's folder and everything in it (nothing if it is absent)."""
     shutil.rmtree(run_dir(settings, run_id), ignore_errors=True)
+
+
+def bytes_on_disk(settings: Settings, run_ids: Iterable[int]) -> int:
+    """Bytes of every file in these runs' folders (what RUN_QUOTA_BYTES counts)."""
+    total = 0
+    for run_id in run_ids:
+        for root, _dirs, files in os.walk(run_dir(settings, run_id)):
+            for name in files:
+                with contextlib.suppress(OSError):
+                    total += os.lstat(os.path.join(root, name)).st_size
+    return total

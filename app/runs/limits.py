@@ -1,6 +1,8 @@
 """Per-user limits on runs, from the settings. Every refusal names the limit and its setting.
 
 - RUN_MAX_QUEUED: runs of one user queued or running at once → `QueueFull` (a 429).
+- RUN_MAX_QUEUED_GUESTS: runs of all guests together queued or running at once → `QueueFull`
+  (a 429): guest identities are free, so caps per guest alone bound nothing.
 - RUN_MAX_EPOCHS, RUN_MAX_IMAGE_SIZE, and RUN_MAX_IMAGES where the image count is known from
   the config alone (shapes draws exactly images_per_class × classes) → ConfigError naming the
   field (a 422). Other data sets are counted once loaded: the worker stops a run whose data
@@ -19,9 +21,10 @@ SHAPE_CLASSES = 10  # the procedural shapes set has ten classes (num_classes 0 =
 class QueueFull(Exception):
     """The user already has RUN_MAX_QUEUED runs queued or running."""
 
-    def __init__(self, live: int, limit: int) -> None:
+    def __init__(self, live: int, limit: int, message: str | None = None) -> None:
         super().__init__(
-            f"runs: you have {live} runs queued or running, the most allowed at once "
+            message
+            or f"runs: you have {live} runs queued or running, the most allowed at once "
             f"(RUN_MAX_QUEUED = {limit}); wait for one to end or cancel one"
         )
 
@@ -65,3 +68,17 @@ def check_queue(live: int, settings: Settings) -> None:
     """QueueFull if a user with `live` queued or running runs may not add another."""
     if live >= settings.run_max_queued:
         raise QueueFull(live, settings.run_max_queued)
+
+
+def check_guest_queue(live_guests: int, new_runs: int, settings: Settings) -> None:
+    """QueueFull if guests together, with `live_guests` queued or running, may not add
+    `new_runs` more (RUN_MAX_QUEUED_GUESTS)."""
+    limit = settings.run_max_queued_guests
+    if live_guests + new_runs > limit:
+        raise QueueFull(
+            live_guests,
+            limit,
+            f"runs: guests have {live_guests} runs queued or running together, the most "
+            f"allowed at once (RUN_MAX_QUEUED_GUESTS = {limit}); register or log in to queue "
+            "yours, or try again when some have ended",
+        )

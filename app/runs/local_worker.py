@@ -73,7 +73,12 @@ def main(settings: Settings, wake: Any, stop: Any, parent_pid: int) -> None:
             wake.clear()
             while not should_end():
                 with write_session(engine) as session:
-                    run_id = run_rows.claim_next(session, worker_id=worker_id, now=utcnow())
+                    run_id = run_rows.claim_next(
+                        session,
+                        worker_id=worker_id,
+                        now=utcnow(),
+                        max_running_per_user=settings.run_max_running_per_user,
+                    )
                 if run_id is None:
                     break
                 logger.info("%s took run %s", worker_id, run_id)

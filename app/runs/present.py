@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.models.runs import QUEUED, RUNNING, Run
+from app.runs.confusions import MATRIX_MAX_CLASSES
 
 
 @dataclass
@@ -168,8 +169,8 @@ def confusion(run: Run, metrics: dict[str, Any]) -> Chart | None:
     the kept images behind them."""
     matrix = metrics.get("confusion_matrix")
     classes = metrics.get("classes") or []
-    if not matrix or len(matrix) != len(classes):
-        return None
+    if not matrix or len(matrix) != len(classes) or len(classes) > MATRIX_MAX_CLASSES:
+        return None  # many classes: app.runs.confusions shows the top confusions instead
     spec = {
         "type": "matrix",
         "x": {"title": "predicted", "labels": classes},
@@ -195,9 +196,10 @@ def roc(metrics: dict[str, Any]) -> Chart | None:
     curves_by_class = auc.get("curves") or {}
     if not curves_by_class:
         return None
+    # Many classes: the curves of the first MATRIX_MAX_CLASSES (the table keeps every AUC).
     series = [
         {"label": name, "points": [[x, y] for x, y in zip(c["fpr"], c["tpr"], strict=True)]}
-        for name, c in curves_by_class.items()
+        for name, c in itertools.islice(curves_by_class.items(), MATRIX_MAX_CLASSES)
     ]
     series.append({"label": "chance", "points": [[0, 0], [1, 1]], "dash": True})
     rows = [

@@ -18,10 +18,13 @@ from sqlmodel import Session
 
 from app.datasets.runs import check_upload_folder
 from app.inputs import storable
+from app.messages import without_paths
 from app.models.runs import LIVE_STATUSES
+from app.repos import datasets as dataset_rows
 from app.repos import runs as run_rows
-from app.runs.files import run_dir
+from app.runs.files import bytes_on_disk, run_dir
 from app.runs.limits import check_run_limits
+from app.runs.memory import check_memory, images_and_classes
 from app.settings import Settings
 from app.worker.errors import InvalidInput
 from app.worker.numbers import as_finite_float, check_int
@@ -167,12 +170,49 @@ def check_text(config: RunConfig) -> None:
             raise ConfigError(spec.name, f"at most {MAX_TEXT} characters, got {len(value)}")
 
 
+def check_run_quota(session: Session, *, owner_id: int, settings: Settings) -> None:
+    """ConfigError naming RUN_QUOTA_BYTES when the owner's runs already keep that many bytes
+    on disk (checkpoints, predictions, images): a new run would add more."""
+    ids = [run.id for run in run_rows.runs_of(session, owner_id=owner_id, limit=10_000)]
+    used = bytes_on_disk(settings, [i for i in ids if i is not None])
+    if used >= settings.run_quota_bytes:
+        raise ConfigError(
+            "runs",
+            f"your runs keep {used:,} bytes on disk, the most allowed is "
+            f"{settings.run_quota_bytes:,} (RUN_QUOTA_BYTES); delete runs you no longer need",
+        )
+
+
+def check_run_memory(
+    config: RunConfig, session: Session, *, owner_id: int, settings: Settings
+) -> None:
+    """ConfigError naming RUN_MAX_MEMORY_MB and the estimate when the run would need more
+    memory than a worker may use (app.runs.memory); an uploaded data set is counted by its row."""
+    folder = None
+    if config.dataset == "folder" and config.folder:
+        for row in dataset_rows.datasets_of(session, owner_id=owner_id):
+            if row.folder == config.folder:
+                folder = (row.images, len(row.classes))
+    images, classes = images_and_classes(config, folder)
+    check_memory(config, images, classes, settings)
+
+
 def check_for_user(
     config: RunConfig, session: Session, *, owner_id: int, settings: Settings
 ) -> None:
-    """Everything about a valid config that depends on who asks and on this server."""
-    check_text(config)
-    check_upload_folder(config, session, owner_id=owner_id, settings=settings)
-    check_init(config, session, owner_id=owner_id, settings=settings)
-    check_run_limits(config, settings)
-    check_on_this_machine(config, settings)
+    """Everything about a valid config that depends on who asks and on this server.
+
+    Raises ConfigError naming the field; its message names no absolute path of the server."""
+    try:
+        check_text(config)
+        check_upload_folder(config, session, owner_id=owner_id, settings=settings)
+        check_init(config, session, owner_id=owner_id, settings=settings)
+        check_run_limits(config, settings)
+        check_run_memory(config, session, owner_id=owner_id, settings=settings)
+        check_run_quota(session, owner_id=owner_id, settings=settings)
+        check_on_this_machine(config, settings)
+    except ConfigError as error:
+        reason = without_paths(error.reason, settings)
+        if reason == error.reason:
+            raise
+        raise ConfigError(error.field, reason) from None

@@ -33,8 +33,8 @@ from app.deps import SettingsDep
 from app.inputs import FormText
 from app.models import User
 from app.models.common import utcnow
+from app.repos import guest_work, users
 from app.repos import sessions as session_rows
-from app.repos import users
 from app.settings import Settings
 from app.web import render, safe_next
 
@@ -58,10 +58,17 @@ def _form(
     username: str = "",
     next_page: str | None = None,
     status: int = 200,
+    guest_work: str = "",
 ) -> HTMLResponse:
-    """The login or register form; `next_page` (checked by `safe_next`) rides along in it."""
+    """The login or register form; `next_page` (checked by `safe_next`) rides along in it;
+    `guest_work` lists what the browser's guest would move at login besides progress."""
     kept = safe_next(next_page if next_page is not None else request.query_params.get("next"))
-    context = {"error": error, "username": username[:40], "next": kept or ""}
+    context = {
+        "error": error,
+        "username": username[:40],
+        "next": kept or "",
+        "guest_work": guest_work,
+    }
     return render(request, page, context, status_code=status)
 
 
@@ -171,8 +178,9 @@ async def register(
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request) -> HTMLResponse:
-    return _form(request, "pages/login.html")
+def login_form(request: Request, current: OptionalUser) -> HTMLResponse:
+    work = _guest_work(request.app.state.engine, current)
+    return _form(request, "pages/login.html", guest_work=work)
 
 
 def _open_attempt(
@@ -213,6 +221,10 @@ def _find_account(engine: Engine, name_key: str) -> User | None:
         return users.find_by_username_key(session, username_key=name_key)
 
 
+class MergeRefused(Exception):
+    """Moving the guest's work would take the account past a cap (the message names it)."""
+
+
 def _finish_login(
     engine: Engine,
     request: Request,
@@ -220,19 +232,45 @@ def _finish_login(
     account: User,
     current: User | None,
     name_key: str,
+    move_work: bool,
 ) -> str:
+    """Start the account's session and move the browser's guest into it: its practice
+    progress always, its data sets, runs and experiments only when `move_work` (the box the
+    person ticked) and the account's caps allow. Raises MergeRefused (nothing written but
+    the cleared attempt) when they do not."""
     with write_session(engine) as session:
         users.forget_login_attempt(session, attempt_id=attempt_id)
         users.clear_failed_logins(session, username_key=name_key)
         target = session.get(User, account.id)
-        assert target is not None
+        assert target is not None and target.id is not None
+        refusal = None
         key = start_session(session, request, target)
         if current is not None and current.is_guest and current.id != target.id:
             guest = session.get(User, current.id)
-            if guest is not None:
-                users.merge_guest(session, guest=guest, account=target)
+            if guest is not None and guest.id is not None:
+                held = guest_work.holdings(session, user_id=guest.id)
+                work = held.empty or move_work
+                if work and not held.empty:
+                    mine = guest_work.holdings(session, user_id=target.id)
+                    refusal = guest_work.merge_refusal(held, mine, request.app.state.settings)
+                if refusal is None:
+                    users.merge_guest(session, guest=guest, account=target, work=work)
+        if refusal is not None:
+            session.rollback()
+            users.forget_login_attempt(session, attempt_id=attempt_id)
+            users.clear_failed_logins(session, username_key=name_key)
+            session.commit()
+            raise MergeRefused(refusal)
         session.commit()
         return key
+
+
+def _guest_work(engine: Engine, user: User | None) -> str:
+    """What the browser's guest would move at login besides progress ("" if nothing)."""
+    if user is None or not user.is_guest or user.id is None:
+        return ""
+    with read_session(engine) as session:
+        return guest_work.holdings(session, user_id=user.id).summary()
 
 
 @router.post("/login", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -243,6 +281,7 @@ async def login(
     username: Text = "",
     password: Text = "",
     next_page: Annotated[FormText, Form(alias="next", max_length=2000)] = "",
+    move_guest_work: Annotated[bool, Form()] = False,
 ) -> Response:
     engine = request.app.state.engine
     name = parse_username(username)
@@ -275,10 +314,22 @@ async def login(
             username=username,
             next_page=next_page,
             status=401,
+            guest_work=await run_in_threadpool(_guest_work, engine, current),
         )
-    key = await run_in_threadpool(
-        _finish_login, engine, request, attempt_id, account, current, name_key
-    )
+    try:
+        key = await run_in_threadpool(
+            _finish_login, engine, request, attempt_id, account, current, name_key, move_guest_work
+        )
+    except MergeRefused as refused:
+        return _form(
+            request,
+            "pages/login.html",
+            error=str(refused),
+            username=username,
+            next_page=next_page,
+            status=409,
+            guest_work=await run_in_threadpool(_guest_work, engine, current),
+        )
     adopted(request, key, account)
     return _landing(next_page)
 

@@ -3,7 +3,6 @@ thumbnails (owner-checked), delete. Every form works without JavaScript."""
 
 from __future__ import annotations
 
-import io
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request
@@ -11,7 +10,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from app.auth import CsrfChecked, OptionalUser
-from app.datasets import store
+from app.datasets import store, thumbnails
 from app.datasets.accept import accept_upload
 from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
@@ -101,7 +100,8 @@ def thumbnail(
     user: OptionalUser,
     settings: SettingsDep,
 ) -> Response:
-    """A square PNG thumbnail of one kept image, re-encoded (never the file as uploaded)."""
+    """A square PNG thumbnail of one kept image, re-encoded (never the file as uploaded),
+    decoded once and kept (app.datasets.thumbnails)."""
     row = _owned_or_404(request, dataset_id, user)
     names = list(row.classes)
     files = (
@@ -109,18 +109,11 @@ def thumbnail(
     )
     if number >= len(files):
         raise HTTPException(status_code=404, detail="No such image in this data set.")
-    from PIL import Image
-
-    from app.worker.training.data.folder import decode_image
-
-    pixels = decode_image(files[number], THUMB_PX)
-    if isinstance(pixels, str):
-        raise HTTPException(status_code=404, detail=f"This image cannot be shown ({pixels}).")
-    out = io.BytesIO()
-    Image.fromarray(pixels.transpose(1, 2, 0)).save(out, format="PNG")
-    return Response(
-        out.getvalue(), media_type="image/png", headers={"Cache-Control": "private, max-age=3600"}
-    )
+    assert row.id is not None
+    png = thumbnails.thumbnail_png(settings, row.id, class_index, number, files[number], THUMB_PX)
+    if isinstance(png, str):
+        raise HTTPException(status_code=404, detail=f"This image cannot be shown ({png}).")
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.get("/{dataset_id}/delete", response_class=HTMLResponse)

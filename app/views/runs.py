@@ -7,11 +7,14 @@ run page poll a fragment once a second until the run ends.
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from markupsafe import Markup
 from sqlalchemy import Engine
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
@@ -24,7 +27,7 @@ from app.models.runs import QUEUED, best_val_accuracy
 from app.repos import datasets as dataset_rows
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
-from app.runs import choices, dispatch, prefill, present
+from app.runs import choices, confusions, dispatch, page_cache, prefill, present
 from app.runs.backend import BackendUnavailable
 from app.runs.estimate import estimate
 from app.runs.files import present_downloads
@@ -42,7 +45,7 @@ from app.runs.limits import QueueFull
 from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.views.runs_context import delete_context, form_options, list_context, runs_of
-from app.web import render
+from app.web import render, templates
 from app.worker.training import ConfigError, RunConfig
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
@@ -293,17 +296,51 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
         ),
         checkpoint=(settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
         best=best_val_accuracy(run),
+        confusions=_confusions(metrics),
     )
     return context
 
 
+def _confusions(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """For a run of many classes: the top confusions (the page shows no full matrix)."""
+    found = confusions.matrix_of(metrics)
+    if found is None or len(found[0]) <= confusions.MATRIX_MAX_CLASSES:
+        return None
+    classes, matrix = found
+    return {"classes": classes, "top": confusions.top(matrix), "limit": confusions.TOP}
+
+
 @router.get("/{run_id}", response_class=HTMLResponse)
-def run_page(
+async def run_page(
     request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
 ) -> HTMLResponse:
-    """The run; htmx polls the same URL for the status fragment while it is live."""
-    run = _run_or_404(request.app.state.engine, run_id, user)
+    """The run; htmx polls the same URL for the status fragment while it is live.
+
+    Rendered in a worker thread, at most `page_cache.HEAVY_PAGES` at once: the others wait
+    without holding the interpreter, so 20 viewers do not slow every other route."""
+    return await anyio.to_thread.run_sync(
+        functools.partial(_run_page, request, run_id, user, settings),
+        limiter=page_cache.limiter(),
+    )
+
+
+def _run_page(request: Request, run_id: int, user: User | None, settings: Settings) -> HTMLResponse:
+    engine = request.app.state.engine
+    cache: page_cache.ResultsCache = request.app.state.__dict__.setdefault(
+        "run_results", page_cache.ResultsCache()
+    )
+    owned, key = page_cache.ended_key(engine, run_id=run_id, owner=user)
+    cached = cache.get(key) if owned and key is not None else None
+    run = page_cache.run_without_metrics(engine, run_id=run_id) if cached else None
+    if run is None:
+        run, cached = _run_or_404(engine, run_id, user), None
     context = _run_context(request, run, settings)
+    if key is not None and cached is None:
+        cached = templates.env.get_template("partials/_run_results.html").render(
+            {**context, "request": request}
+        )
+        cache.put(key, cached)
+    context["results_html"] = Markup(cached) if cached else None
     return render(request, "pages/run.html", context, fragment="partials/_run_status.html")
 
 
@@ -340,8 +377,8 @@ def confusion_cell(
     request: Request,
     run_id: RunId,
     user: OptionalUser,
-    true: Annotated[int, Query(ge=0, le=999)],
-    predicted: Annotated[int, Query(ge=0, le=999)],
+    true: Annotated[int, Query(ge=0, le=2**31 - 1)],
+    predicted: Annotated[int, Query(ge=0, le=2**31 - 1)],
 ) -> HTMLResponse:
     """The validation images behind one cell of the confusion matrix, as far as they were kept."""
     run = _run_or_404(request.app.state.engine, run_id, user)
@@ -364,3 +401,48 @@ def confusion_cell(
         "pct": present.pct,
     }
     return render(request, "pages/run_cell.html", context, fragment="partials/_run_cell.html")
+
+
+@router.get("/{run_id}/confusions", response_class=HTMLResponse)
+def class_confusions(
+    request: Request,
+    run_id: RunId,
+    user: OptionalUser,
+    name: Annotated[str, Query(alias="class", max_length=200)] = "",
+) -> HTMLResponse:
+    """One class's row and column of the confusion matrix (the search of a many-class run)."""
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    found = confusions.matrix_of(run.metrics or {})
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"Run {run_id} has no confusion matrix yet.")
+    classes, matrix = found
+    index = confusions.find_class(classes, name)
+    row, column = confusions.of_class(matrix, index) if index is not None else ([], [])
+    context = {
+        "run": run,
+        "query": name,
+        "index": index,
+        "classes": classes,
+        "row": row,
+        "column": column,
+        "limit": confusions.TOP,
+        "pct": present.pct,
+    }
+    return render(
+        request, "pages/run_confusions.html", context, fragment="partials/_run_confusions.html"
+    )
+
+
+@router.get("/{run_id}/confusion.csv")
+def confusion_csv(request: Request, run_id: RunId, user: OptionalUser) -> StreamingResponse:
+    """The whole confusion matrix as CSV, streamed a row at a time (any number of classes)."""
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    found = confusions.matrix_of(run.metrics or {})
+    if found is None:
+        raise HTTPException(status_code=404, detail=f"Run {run_id} has no confusion matrix yet.")
+    classes, matrix = found
+    return StreamingResponse(
+        confusions.csv_rows(classes, matrix),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="run-{run_id}-confusion.csv"'},
+    )

@@ -88,6 +88,21 @@
     focusMarked(root);
   });
 
+  // --- a new session key: a visitor's first saved action makes them a guest with a fresh
+  // key, and the response hands over the CSRF token that goes with it (X-CSRF-Token). The
+  // htmx header and every form on the page take it, so the page's next request is accepted.
+  function renewCsrf(token) {
+    if (!token || !/^[0-9a-f]{20,64}$/.test(token)) return;
+    document.body.setAttribute("hx-headers", JSON.stringify({ "X-CSRF-Token": token }));
+    document.querySelectorAll("input[name=csrf_token]").forEach(function (input) {
+      input.value = token;
+    });
+  }
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const xhr = event.detail.xhr;
+    if (xhr) renewCsrf(xhr.getResponseHeader("X-CSRF-Token"));
+  });
+
   // --- drafts: saved on the debounce (htmx), before a reveal, and when the page is left ----
 
   function draftParts() {
@@ -110,6 +125,7 @@
       headers: { "HX-Request": "true" },
       credentials: "same-origin",
     }).then(function (response) {
+      renewCsrf(response.headers.get("X-CSRF-Token"));
       if (!response.ok) return;
       parts.form.dataset.saved = value;
       return response.text().then(function (html) {

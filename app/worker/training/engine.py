@@ -35,6 +35,7 @@ from app.worker.training import checkpoint, outputs
 from app.worker.training.augment import Augmenter
 from app.worker.training.config import RunConfig
 from app.worker.training.data import ImageSet, load_data
+from app.worker.training.data.folder import DecodeStopped
 from app.worker.training.events import EpochEnd, Event, Failed, Finished, Started, StepReporter
 from app.worker.training.loop import (
     EpochStats,
@@ -126,6 +127,9 @@ def run(
         if num_threads:
             torch.set_num_threads(num_threads)
         return trainer.train(data_dir)
+    except DecodeStopped:  # cancelled (or out of time) while the data was decoded
+        metrics = {"status": "cancelled", "stopped": "while loading the data"}
+        return RunResult("cancelled", metrics, out_dir)
     except Exception as error:
         message = (
             str(error) if isinstance(error, ValueError) else f"{type(error).__name__}: {error}"
@@ -242,7 +246,7 @@ class _Trainer:
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.mix_generator = torch.Generator().manual_seed(config.seed + 1)
 
-        data = self.data = load_data(config, data_dir, device)
+        data = self.data = load_data(config, data_dir, device, should_stop=self.should_stop)
         self.timing["data_s"] = time.perf_counter() - self.began
         net = self.net = build(config, len(data.classes))
         mean, std = self._initialise(net, data)

@@ -61,8 +61,11 @@ def preflight(config: RunConfig, data_dir: Path) -> None:
         cifar10.check_present(data_dir)
 
 
-def _decoded(config: RunConfig, data_dir: Path) -> tuple[Decoded, bool, dict[str, int]]:
-    """(decoded set, cache hit, files skipped before decoding) for the config's source."""
+def _decoded(
+    config: RunConfig, data_dir: Path, should_stop: Callable[[], bool] | None = None
+) -> tuple[Decoded, bool, dict[str, int]]:
+    """(decoded set, cache hit, files skipped before decoding) for the config's source;
+    a folder's decoding asks `should_stop` between files (folder.DecodeStopped)."""
     cache_dir = data_dir / "cache"
     size = config.image_size
     build: Callable[[], Decoded]
@@ -104,8 +107,12 @@ def _decoded(config: RunConfig, data_dir: Path) -> tuple[Decoded, bool, dict[str
     scan = folder.scan_folder(
         folder.resolve_folder(data_dir, config.folder), base=data_dir / "datasets"
     )
+    threads = torch.get_num_threads()  # RUN_THREADS, through the engine's num_threads
     decoded, hit = cache.load_or_build(
-        cache_dir, "folder", scan.key_parts(size), lambda: folder.decode_folder(scan, size)
+        cache_dir,
+        "folder",
+        scan.key_parts(size),
+        lambda: folder.decode_folder(scan, size, threads=threads, should_stop=should_stop),
     )
     folder.check_classes(decoded)
     return decoded, hit, dict(scan.skipped)
@@ -179,13 +186,21 @@ def channel_stats(
     return tuple(float(m) / 255.0 for m in mean), tuple(max(float(s), 1e-3) for s in std)
 
 
-def load_data(config: RunConfig, data_dir: Path, device: torch.device) -> ImageSet:
+def load_data(
+    config: RunConfig,
+    data_dir: Path,
+    device: torch.device,
+    should_stop: Callable[[], bool] | None = None,
+) -> ImageSet:
     """Decode (or read from the cache), select, split and move the config's data set.
+
+    Decoding a folder asks `should_stop` between files and raises folder.DecodeStopped once
+    it is true (a cancel or a time limit is honoured while the data loads).
 
     Raises ConfigError for a missing source, DataError when the data cannot make a training
     set (fewer than two classes, an empty class, no images, a class of one image).
     """
-    decoded, hit, scan_skipped = _decoded(config, data_dir)
+    decoded, hit, scan_skipped = _decoded(config, data_dir, should_stop)
     first = config.first_class
     n_classes = len(decoded.classes) - first
     if n_classes < 2:

@@ -18,6 +18,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,9 +72,13 @@ def load_or_build(
     entry = cache_dir / f"{name}-{cache_key(parts)}"
     if entry.is_dir():
         try:
-            return _read(entry), True
+            decoded = _read(entry)
         except (OSError, ValueError, KeyError):
             shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.utime(entry)  # used now: the last to be evicted (`evict`)
+            return decoded, True
     decoded = build()
     _write(entry, decoded)
     return decoded, False
@@ -105,3 +110,49 @@ def _write(entry: Path, decoded: Decoded) -> None:
             os.rename(staging, entry)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+# A staging folder this old was left by a process that died while writing it.
+STALE_STAGING_S = 24 * 3600
+
+
+def _bytes_under(folder: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+    return total
+
+
+def evict(cache_dir: Path, max_bytes: int, now: float | None = None) -> list[str]:
+    """Remove entries, least recently used first, until the cache holds at most `max_bytes`
+    (a reader that loses an entry meanwhile rebuilds it); also staging folders older than a
+    day. Returns the names removed, oldest first. A missing `cache_dir` holds nothing.
+    """
+    if not cache_dir.is_dir():
+        return []
+    now = time.time() if now is None else now
+    entries: list[tuple[float, int, Path]] = []
+    removed: list[str] = []
+    for path in cache_dir.iterdir():
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if path.name.startswith("."):
+            if now - info.st_mtime > STALE_STAGING_S:
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path.name)
+            continue
+        entries.append((info.st_mtime, _bytes_under(path), path))
+    total = sum(size for _, size, _ in entries)
+    for _, size, path in sorted(entries, key=lambda e: e[0]):
+        if total <= max_bytes:
+            break
+        shutil.rmtree(path, ignore_errors=True)
+        total -= size
+        removed.append(path.name)
+    return removed

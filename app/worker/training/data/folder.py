@@ -43,6 +43,7 @@ from __future__ import annotations
 import os
 import unicodedata
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -350,11 +351,41 @@ def decode_image(path: Path, size: int) -> np.ndarray | str:
         return UNDECODABLE
 
 
-def decode_folder(scan: FolderScan, size: int, threads: int | None = None) -> Decoded:
-    """Decode every scanned file (threads: Pillow releases the GIL while decoding)."""
+class DecodeStopped(Exception):
+    """`should_stop()` turned true while a folder was being decoded (a cancel, a time limit)."""
+
+
+_STOPPED = "stopped before decoding"
+
+
+def _decode_unless_stopped(
+    path: Path, size: int, should_stop: Callable[[], bool] | None
+) -> np.ndarray | str:
+    """decode_image, unless the run was asked to stop: then a marker, at once."""
+    if should_stop is not None and should_stop():
+        return _STOPPED
+    return decode_image(path, size)
+
+
+def decode_folder(
+    scan: FolderScan,
+    size: int,
+    threads: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> Decoded:
+    """Decode every scanned file (threads: Pillow releases the GIL while decoding).
+
+    `threads` decode at once (default: the cores, at most 8; the engine passes torch's thread
+    count, which follows RUN_THREADS). `should_stop` is asked before each file: once true the
+    files left are not decoded and DecodeStopped is raised.
+    """
     workers = threads or min(8, os.cpu_count() or 1)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(lambda item: decode_image(item[0], size), scan.files))
+        results = list(
+            pool.map(lambda item: _decode_unless_stopped(item[0], size, should_stop), scan.files)
+        )
+    if any(isinstance(result, str) and result == _STOPPED for result in results):
+        raise DecodeStopped("stopped while decoding the folder")
     images, labels, splits = [], [], []
     skipped: Counter[str] = Counter()
     for (_, label, split), result in zip(scan.files, results, strict=True):

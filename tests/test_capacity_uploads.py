@@ -1,0 +1,111 @@
+"""Uploads and what they cost later: a thumbnail is decoded once and kept (a 5 KB palette PNG
+may hold tens of megapixels), and goes with its data set. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from app.main import create_app
+from app.settings import Settings
+from tests.datasets_zips import upload
+
+
+@pytest.fixture
+def app_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k")
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def palette_png(side: int, colour: int) -> bytes:
+    """A one-colour palette PNG of side × side pixels: a few KB for millions of pixels."""
+    out = io.BytesIO()
+    image = Image.new("P", (side, side), color=colour)
+    image.putpalette([v for i in range(256) for v in (i, 255 - i, (7 * i) % 256)])
+    image.save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
+
+def test_a_thumbnail_is_decoded_once_kept_and_removed_with_its_data_set(app_client) -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for c, name in enumerate(("a", "b")):
+            for i in range(2):
+                archive.writestr(f"{name}/{i}.png", palette_png(2500, 40 * c + i))
+    assert len(out.getvalue()) < 50_000  # 25 MP of pixels in tens of KB
+    made = upload(app_client, out.getvalue())
+    assert made.status_code == 201, made.text
+    dataset_id = made.json()["id"]
+    url = f"/datasets/{dataset_id}/images/1/1"
+    first = app_client.get(url)
+    assert first.status_code == 200
+    kept = app_client.app.state.settings.data_dir / "thumbs" / str(dataset_id) / "1-1.png"
+    assert kept.read_bytes() == first.content  # decoded once, kept
+    shown = np.asarray(Image.open(io.BytesIO(first.content)).convert("RGB"))
+    colour = np.asarray(Image.open(io.BytesIO(palette_png(4, 41))).convert("RGB"))[0, 0]
+    assert shown.shape == (96, 96, 3) and (shown == colour).all()
+    assert app_client.get(url).content == first.content  # served from the kept file
+    with TestClient(app_client.app) as other:
+        assert other.get(url).status_code == 404
+    assert app_client.delete(f"/api/datasets/{dataset_id}").status_code == 204
+    assert not kept.parent.exists()
+
+
+def _memory_kb(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_concurrent_uploads_of_huge_images_hold_the_web_processs_memory(tmp_path: Path) -> None:
+    """Six guests upload at once a zip of two 40 MP palette PNGs (a few KB each): before,
+    every upload decoded at once (~230 MB each); now one decode per two cores at a time."""
+    import threading
+
+    import httpx
+
+    from benchmarks.load import serving
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for i in range(2):
+            archive.writestr(f"{'ab'[i % 2]}/{i}.png", palette_png(6300, i))
+    data = out.getvalue()
+    statuses: list[int] = []
+
+    def one_upload(base_url: str) -> None:
+        with httpx.Client(base_url=base_url, timeout=300) as client:
+            page = client.get("/datasets").text
+            token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            response = client.post(
+                "/api/datasets",
+                files={"file": ("huge.zip", data, "application/zip")},
+                headers={"X-CSRF-Token": token},
+            )
+            statuses.append(response.status_code)
+
+    env = {"DATA_DIR": str(tmp_path / "data"), "DATABASE_URL": "", "RUN_WORKERS": "0"}
+    with serving(env) as (process, base_url):
+        httpx.get(f"{base_url}/datasets")  # imports done: the baseline is a warm process
+        before = _memory_kb(process.pid, "VmRSS")
+        uploads = [threading.Thread(target=one_upload, args=(base_url,)) for _ in range(6)]
+        for thread in uploads:
+            thread.start()
+        for thread in uploads:
+            thread.join(600)
+        peak = _memory_kb(process.pid, "VmHWM")
+    # Two images of one pixel each class: refused (one image per class), after both decodes.
+    assert len(statuses) == 6 and all(s in (422, 503) for s in statuses), statuses
+    # Six decodes at once took ~1.4 GB more; one at a time stays far below it.
+    print(f"web process: {before // 1024} MB before, peak {peak // 1024} MB")
+    assert (peak - before) * 1024 < 900_000_000, (before, peak)
