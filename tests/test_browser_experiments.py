@@ -153,6 +153,7 @@ def test_a_refused_launch_stays_on_its_question_with_what_to_do(page: Page) -> N
         assert launched.ok, launched.text()
         live.append(launched.json())
     try:
+        page.goto("/questions/class-imbalance")  # the page of a learner who has a session now
         page.locator("#launch-imbalance").click()
         expect(page).to_have_url(re.compile(r"/questions/class-imbalance\?refused="))
         message = page.locator("#preset-imbalance .launch-refused")
