@@ -43,9 +43,9 @@ def test_upload_preview_and_train_link(page: Page, tmp_path: Path) -> None:
     assert axe_violations(page) == []
     preview = page.url
     page.locator("#train-link").click()
-    expect(page).to_have_url(re.compile(r"/runs/new\?dataset=folder&dataset_id=\d+$"))
-    expect(page.locator("#input-dataset")).to_have_value("folder")
-    expect(page.locator("#input-dataset_id option:checked")).to_contain_text("Flowers")
+    expect(page).to_have_url(re.compile(r"/runs/new\?dataset=upload:\d+$"))
+    expect(page.locator("#input-dataset")).to_have_value(re.compile(r"^upload:\d+$"))
+    expect(page.locator("#input-dataset option:checked")).to_contain_text("Flowers")
     expect(page.locator("#config-yaml")).to_contain_text("folder: uploads/")
     assert axe_violations(page) == []
     # Both pages fit a phone: wide tables scroll inside their own region.

@@ -110,3 +110,60 @@ def test_watching_an_experiment_breaks_no_content_security_rule(
     assert axis == "logarithmic"  # accuracy against a log-spaced learning rate
     context.close()
     assert refused == [], refused
+
+
+def test_delete_asks_first_and_the_question_falls_back_to_the_complete_experiment(
+    page: Page,
+) -> None:
+    page.goto("/questions/pooling")  # a session of one's own
+    made = []
+    for _ in range(2):
+        launched = page.request.post("/api/experiments", data={"preset": "pooling"})
+        assert launched.ok, launched.text()
+        made.append(launched.json())
+        for run_id in made[-1]["runs"]:  # cancelled while queued (or stopped): they end
+            page.request.delete(f"/api/runs/{run_id}")
+    older, newer = made
+    run_id = newer["runs"][0]
+    page.wait_for_function(
+        f"fetch('/api/runs/{run_id}').then(r => r.json()).then(r => r.status !== 'queued'"
+        " && r.status !== 'running')",
+        polling=500,
+        timeout=60_000,
+    )
+    page.goto(f"/runs/{run_id}")
+    page.locator("#delete-run").click()
+    expect(page).to_have_url(re.compile(rf"/runs/{run_id}/delete$"))
+    expect(page.locator(".confirm-depends")).to_contain_text(f"Experiment {newer['id']}")
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Delete it").click()
+    expect(page).to_have_url(re.compile(r"/runs$"))
+    page.goto("/questions/pooling")
+    latest = page.locator("#preset-pooling .experiment-latest a")
+    expect(latest).to_have_attribute("href", f"/experiments/{older['id']}")
+    expect(page.locator("#preset-pooling")).to_contain_text(f"experiment {newer['id']}")
+
+
+def test_a_refused_launch_stays_on_its_question_with_what_to_do(page: Page) -> None:
+    page.goto("/questions/class-imbalance")
+    live = []
+    for preset in ("residual", "batchnorm"):  # EXPERIMENT_MAX_LIVE is 2 here
+        launched = page.request.post("/api/experiments", data={"preset": preset})
+        assert launched.ok, launched.text()
+        live.append(launched.json())
+    try:
+        page.goto("/questions/class-imbalance")  # the page of a learner who has a session now
+        page.locator("#launch-imbalance").click()
+        expect(page).to_have_url(re.compile(r"/questions/class-imbalance\?refused="))
+        message = page.locator("#preset-imbalance .launch-refused")
+        expect(message).to_contain_text("EXPERIMENT_MAX_LIVE")
+        expect(message.get_by_role("link", name="your runs")).to_have_attribute("href", "/runs")
+        page.reload()  # the same page again, no resubmission
+        expect(message).to_contain_text("EXPERIMENT_MAX_LIVE")
+        page.set_viewport_size({"width": 375, "height": 800})
+        assert axe_violations(page) == []
+    finally:
+        for experiment in live:
+            for run_id in experiment["runs"]:
+                page.request.delete(f"/api/runs/{run_id}")

@@ -78,9 +78,7 @@ def test_upload_by_form_then_preview_then_train_link(app_client) -> None:
         "largest class has 8 images and the smallest 2" in page.select_one("#imbalance-note").text
     )
     dataset_id = int(page_url.rsplit("/", 1)[1])
-    assert page.select_one("#train-link")["href"] == (
-        f"/runs/new?dataset=folder&dataset_id={dataset_id}"
-    )
+    assert page.select_one("#train-link")["href"] == (f"/runs/new?dataset=upload:{dataset_id}")
     thumbs = page.select(".dataset-thumbs img")
     assert len(thumbs) == 6 + 2  # at most six per class
     # Each thumbnail is the kept image, centre-cropped and resized by Pillow to 96 px.
@@ -125,12 +123,18 @@ def test_another_users_pages_images_and_delete_are_404(app_client) -> None:
     assert app_client.get(url).status_code == 200
 
 
+def other_confirm_is_404(app_client: TestClient, url: str) -> bool:
+    with TestClient(app_client.app) as other:
+        return other.get(f"{url}/delete").status_code == 404
+
+
 def test_delete_by_form_removes_the_files(app_client) -> None:
     data, _ = pets_zip()
     url = form_upload(app_client, data).headers["location"]
     root = app_client.app.state.settings.data_dir / "datasets" / "uploads"
     assert len(files_under(root)) == 10
-    token = csrf(app_client, url)
+    token = csrf(app_client, f"{url}/delete")  # the confirmation page holds the form
+    assert other_confirm_is_404(app_client, url)
     response = app_client.post(f"{url}/delete", data={"csrf_token": token}, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/datasets"
     assert files_under(root) == set()

@@ -135,14 +135,15 @@ def test_the_form_offers_your_data_sets_and_starts_a_run_on_one(app_client: Test
         app_client.get(f"/runs/new?dataset=folder&dataset_id={dataset['id']}").text,
         "html.parser",
     )
-    select = page.select_one("select[name=dataset_id]")
-    chosen = select.select_one("option[selected]")
-    assert chosen["value"] == str(dataset["id"])
-    assert chosen.text.startswith("Colours · 2 classes · 24 images")
-    assert page.select_one("#error-dataset_id").text == ""
+    # One choice, the data set by its name (the engine's folder/dataset_id are not shown).
+    assert page.select_one("select[name=dataset_id]") is None
+    chosen = page.select_one("select[name=dataset] option[selected]")
+    assert chosen["value"] == f"upload:{dataset['id']}"
+    assert chosen.text.startswith("Colours: your upload, 2 classes, 24 images")
+    assert page.select_one("#error-dataset").text == ""
     assert page.select_one("#config-yaml") is not None  # the config checks out
     form = form_data(page)  # what the browser sends: the data set chosen, the rest defaults
-    assert form["dataset"] == "folder" and form["dataset_id"] == str(dataset["id"])
+    assert form["dataset"] == f"upload:{dataset['id']}"
     form.update(csrf_token=csrf(app_client, "/runs/new"), epochs="1", image_size="16")
     response = app_client.post("/runs", data=form, follow_redirects=False)
     assert response.status_code == 303, response.text
@@ -151,10 +152,16 @@ def test_the_form_offers_your_data_sets_and_starts_a_run_on_one(app_client: Test
     listed = BeautifulSoup(app_client.get("/runs").text, "html.parser")
     link = listed.select_one(f'.run-list a[href="/datasets/{dataset["id"]}"]')
     assert link is not None and link.text == "Colours"
+    # The run's title, and Run again, name the data set as the learner does.
+    assert "smallcnn on Colours" in app_client.get(f"/runs/{run_id}").text
+    again = BeautifulSoup(app_client.get(f"/runs/new?from={run_id}").text, "html.parser")
+    assert again.select_one("select[name=dataset] option[selected]")["value"] == (
+        f"upload:{dataset['id']}"
+    )
     with TestClient(app_client.app) as other:
         token = csrf(other, "/runs/new")
         form["csrf_token"] = token
         refused = other.post("/runs", data=form, follow_redirects=False)
         assert refused.status_code == 422
-        message = BeautifulSoup(refused.text, "html.parser").select_one("#error-dataset_id")
-        assert message.text == f"dataset_id: you have no data set {dataset['id']}"
+        message = BeautifulSoup(refused.text, "html.parser").select_one("#error-dataset")
+        assert message.text == f"dataset: you have no data set {dataset['id']}"

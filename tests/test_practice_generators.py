@@ -60,6 +60,9 @@ def test_conv_macs_match_weight_size_times_output_area() -> None:
         out = layer(torch.zeros(1, p["c_in"], p["size"], p["size"], device="meta"))
         macs = layer.weight.numel() * out.shape[-1] * out.shape[-2]
         assert v.answer == pytest.approx(macs / 1e6, abs=0.0051), p
+        # The answer is given in the unit the prompt asks for, with its two decimals.
+        assert "in millions (two decimals)" in v.prompt and v.unit == "million MACs"
+        assert f"**{macs / 1e6:.2f} million**" in v.working
 
 
 def test_pool_output_size_matches_maxpool2d() -> None:

@@ -274,7 +274,7 @@ def test_deleting_a_run_removes_its_files(db_client: TestClient, finished: int) 
     assert (folder / "checkpoint.pt").is_file() and (folder / "metrics.json").is_file()
     response = db_client.post(
         f"/runs/{finished}/delete",
-        data={"csrf_token": csrf(db_client, f"/runs/{finished}")},
+        data={"csrf_token": csrf(db_client, f"/runs/{finished}/delete")},  # its confirmation
         follow_redirects=False,
     )
     assert response.status_code == 303 and response.headers["location"] == "/runs"

@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from app.cli_train import load_config
 from app.content import QuestionBank
 from app.experiments.presets import PRESETS
-from app.runs.form import GROUPS, form_specs
+from app.runs.choices import BASIC, HINTS
+from app.runs.form import GROUPS, HIDDEN, form_specs, read_form
 from app.runs.prefill import from_preset
 from app.settings import ROOT
 from app.worker.training import RunConfig
@@ -48,12 +49,9 @@ def form_data(page: BeautifulSoup) -> dict[str, str]:
 
 def form_config(data: dict[str, str]) -> dict:
     """The config a rendered form stands for (a checkbox is true when it would be sent)."""
-    values: dict = {}
-    for spec in RunConfig.fields():
-        if spec.type == "bool":
-            values[spec.name] = data.get(spec.name) == "true"
-        else:
-            values[spec.name] = data[spec.name]
+    _, values, errors = read_form(data)
+    assert not errors
+    values.pop("dataset_id", None)
     return RunConfig.from_dict(values).to_dict()
 
 
@@ -67,8 +65,21 @@ def finished(client: TestClient) -> int:
 def test_the_form_has_every_engine_field_in_its_group_with_its_default(client: TestClient) -> None:
     page = soup(client.get("/runs/new"))
     legends = [legend.text for legend in page.select("#run-form legend")]
-    assert legends == [heading for _, heading in GROUPS]
+    assert legends == ["The run"] + [heading for _, heading in GROUPS]
+    # The fields most runs change come first, before "Start the run"; the rest are folded.
+    first = page.select("#group-basic .run-field")
+    assert [f["id"].removeprefix("field-") for f in first] == list(BASIC)
+    assert page.select_one("#group-basic ~ .actions #start-run") is not None
+    assert not page.select("#more-settings #field-epochs")
+    assert page.select_one("#more-settings")["class"] == ["more-settings"]
+    assert not page.select_one("#more-settings").has_attr("open")
+    # A plain label, with the engine's name beside it.
+    label = page.select_one("#field-lr label")
+    assert label.text.split() == ["Learning", "rate", "lr"] and label.code.text == "lr"
     for spec in RunConfig.fields():
+        if spec.name in HIDDEN:  # the data set choice stands for folder and dataset_id
+            assert page.select_one(f"#field-{spec.name}") is None
+            continue
         field = page.select_one(f"#field-{spec.name}")
         assert field is not None, spec.name
         control = field.select_one(f"[name={spec.name}]")
@@ -81,7 +92,7 @@ def test_the_form_has_every_engine_field_in_its_group_with_its_default(client: T
                 RunConfig.from_dict({spec.name: control["value"]}).to_dict()[spec.name]
                 == spec.default
             )
-        assert spec.help in field.select_one(".hint").text
+        assert HINTS.get(spec.name, spec.help) in field.select_one(".hint").text
 
 
 def test_every_help_link_points_at_a_section_of_an_answer(
@@ -89,7 +100,7 @@ def test_every_help_link_points_at_a_section_of_an_answer(
 ) -> None:
     page = soup(client.get("/runs/new"))
     links = page.select("#run-form .hint a")
-    assert len(links) == len(form_specs())  # the engine's fields and dataset_id
+    assert len(links) == len(form_specs()) - len(HIDDEN)
     for link in {a["href"] for a in links}:
         path, anchor = link.split("#")
         slug = path.removeprefix("/questions/").split("?")[0]
@@ -106,7 +117,7 @@ def test_questions_with_an_experiment_link_to_a_prefilled_form(
         hrefs = [
             a["href"]
             for a in soup(client.get(f"/questions/{question.slug}")).select(
-                '.experiment-preset a[href^="/runs/new"]'
+                "a[href^='/runs/new?experiment=']"
             )
         ]
         assert hrefs == [f"/runs/new?experiment={name}" for name in question.meta.experiments]
@@ -120,6 +131,7 @@ def test_questions_with_an_experiment_link_to_a_prefilled_form(
         page = soup(client.get(f"/runs/new?experiment={name}"))
         assert form_config(form_data(page)) == RunConfig.from_dict(config).to_dict()
         assert note in page.select_one(".banner").text
+        assert not page.select(".field-error:not(:empty)"), name  # never opens in error
     assert client.get("/runs/new?experiment=nope").status_code == 404
 
 
@@ -135,7 +147,7 @@ def test_a_bad_value_is_shown_beside_its_field_as_the_form_changes(client: TestC
     assert message["hx-swap-oob"] == "true"
     assert message.text.startswith("epochs: 'many' is not a whole number")
     assert fragment.select_one("#error-lr").text == ""  # full-width digits are digits
-    assert len(fragment.select(".field-error[hx-swap-oob]")) == len(form_specs())
+    assert len(fragment.select(".field-error[hx-swap-oob]")) == len(form_specs()) - len(HIDDEN)
     summary = fragment.select_one("#run-form-errors[hx-swap-oob]")
     assert "epochs: 'many' is not a whole number" in summary.text
     assert fragment.select_one("#config-yaml") is None
@@ -327,10 +339,10 @@ def test_the_list_shows_runs_newest_first(client: TestClient, finished: int) -> 
     newer = client.post("/api/runs", json=TINY).json()["id"]
     page = soup(client.get("/runs"))
     rows = page.select("table.run-list tbody tr")
-    assert [tr.th.text.strip() for tr in rows] == [f"Run {newer}", f"Run {finished}"]
+    assert [tr.th.text.strip() for tr in rows] == [f"Run\u00a0{newer}", f"Run\u00a0{finished}"]
     cells = [td.text.strip() for td in rows[1].select("td")]
     best = max(h["val_accuracy"] for h in client.get(f"/api/runs/{finished}").json()["history"])
-    assert cells[:4] == ["succeeded", "shapes", "smallcnn", f"{100 * best:.1f} %"]
+    assert cells[:4] == ["succeeded", "shapes", "smallcnn", f"{100 * best:.1f}\u00a0%"]
     assert page.select_one("#run-list")["hx-trigger"] == "load delay:2s"  # a run is live
     assert page.select_one("nav a[href='/runs'][aria-current=page]")
 
@@ -356,3 +368,46 @@ def test_a_prefilled_form_says_at_once_what_this_server_lacks(
     message = page.select_one("#field-init .field-error").text
     assert message.startswith("init: ImageNet weights for resnet18 are not in the torch cache")
     assert "cvprep weights fetch resnet18" in message
+
+
+def test_choices_this_server_cannot_run_are_offered_disabled_with_the_reason(
+    client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-weights"))
+    page = soup(client.get("/runs/new"))
+    imagenet = page.select_one("#input-init option[value=imagenet]")
+    assert imagenet.has_attr("disabled")
+    assert (
+        "ImageNet weights (not in this server's torch cache)" in page.select_one("#help-init").text
+    )
+    # The settings' DATA_DIR has no CIFAR-10 files.
+    cifar = page.select_one("#input-dataset option[value=cifar10]")
+    assert cifar.has_attr("disabled") and "(not here)" in cifar.text
+    assert "CIFAR-10 (its files are not on this server)" in page.select_one("#help-dataset").text
+    cuda = page.select_one("#input-device option[value=cuda]")
+    assert cuda.has_attr("disabled") == (not torch.cuda.is_available())
+    # The hints state this server's limits, not only the engine's.
+    settings = client.app.state.settings
+    assert f"1 to {settings.run_max_epochs} here" in page.select_one("#help-epochs").text
+    assert f"8 to {settings.run_max_image_size} here" in page.select_one("#help-image_size").text
+
+
+def test_check_without_javascript_posts_so_the_token_stays_out_of_the_address(
+    client: TestClient,
+) -> None:
+    page = soup(client.get("/runs/new"))
+    check = page.find("button", string="Check and show the config")
+    assert check["formmethod"] == "post" and check["formaction"] == "/runs/new"
+    data = form_data(page)
+    data["epochs"] = "many"
+    assert (
+        client.post(
+            "/runs/new", data={k: v for k, v in data.items() if k != "csrf_token"}
+        ).status_code
+        == 403
+    )
+    answer = soup(client.post("/runs/new", data=data))
+    assert answer.select_one("#error-epochs").text.startswith("epochs: 'many'")
+    assert answer.select_one("#run-form")  # the whole form again, as typed

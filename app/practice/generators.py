@@ -149,7 +149,7 @@ def _conv_macs(rng: random.Random) -> Variant:
     )
     working = (
         f"Output {out}×{out}; MACs = {out}·{out}·{c_out}·{c_in}·{kernel}·{kernel} = "
-        f"{conv_macs(c_in, c_out, (kernel, kernel), (out, out)):,} ≈ **{answer} M**"
+        f"{conv_macs(c_in, c_out, (kernel, kernel), (out, out)):,} ≈ **{millions:.2f} million**"
     )
     hint = "MACs = H_out · W_out · C_out · (C_in / groups) · k_h · k_w."
     return Variant(
@@ -158,7 +158,7 @@ def _conv_macs(rng: random.Random) -> Variant:
         0.01,
         working,
         hint,
-        "M",
+        "million MACs",  # the unit the prompt asks in
         {
             "size": size,
             "c_in": c_in,

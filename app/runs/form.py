@@ -21,6 +21,7 @@ import yaml
 
 from app.datasets.runs import SPEC as DATASET_ID
 from app.inputs import storable
+from app.runs.choices import BASIC, HINTS, Option, label, read_choice
 from app.worker.errors import InvalidInput
 from app.worker.numbers import parse_float, parse_int
 from app.worker.training import ConfigError, FieldSpec, RunConfig
@@ -78,9 +79,9 @@ FIELD_HELP = {
 # What the web allows where the engine (and the command line) allows more.
 WEB_NOTES = {
     "init": "Here: scratch, imagenet, or one of your runs that has a checkpoint.",
-    "folder": "A folder on the server, under DATA_DIR/datasets.",
-    "dataset_id": "Upload a zip of class folders under Data sets.",
 }
+# Fields the data set choice stands for in the web form (they stay readable from a query).
+HIDDEN = {"folder", DATASET_ID.name}
 
 
 def help_link(spec: FieldSpec) -> tuple[str, str] | None:
@@ -98,11 +99,34 @@ class FormField:
     value: Any  # as typed (text), or a bool for a checkbox
     error: str | None
     link: tuple[str, str] | None
-    options: list[tuple[str, str]] = field(default_factory=list)  # (value, label) of a select
+    options: list[Option] = field(default_factory=list)  # a select's choices, when not the spec's
+    maximum: float | None = None  # this server's limit where it is below the engine's
+
+    @property
+    def label(self) -> str:
+        return label(self.spec.name)
+
+    @property
+    def allowed(self) -> str:
+        """The values allowed here (the server's limit where it is lower than the engine's)."""
+        if self.maximum is not None:
+            return f"{self.spec.minimum:g} to {self.maximum:g} here"
+        return self.spec.allowed()
+
+    @property
+    def hint(self) -> str:
+        """The field's help: the engine's, or shorter words where the choices say it."""
+        return HINTS.get(self.spec.name, self.spec.help)
 
     @property
     def note(self) -> str | None:
+        if self.spec.name == "init" and self.options:
+            return None  # the choices are the ones allowed here
         return WEB_NOTES.get(self.spec.name)
+
+    @property
+    def disabled_reasons(self) -> list[tuple[str, str]]:
+        return [(o.short, o.disabled) for o in self.options if o.disabled]
 
     @property
     def kind(self) -> str:
@@ -141,36 +165,49 @@ def display_values(config: dict[str, Any]) -> dict[str, Any]:
 def form_groups(
     values: Mapping[str, Any],
     errors: Mapping[str, str],
-    init_options: list[tuple[str, str]],
-    dataset_options: list[tuple[str, str]] | None = None,
+    options: Mapping[str, list[Option]],
+    limits: Mapping[str, int] | None = None,
 ) -> list[FormGroup]:
-    """The form's groups in order, each with its fields' current values and messages.
+    """The form's groups in order: "basic" (the fields most runs change, `BASIC`), then the
+    engine's groups with the rest, each field with its current value and message.
 
-    `dataset_options` (the caller's uploaded data sets) adds the `dataset_id` choice after
-    `folder`."""
+    `options` replaces a select's choices (the data set by name, starting weights, what this
+    server can run); `limits` lowers a field's stated maximum to this server's limit. The data
+    set choice stands for `folder` and `dataset_id`, which are not shown.
+    """
+    basic = FormGroup("basic", "The run", [])
     groups = {key: FormGroup(key, heading, []) for key, heading in GROUPS}
-    for spec in form_specs(dataset_options is not None):
+    by_name: dict[str, FormField] = {}
+    for spec in form_specs():
+        if spec.name in HIDDEN:
+            continue
         key = form_group(spec)
         if key not in groups:
             groups[key] = FormGroup(key, key.capitalize(), [])
-        options: list[tuple[str, str]] = []
-        if spec.name == DATASET_ID.name:
-            options = list(dataset_options or [])
-        if spec.name == "init":
-            options = list(init_options)
-            current = str(values.get("init", spec.default))
-            if current and current not in {value for value, _ in options}:
-                options.append((current, current))
-        groups[key].fields.append(
-            FormField(
-                spec=spec,
-                value=values.get(spec.name, spec.default_for(dict(values))),
-                error=errors.get(spec.name),
-                link=help_link(spec),
-                options=options,
-            )
+        maximum = (limits or {}).get(spec.name)
+        if maximum is not None and spec.maximum is not None and maximum >= spec.maximum:
+            maximum = None
+        choices = list(options.get(spec.name, []))
+        if not choices and spec.choices:
+            choices = [Option(str(c), str(c)) for c in spec.choices]
+        current = str(values.get(spec.name, spec.default))
+        if choices and current and current not in {o.value for o in choices}:
+            choices.append(Option(current, current))
+        for option in choices:  # the chosen value stays choosable, so its message shows
+            if option.value == current:
+                option.disabled = None
+        by_name[spec.name] = FormField(
+            spec=spec,
+            value=values.get(spec.name, spec.default_for(dict(values))),
+            error=errors.get(spec.name),
+            link=help_link(spec),
+            options=choices,
+            maximum=maximum,
         )
-    return [group for group in groups.values() if group.fields]
+        if spec.name not in BASIC:
+            groups[key].fields.append(by_name[spec.name])
+    basic.fields = [by_name[name] for name in BASIC if name in by_name]
+    return [basic] + [group for group in groups.values() if group.fields]
 
 
 def form_specs(with_dataset_id: bool = True) -> list[FieldSpec]:
@@ -193,6 +230,8 @@ def read_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
     typed: dict[str, Any] = {}
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    shown = form.get("dataset")
+    form = read_choice(form)
     for spec in form_specs():
         raw = form.get(spec.name)
         if spec.type == "bool":
@@ -214,6 +253,8 @@ def read_form(form: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any], 
             errors[spec.name] = error.message
         except ValueError as error:
             errors[spec.name] = str(error)
+    if isinstance(shown, str):
+        typed["dataset"] = shown  # the choice as the form offers it (upload:<id>, folder:<path>)
     return typed, values, errors
 
 
@@ -245,6 +286,19 @@ def config_yaml(config: RunConfig) -> str:
     if not changed:
         return head + "{}\n"
     return head + yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
+
+
+def full_yaml(config: RunConfig, names: Mapping[str, str] | None = None) -> str:
+    """Every field of the config as YAML (a run's page shows what it ran with, defaults too);
+    an uploaded folder is followed by its data set's name as a comment (`names`: folder →
+    name)."""
+    text = yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+    name = (names or {}).get(config.folder or "")
+    if name:
+        text = text.replace(
+            f"folder: {config.folder}\n", f"folder: {config.folder}  # your data set '{name}'\n", 1
+        )
+    return text
 
 
 def train_command(config: RunConfig) -> str:

@@ -26,8 +26,11 @@ class Chart:
     size: str = ""  # an extra CSS class for the chart's box
 
 
+NBSP = "\u00a0"  # between a number and its unit, so a line never breaks inside "52.2 %"
+
+
 def pct(value: Any) -> str:
-    return f"{100 * value:.1f} %" if isinstance(value, int | float) else "–"
+    return f"{100 * value:.1f}{NBSP}%" if isinstance(value, int | float) else "–"
 
 
 def num(value: Any, digits: int = 3) -> str:
@@ -35,17 +38,33 @@ def num(value: Any, digits: int = 3) -> str:
 
 
 def duration(seconds: float | None) -> str:
-    """12 s, 3 min 05 s, 1 h 02 min."""
+    """12 s, 3 min 05 s, 1 h 02 min (non-breaking spaces: the words never part)."""
     if seconds is None:
         return "–"
     seconds = max(0, round(seconds))
     if seconds < 60:
-        return f"{seconds} s"
-    minutes, secs = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
+        text = f"{seconds} s"
+    else:
+        minutes, secs = divmod(seconds, 60)
+        if minutes < 60:
+            text = f"{minutes} min {secs:02d} s"
+        else:
+            hours, minutes = divmod(minutes, 60)
+            text = f"{hours} h {minutes:02d} min"
+    return text.replace(" ", NBSP)
+
+
+def dataset_name(config: dict[str, Any], names: dict[str, str]) -> str:
+    """The data set as the learner knows it: an upload by its name, else the engine's name."""
+    if config.get("dataset") == "folder":
+        folder = str(config.get("folder") or "")
+        return names.get(folder) or folder or "folder"
+    return str(config.get("dataset"))
+
+
+def run_title(run: Run, names: dict[str, str]) -> str:
+    """ "smallcnn on shapes", "resnet18 on my flowers" (`names`: upload folder → name)."""
+    return f"{run.config.get('model')} on {dataset_name(run.config, names)}"
 
 
 @dataclass
@@ -79,7 +98,8 @@ def _line(
     """A line chart's spec (static/js/charts.js)."""
     return {
         "type": "line",
-        "x": {"title": x_title, **(x or {})},
+        # Epochs are counted in whole steps on the axis (no tick at 1.5).
+        "x": {"title": x_title, **({"integer": True} if x_title == "epoch" else {}), **(x or {})},
         "y": {"title": y_title, **(y or {})},
         "series": series,
     }

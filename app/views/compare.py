@@ -8,24 +8,32 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 
 from app.auth import OptionalUser
 from app.db import read_session
+from app.deps import JobsDep
 from app.repos import runs as run_rows
-from app.runs import compare, present
+from app.runs import compare, compare_csv, present
+from app.views.runs_context import list_context
 from app.web import render
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
 
 
-@router.get("/compare", response_class=HTMLResponse)
-def compare_page(
-    request: Request,
-    user: OptionalUser,
-    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
-) -> HTMLResponse:
-    """`ids` as "1,2,3", or repeated (`ids=1&ids=2`, what the runs list's checkboxes send)."""
+def _explain(ids: list[str] | None, message: str) -> str:
+    """What to do, in words, when the ids make no comparison."""
+    count = len([p for p in ",".join(ids or []).split(",") if p.strip()])
+    if count < 2:
+        ticked = "no run" if count == 0 else "one run"
+        return (
+            f"Compare puts 2 to {compare.MAX_RUNS} runs side by side: you ticked {ticked}. "
+            "Tick at least two runs in the Compare column, then press Compare again."
+        )
+    return message.removeprefix("ids: ").capitalize() + "."
+
+
+def _owned(request: Request, user: OptionalUser, ids: list[str] | None) -> list:
     try:
         run_ids = compare.parse_ids(",".join(ids or []))
     except compare.IdsError as error:
@@ -36,8 +44,67 @@ def compare_page(
             runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
     if runs is None:
         raise HTTPException(status_code=404, detail="Not all of these runs exist and are yours.")
+    return runs
+
+
+def _csv(text: str, name: str) -> Response:
+    return Response(
+        text,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/compare/curves.csv")
+def curves_download(
+    request: Request,
+    user: OptionalUser,
+    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+) -> Response:
+    """The compared runs' per-epoch curves as CSV (metrics.json's numbers)."""
+    runs = _owned(request, user, ids)
+    return _csv(
+        compare_csv.curves_csv(runs), "curves-" + "-".join(str(r.id) for r in runs) + ".csv"
+    )
+
+
+@router.get("/compare/figures.csv")
+def figures_download(
+    request: Request,
+    user: OptionalUser,
+    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+) -> Response:
+    """The compared runs' figures (the table on the page) as CSV, unrounded."""
+    runs = _owned(request, user, ids)
+    return _csv(
+        compare_csv.figures_csv(runs), "figures-" + "-".join(str(r.id) for r in runs) + ".csv"
+    )
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request,
+    user: OptionalUser,
+    jobs: JobsDep,
+    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+) -> HTMLResponse:
+    """`ids` as "1,2,3", or repeated (`ids=1&ids=2`, what the runs list's checkboxes send)."""
+    try:
+        run_ids = compare.parse_ids(",".join(ids or []))
+    except compare.IdsError as error:
+        # Back on the runs list, the ticked runs still ticked, with what Compare needs.
+        context = list_context(request, user, jobs, compare_problem=_explain(ids, str(error)))
+        context["ticked"] = {p.strip() for p in ",".join(ids or []).split(",")}
+        return render(request, "pages/runs.html", context, status_code=422)
+    runs = None
+    if user is not None and user.id is not None:
+        with read_session(request.app.state.engine) as session:
+            runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
+    if runs is None:
+        raise HTTPException(status_code=404, detail="Not all of these runs exist and are yours.")
     data = compare.comparison(runs)
     context = {
+        "ids": ",".join(str(run.id) for run in runs),
         "data": data,
         "charts": compare.charts(data),
         "pct": present.pct,

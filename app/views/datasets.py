@@ -14,9 +14,11 @@ from app.datasets import store, thumbnails
 from app.datasets.accept import accept_upload
 from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
+from app.db import read_session
 from app.deps import SettingsDep
 from app.models import User
 from app.models.datasets import Dataset
+from app.repos import runs as run_rows
 from app.settings import Settings
 from app.views.api_datasets import in_use, refusal
 from app.web import render
@@ -84,7 +86,7 @@ def dataset_page(
         "dataset": row,
         "shown": _preview(settings, row),
         "class_names": list(row.classes),
-        "train_link": f"/runs/new?dataset=folder&dataset_id={row.id}",
+        "train_link": f"/runs/new?dataset=upload:{row.id}",
     }
     return render(request, "pages/dataset.html", context)
 
@@ -112,6 +114,44 @@ def thumbnail(
     if isinstance(png, str):
         raise HTTPException(status_code=404, detail=f"This image cannot be shown ({png}).")
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.get("/{dataset_id}/delete", response_class=HTMLResponse)
+def confirm_delete(request: Request, dataset_id: DatasetId, user: OptionalUser) -> HTMLResponse:
+    """Before a data set is deleted: the runs that trained on it, and a button that posts."""
+    row = _owned_or_404(request, dataset_id, user)
+    depends: list[tuple[tuple[str, str], str | None]] = []
+    blocked = None
+    with read_session(request.app.state.engine) as session:
+        for run in run_rows.runs_of(session, owner_id=row.owner_id):
+            if run.config.get("folder") != row.folder:
+                continue
+            if run.live and blocked is None:
+                blocked = f"Run {run.id} is {run.status} on it: cancel it or let it end first."
+            depends.append(
+                (
+                    (
+                        f"Run {run.id}",
+                        f" ({run.config.get('model')}, {run.status}) trained on it: it keeps its "
+                        "results, but cannot be run again",
+                    ),
+                    f"/runs/{run.id}",
+                )
+            )
+    context = {
+        "crumbs": [("Data sets", "/datasets"), (row.name, f"/datasets/{dataset_id}")],
+        "heading": f"Delete the data set '{row.name}'?",
+        "intro": (
+            f"'{row.name}' ({len(row.classes)} classes, {row.images:,} images, "
+            f"{row.disk_bytes:,} bytes) is deleted from this server for good."
+        ),
+        "depends": depends,
+        "blocked": blocked,
+        "blocked_href": None,
+        "action": f"/datasets/{dataset_id}/delete",
+        "keep_href": f"/datasets/{dataset_id}",
+    }
+    return render(request, "pages/confirm_delete.html", context)
 
 
 @router.post("/{dataset_id}/delete", dependencies=[CsrfChecked])

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from app.auth import ActingUser, CsrfChecked, OptionalUser
 from app.db import read_session
 from app.deps import JobsDep, SettingsDep
+from app.experiments import refusal
 from app.experiments.launch import describe, launch_experiment, preset_named
 from app.experiments.presets import PRESETS
 from app.models import Experiment, User
@@ -147,11 +148,20 @@ async def launch(
     jobs: JobsDep,
     preset: Annotated[str, Form(max_length=40)],
     size: Annotated[str | None, Form(max_length=20)] = None,
+    back: Annotated[str | None, Form(max_length=120)] = None,
 ) -> Response:
-    """Launch the preset named in the form; on to the experiment's page."""
-    experiment = await launch_preset(
-        request, preset, user=user, settings=settings, jobs=jobs, size=size
-    )
+    """Launch the preset named in the form; on to the experiment's page. A refusal from a
+    question's page (`back`) goes back there, the reason shown beside the preset."""
+    try:
+        experiment = await launch_preset(
+            request, preset, user=user, settings=settings, jobs=jobs, size=size
+        )
+    except HTTPException as error:
+        path = refusal.back_path(back)
+        if path is None or preset not in PRESETS:
+            raise
+        token = refusal.sign(settings, preset, error.status_code, str(error.detail))
+        return RedirectResponse(f"{path}?refused={token}#preset-{preset}", status_code=303)
     return RedirectResponse(f"/experiments/{experiment.id}", status_code=303)
 
 

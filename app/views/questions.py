@@ -14,6 +14,7 @@ from app.auth import OptionalUser
 from app.content import Question, QuestionBank
 from app.db import read_session
 from app.deps import BankDep
+from app.experiments import refusal
 from app.experiments.presets import PRESETS
 from app.models import Draft
 from app.models.common import utcnow
@@ -107,6 +108,7 @@ async def question_page(
     bank: BankDep,
     user: OptionalUser,
     reveal: Annotated[bool, Query()] = False,
+    refused: Annotated[str | None, Query(max_length=1000)] = None,
 ) -> HTMLResponse:
     question = question_or_404(bank, slug)
     previous, following = bank.neighbours(slug)
@@ -132,6 +134,8 @@ async def question_page(
         "presets": PRESETS,
         "size": request.app.state.settings.experiment_size,
         "latest": latest,
+        # A launch refused here (signed by this server): (preset, status, message) or None.
+        "refused": refusal.read(request.app.state.settings, refused) if user else None,
     }
     fragment = "partials/_answer.html" if reveal else None
     if user is None:

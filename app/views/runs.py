@@ -24,16 +24,19 @@ from app.db import read_session
 from app.deps import JobsDep, SettingsDep
 from app.models import Run, User
 from app.models.runs import QUEUED, best_val_accuracy
+from app.repos import datasets as dataset_rows
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
-from app.runs import confusions, dispatch, page_cache, prefill, present
+from app.runs import choices, confusions, dispatch, page_cache, prefill, present
 from app.runs.backend import BackendUnavailable
+from app.runs.estimate import estimate
 from app.runs.files import present_downloads
 from app.runs.form import (
     config_or_errors,
     config_yaml,
     display_values,
     form_groups,
+    full_yaml,
     query_values,
     read_form,
     train_command,
@@ -41,19 +44,13 @@ from app.runs.form import (
 from app.runs.limits import QueueFull
 from app.runs.validate import check_for_user
 from app.settings import Settings
+from app.views.runs_context import delete_context, form_options, list_context, runs_of
 from app.web import render, templates
 from app.worker.training import ConfigError, RunConfig
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
 
 RunId = Annotated[int, Path(ge=1, le=2**31 - 1)]
-
-
-def _runs_of(engine: Engine, user: User | None) -> list[Run]:
-    if user is None or user.id is None:
-        return []
-    with read_session(engine) as session:
-        return list(run_rows.runs_of(session, owner_id=user.id))
 
 
 def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
@@ -68,33 +65,11 @@ def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
 
 @router.get("", response_class=HTMLResponse)
 def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
-    runs = _runs_of(request.app.state.engine, user)
-    uploaded = store.list_for(request.app.state.engine, user)
-    context = {
-        "runs": runs,
-        "dataset_links": {d.folder: (d.id, d.name) for d in uploaded},
-        "best": {run.id: best_val_accuracy(run) for run in runs},
-        "any_live": any(run.live for run in runs),
-        "health": jobs.health(),
-        "duration": present.duration,
-        "pct": present.pct,
-    }
+    context = list_context(request, user, jobs)
     return render(request, "pages/runs.html", context, fragment="partials/_run_list.html")
 
 
 # --- the form ------------------------------------------------------------------------------
-
-
-def _init_options(runs: list[Run], settings: Settings) -> list[tuple[str, str]]:
-    options = [("scratch", "scratch (random weights)"), ("imagenet", "imagenet (torch cache)")]
-    for run in runs:
-        if (settings.runs_dir / str(run.id) / "checkpoint.pt").is_file():
-            best = best_val_accuracy(run)
-            label = f"run:{run.id} · {run.config.get('dataset')} · {run.config.get('model')}"
-            if best is not None:
-                label += f" · {present.pct(best)} val"
-            options.append((f"run:{run.id}", label))
-    return options
 
 
 def _form_context(
@@ -108,12 +83,17 @@ def _form_context(
     note: str | None = None,
     problem: str | None = None,
 ) -> dict[str, Any]:
-    runs = _runs_of(request.app.state.engine, user)
+    runs = runs_of(request.app.state.engine, user)
     datasets = store.list_for(request.app.state.engine, user)
+    typed = {**typed, "dataset": choices.choice_value(typed, datasets)}
+    for hidden in ("folder", dataset_runs.FIELD):  # the data set choice stands for both
+        if hidden in errors:
+            errors.setdefault("dataset", errors.pop(hidden))
+    limits = {"epochs": settings.run_max_epochs, "image_size": settings.run_max_image_size}
     return {
-        "groups": form_groups(
-            typed, errors, _init_options(runs, settings), dataset_runs.options(datasets)
-        ),
+        "groups": form_groups(typed, errors, form_options(runs, datasets, settings, typed), limits),
+        "estimate": estimate(config, runs, datasets) if config else None,
+        "duration": present.duration,
         "errors": errors,
         "config": config,
         "yaml": config_yaml(config) if config else None,
@@ -187,9 +167,8 @@ def new_run_page(
             start = prefill.run_again(run)
             note = f"The config of run {run.id}."
     params = dict(request.query_params)
-    if params.get("form") == "1":  # the form itself, sent by Preview or by htmx as it changes
-        typed, values, errors = read_form(params)
-        config = _checked(request, user, settings, values, errors)
+    if params.get("form") == "1":  # the form itself, sent by htmx as it changes
+        return _checked_form(request, user, settings, params)
     else:
         typed = display_values({**start, **query_values(params)})
         _, values, errors = read_form(
@@ -200,6 +179,26 @@ def new_run_page(
         request, user=user, settings=settings, typed=typed, errors=errors, config=config, note=note
     )
     return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
+
+
+def _checked_form(
+    request: Request, user: User | None, settings: Settings, form: dict[str, Any]
+) -> HTMLResponse:
+    typed, values, errors = read_form(form)
+    config = _checked(request, user, settings, values, errors)
+    context = _form_context(
+        request, user=user, settings=settings, typed=typed, errors=errors, config=config
+    )
+    return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
+
+
+@router.post("/new", response_class=HTMLResponse, dependencies=[CsrfChecked])
+async def check_run_form(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
+    """ "Check and show the config" without JavaScript: the form posted (so the CSRF token
+    never lands in an address), answered with the whole form, messages and config."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    return await run_in_threadpool(_checked_form, request, user, settings, fields)
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
@@ -260,8 +259,12 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
     only the progress and the curves are computed; the results once it has ended."""
     assert run.id is not None
     live = present.is_live(run)
+    with read_session(request.app.state.engine) as session:
+        names = choices.upload_names(list(dataset_rows.datasets_of(session, owner_id=run.owner_id)))
     context: dict[str, Any] = {
         "run": run,
+        "title": present.run_title(run, names),
+        "finished": len(run.history or []),
         "live": live,
         "position": None,
         "progress": present.progress(run),
@@ -285,7 +288,12 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
         wrong=present.wrong_predictions(metrics),
         info=run.info or {},
         downloads=present_downloads(settings, run.id),
-        yaml=config_yaml(RunConfig.from_dict(run.config)),
+        yaml=full_yaml(RunConfig.from_dict(run.config), names),
+        dataset_label=(
+            f"your upload '{names[run.config['folder']]}'"
+            if run.config.get("folder") in names
+            else None
+        ),
         checkpoint=(settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
         best=best_val_accuracy(run),
         confusions=_confusions(metrics),
@@ -341,6 +349,15 @@ def cancel_run(request: Request, run_id: RunId, user: OptionalUser, jobs: JobsDe
     run = _run_or_404(request.app.state.engine, run_id, user)
     dispatch.cancel(run, engine=request.app.state.engine, backend=jobs)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
+
+
+@router.get("/{run_id}/delete", response_class=HTMLResponse)
+def confirm_delete_run(request: Request, run_id: RunId, user: OptionalUser) -> HTMLResponse:
+    """Before a run is deleted: what depends on it (the experiments that used it, the runs
+    that start from its weights), and a button that posts the delete."""
+    run = _run_or_404(request.app.state.engine, run_id, user)
+    context = delete_context(request.app.state.engine, run)
+    return render(request, "pages/confirm_delete.html", context)
 
 
 @router.post("/{run_id}/delete", dependencies=[CsrfChecked])

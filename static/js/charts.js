@@ -4,7 +4,7 @@
 // JavaScript shows; once a chart is drawn its table folds away under "… as a table".
 //
 // The JSON spec (built by the server: app/runs/present.py, app/views/progress.py):
-//   {type: "line", x: {title, min?, max?, log?}, y: {title, min?, max?, percent?, log?},
+//   {type: "line", x: {title, min?, max?, log?, integer?}, y: {title, min?, max?, percent?, log?},
 //    series: [{label, points: [[x, y], ...], thin?, dash?, scatter? (points only)}]}
 //   {type: "bar", x: {title, labels}, y: {title, min?, max?, percent?}, horizontal?,
 //    series: [{label, values: [...], line?}]}
@@ -42,6 +42,7 @@
     if (axis.min !== undefined) result.min = axis.min;
     if (axis.max !== undefined) result.max = axis.max;
     if (axis.percent) result.ticks.callback = percentTicks;
+    if (axis.integer) result.ticks.precision = 0; // whole steps: no tick at epoch 1.5
     return result;
   }
 
