@@ -258,3 +258,26 @@ def test_the_loop_needs_a_faster_data_bound_pair_and_a_tied_compute_bound_pair()
         evidence({"tutorial-small": arm(1000.0), "engine-small": arm(500.0), **tied})
     )
     assert slower.outcome == NOT_SHOWN
+
+
+def test_the_bootstraps_macro_f1_is_scikit_learns() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(1)
+    y_true = rng.integers(0, 5, size=(6, 40))
+    y_pred = np.where(rng.random((6, 40)) < 0.6, y_true, rng.integers(0, 5, size=(6, 40)))
+    y_pred[0] = 0  # classes never predicted, and one row missing classes entirely
+    y_true[1] = 1
+    ours = rules._macro_f1(y_true, y_pred, 5)
+    for row in range(6):
+        expected = f1_score(
+            y_true[row], y_pred[row], labels=list(range(5)), average="macro", zero_division=0
+        )
+        assert ours[row] == pytest.approx(expected)
+
+
+def test_every_seed_and_the_paired_images_beat_a_wide_seed_interval() -> None:
+    figures = dict(arm=[0.88, 0.78, 0.85], base=[0.65, 0.70, 0.69])  # +23, +8, +16
+    assert compare(**figures, margin=0.01).outcome == INCONCLUSIVE  # t(0.975, 2) = 4.3
+    assert compare(**figures, margin=0.01, bootstrap=(0.12, 0.20)).outcome == SHOWN
+    assert compare(**figures, margin=0.01, bootstrap=(-0.02, 0.30)).outcome == INCONCLUSIVE

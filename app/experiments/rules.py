@@ -109,6 +109,29 @@ class Evidence:
             n += len(mine)
         return Paired(b, c, n)
 
+    def f1_bootstrap(self, arm: str, base: str, draws: int = 1000) -> tuple[float, float] | None:
+        """95 % paired bootstrap interval of macro-F1(arm) − macro-F1(base), the mean over the
+        seeds, resampling each seed's validation images (the same draw for both arms); None
+        when a predictions file is missing. Macro-F1 as scikit-learn's f1_score(average=
+        "macro", labels=all classes, zero_division=0). Seeded: the same runs give the same
+        interval (Efron and Tibshirani, "An Introduction to the Bootstrap", 1993, §13)."""
+        classes = self.classes()
+        rng = np.random.default_rng(0)
+        total = np.zeros(draws)
+        for seed in range(self.seeds):
+            mine = self._pairs(self.runs[(arm, seed)])
+            theirs = self._pairs(self.runs[(base, seed)])
+            if mine is None or theirs is None or len(mine[0]) != len(theirs[0]):
+                return None
+            index = rng.integers(0, len(mine[0]), size=(draws, len(mine[0])))
+            total += _macro_f1(mine[0][index], mine[1][index], classes)
+            total -= _macro_f1(theirs[0][index], theirs[1][index], classes)
+        total /= self.seeds
+        return float(np.percentile(total, 2.5)), float(np.percentile(total, 97.5))
+
+    def _pairs(self, run: RunLike) -> tuple[np.ndarray, np.ndarray] | None:
+        return None if run.id is None else self.predictions(run.id)
+
     def _correct(self, run: RunLike, label: int | None) -> np.ndarray | None:
         if run.id is None:
             return None
@@ -118,6 +141,21 @@ class Evidence:
         y_true, y_pred = found
         right = y_true == y_pred
         return right[y_true == label] if label is not None else right
+
+
+def _macro_f1(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
+    """Macro-F1 of each row: (B, N) int labels → (B,) float, every class counted (0 when a
+    class is absent from both rows, as scikit-learn's zero_division=0)."""
+    rows = np.arange(len(y_true))[:, None] * classes * classes
+    cells = np.bincount(
+        (rows + y_true * classes + y_pred).ravel(), minlength=len(y_true) * classes * classes
+    ).reshape(len(y_true), classes, classes)
+    tp = np.diagonal(cells, axis1=1, axis2=2).astype(float)
+    fp = cells.sum(axis=1) - tp
+    fn = cells.sum(axis=2) - tp
+    denominator = 2 * tp + fp + fn
+    f1 = np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    return f1.mean(axis=1)
 
 
 def metric(run: RunLike, key: str) -> float:
@@ -434,6 +472,7 @@ def imbalance(ev: Evidence) -> Verdict:
             f1["ce"],
             sign=1,
             margin=F1_MARGIN,
+            bootstrap=ev.f1_bootstrap(arm, "ce"),
         )
         comparisons += [by_recall, by_f1]
         if by_recall.outcome == SHOWN and by_f1.outcome == SHOWN:

@@ -45,7 +45,10 @@ class ComparisonOut(BaseModel):
     margin: float
     noninferior: bool = Field(description="The claim is 'no worse than': compared with −margin")
     mcnemar: dict[str, float] | None = Field(
-        description="McNemar's exact test on the same validation images: {b, c, p}"
+        description="McNemar's exact test on the same validation images: {b, c, n, p}"
+    )
+    bootstrap: list[float] | None = Field(
+        description="95 % paired bootstrap interval over the same images (macro-F1)"
     )
     outcome: str
 
