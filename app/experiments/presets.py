@@ -61,7 +61,9 @@ class Size:
     seeds: int
     changes: dict[str, Any] = field(default_factory=dict)
     arms: tuple[str, ...] | None = None
-    minutes: float | None = None  # expected wall time on a quiet 2-core CPU (make bench)
+    # Expected wall time on a 2-core CPU, one training thread as the local worker has: the
+    # figures `python -m benchmarks.experiments` printed on 2026-12-06 (with tests beside it).
+    minutes: float | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +198,7 @@ PRESETS: dict[str, Preset] = {
             arms=_sweep(LEARNING_RATES),
             rule=rules.batchnorm,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=1.8),
                 "full": Size(5, {**FULL, "epochs": 20, "image_size": 24, "width": 16}),
                 "test": Size(
                     3,
@@ -246,7 +248,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.residual,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=1.2),
                 "full": Size(
                     5, {**FULL, "epochs": 20, "image_size": 24, "width": 16}, minutes=None
                 ),
@@ -295,7 +297,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.pooling,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=2.4),
                 "full": Size(
                     5, {"epochs": 40, "image_size": 32, "width": 32, "images_per_class": 1000}
                 ),
@@ -353,7 +355,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.transfer,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=0.6),
                 "full": Size(5, {**FULL, "image_size": 32, "width": 32, "epochs": 40}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 24, "image_size": 8, "width": 4}),
             },
@@ -398,7 +400,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.imbalance,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=0.7),
                 "full": Size(5, {**FULL, "image_size": 32, "width": 16, "epochs": 60}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 40, "image_size": 8, "width": 4}),
             },
@@ -436,7 +438,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.augmentation,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=1.4),
                 "full": Size(5, {**FULL, "image_size": 32, "width": 32, "epochs": 60}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 20, "image_size": 8, "width": 4}),
             },
@@ -476,7 +478,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.training_loop,
             sizes={
-                "default": Size(3),
+                "default": Size(3, minutes=2.4),
                 "full": Size(5, {**FULL, "epochs": 10}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 12, "image_size": 8}),
             },
