@@ -62,7 +62,7 @@ class Size:
     changes: dict[str, Any] = field(default_factory=dict)
     arms: tuple[str, ...] | None = None
     # Expected wall time on a 2-core CPU, one training thread as the local worker has: the
-    # figures `python -m benchmarks.experiments` printed on 2026-12-06 (with tests beside it).
+    # figures `python -m benchmarks.experiments` printed on 2026-12-06 on a quiet machine.
     minutes: float | None = None
 
 
@@ -198,7 +198,7 @@ PRESETS: dict[str, Preset] = {
             arms=_sweep(LEARNING_RATES),
             rule=rules.batchnorm,
             sizes={
-                "default": Size(3, minutes=1.8),
+                "default": Size(3, minutes=1.2),
                 "full": Size(5, {**FULL, "epochs": 20, "image_size": 24, "width": 16}),
                 "test": Size(
                     3,
@@ -248,7 +248,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.residual,
             sizes={
-                "default": Size(3, minutes=1.2),
+                "default": Size(3, minutes=1.1),
                 "full": Size(
                     5, {**FULL, "epochs": 20, "image_size": 24, "width": 16}, minutes=None
                 ),
@@ -297,7 +297,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.pooling,
             sizes={
-                "default": Size(3, minutes=2.4),
+                "default": Size(3, minutes=2.2),
                 "full": Size(
                     5, {"epochs": 40, "image_size": 32, "width": 32, "images_per_class": 1000}
                 ),
@@ -400,7 +400,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.imbalance,
             sizes={
-                "default": Size(3, minutes=0.7),
+                "default": Size(3, minutes=0.6),
                 "full": Size(5, {**FULL, "image_size": 32, "width": 16, "epochs": 60}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 40, "image_size": 8, "width": 4}),
             },
@@ -438,7 +438,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.augmentation,
             sizes={
-                "default": Size(3, minutes=1.4),
+                "default": Size(3, minutes=1.0),
                 "full": Size(5, {**FULL, "image_size": 32, "width": 32, "epochs": 60}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 20, "image_size": 8, "width": 4}),
             },
@@ -478,7 +478,7 @@ PRESETS: dict[str, Preset] = {
             ),
             rule=rules.training_loop,
             sizes={
-                "default": Size(3, minutes=2.4),
+                "default": Size(3, minutes=1.9),
                 "full": Size(5, {**FULL, "epochs": 10}),
                 "test": Size(3, {"epochs": 1, "images_per_class": 12, "image_size": 8}),
             },
