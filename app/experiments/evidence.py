@@ -47,6 +47,19 @@ def _mean_curve(ev: Evidence, arm: str, read: Callable[[RunLike], dict[int, floa
     return points
 
 
+def _epoch_rows(series: list[dict[str, Any]], show: Callable[[Any], str]) -> list[list[Any]]:
+    """The chart's table: one row per epoch that any series has, one cell per series."""
+    epochs = sorted({p[0] for s in series for p in s["points"]})
+    rows = []
+    for epoch in epochs:
+        row: list[Any] = [epoch]
+        for s in series:
+            found = [p[1] for p in s["points"] if p[0] == epoch]
+            row.append(show(found[0]) if found else "–")
+        rows.append(row)
+    return rows
+
+
 def _arms(ev: Evidence) -> list[str]:
     return [arm for arm in ev.labels if (arm, 0) in ev.runs]
 
@@ -63,15 +76,8 @@ def _curves(
 ) -> Chart:
     arms = _arms(ev)
     series = [{"label": ev.label(a), "points": _mean_curve(ev, a, read)} for a in arms]
-    epochs = sorted({p[0] for s in series for p in s["points"]})
     show = pct if percent else (lambda v: f"{v:.3g}" if isinstance(v, float) else "–")
-    rows = []
-    for epoch in epochs:
-        row: list[Any] = [epoch]
-        for s in series:
-            found = [p[1] for p in s["points"] if p[0] == epoch]
-            row.append(show(found[0]) if found else "–")
-        rows.append(row)
+    rows = _epoch_rows(series, show)
     y: dict[str, Any] = {"title": title.lower()}
     if percent:
         y.update(min=0, max=1, percent=True)
@@ -210,14 +216,7 @@ def gap(ev: Evidence) -> Chart:
                 "points": _mean_curve(ev, arm, lambda r: _epochs(r, "val_accuracy")),
             }
         )
-    epochs = sorted({p[0] for s in series for p in s["points"]})
-    rows = []
-    for epoch in epochs:
-        row: list[Any] = [epoch]
-        for s in series:
-            found = [p[1] for p in s["points"] if p[0] == epoch]
-            row.append(pct(found[0]) if found else "–")
-        rows.append(row)
+    rows = _epoch_rows(series, pct)
     spec = {
         "type": "line",
         "x": {"title": "epoch", "integer": True},
