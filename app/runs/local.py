@@ -27,7 +27,7 @@ from app.db import write_session
 from app.models.common import utcnow
 from app.repos import runs as run_rows
 from app.runs import local_worker
-from app.runs.execute import SERVER_STOPPED
+from app.runs.reporting import SERVER_STOPPED
 from app.settings import Settings
 
 logger = logging.getLogger("cvprep.runs")
@@ -133,7 +133,7 @@ class LocalBackend:
             self.wake.set()
 
     def cancel(self, run_id: int) -> None:
-        # The worker reads the flag with its heartbeat (app.runs.execute.HEARTBEAT_S).
+        # The worker reads the flag with its heartbeat (app.runs.reporting.HEARTBEAT_S).
         return None
 
     def health(self) -> dict[str, Any]:
