@@ -1,4 +1,5 @@
-"""Cards and the review log: recording a graded attempt, undoing it, reading history."""
+"""Cards and the review log: storing and reading them. The rules (idempotency, FSRS
+scheduling, undo) are `app.practice.answering`'s."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from app.models import CardState, ReviewLog
-from app.practice import scheduling
-from app.practice.grading import Outcome
 
 
 def card_for(session: Session, *, user_id: int, item_id: str) -> CardState | None:
@@ -50,32 +49,15 @@ def review_of(session: Session, *, user_id: int, uid: str) -> ReviewLog | None:
     ).first()
 
 
-def latest_review(session: Session, *, user_id: int) -> ReviewLog | None:
-    return session.exec(
-        select(ReviewLog)
-        .where(ReviewLog.user_id == user_id)
-        .order_by(col(ReviewLog.reviewed_at).desc(), col(ReviewLog.id).desc())
-        .limit(1)
-    ).first()
-
-
-def review_count(session: Session, *, user_id: int) -> int:
-    return len(session.exec(select(ReviewLog.id).where(ReviewLog.user_id == user_id)).all())
-
-
 def by_idempotency_key(session: Session, *, user_id: int, key: str) -> ReviewLog | None:
     return session.exec(
         select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.idempotency_key == key)
     ).first()
 
 
-def _locked_card(
-    session: Session, *, user_id: int, item_id: str, question_slug: str, now: datetime
-) -> CardState:
-    """The (user, item) card, created if missing, locked for this transaction on PostgreSQL."""
-    fresh = scheduling.new_card(
-        user_id=user_id, item_id=item_id, question_slug=question_slug, now=now
-    )
+def locked_card(session: Session, *, fresh: CardState) -> CardState:
+    """The card of `fresh`'s (user, item), inserted as `fresh` if missing, locked for this
+    transaction on PostgreSQL (SQLite's write transaction already holds the database)."""
     values = fresh.model_dump(exclude={"id"})
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -85,106 +67,43 @@ def _locked_card(
         .values(**values)
         .on_conflict_do_nothing(index_elements=["user_id", "item_id"])
     )
-    statement = select(CardState).where(CardState.user_id == user_id, CardState.item_id == item_id)
+    statement = select(CardState).where(
+        CardState.user_id == fresh.user_id, CardState.item_id == fresh.item_id
+    )
     return session.exec(statement.with_for_update()).one()
 
 
-class IdempotencyConflict(ValueError):
-    """The idempotency key already recorded a different answer (another item, seed or answer)."""
-
-
-def _same_attempt(earlier: ReviewLog, *, item_id: str, seed: int | None, answer: str) -> bool:
-    return earlier.item_id == item_id and earlier.seed == seed and earlier.answer == answer
-
-
-def record_review(
-    session: Session,
-    *,
-    user_id: int,
-    item_id: str,
-    question_slug: str,
-    outcome: Outcome,
-    seed: int | None,
-    mode: str,
-    now: datetime,
-    idempotency_key: str | None = None,
-    duration_ms: int | None = None,
-    choice_order: str | None = None,
-) -> tuple[ReviewLog, CardState]:
-    """Append the review and move the card on, in one transaction.
-
-    A repeated idempotency key with the same item, seed and answer returns the first review and
-    records nothing; with anything else it raises IdempotencyConflict (nothing recorded).
-    """
-    if idempotency_key:
-        earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
-        if earlier is not None:
-            if not _same_attempt(earlier, item_id=item_id, seed=seed, answer=outcome.answer_text):
-                raise IdempotencyConflict(idempotency_key)
-            return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
-    card = _locked_card(
-        session, user_id=user_id, item_id=item_id, question_slug=question_slug, now=now
-    )
-    before = scheduling.snapshot(card)
-    scheduling.review(card, outcome.rating, now)
-    log = ReviewLog(
-        user_id=user_id,
-        item_id=item_id,
-        question_slug=question_slug,
-        rating=outcome.rating.value,
-        correct=outcome.correct,
-        answer=outcome.answer_text,
-        seed=seed,
-        choice_order=choice_order,
-        mode=mode,
-        reviewed_at=now,
-        duration_ms=duration_ms,
-        idempotency_key=idempotency_key,
-        card_before=before,
-    )
+def add_review(session: Session, *, card: CardState, review: ReviewLog) -> None:
+    """Store the moved card and its review in one commit. IntegrityError (rolled back) when the
+    review's idempotency key was stored meanwhile."""
     session.add(card)
-    session.add(log)
+    session.add(review)
     try:
         session.commit()
     except IntegrityError:
-        # The same idempotency key won a race in another request: report that one.
         session.rollback()
-        if idempotency_key is None:
-            raise
-        earlier = by_idempotency_key(session, user_id=user_id, key=idempotency_key)
-        if earlier is None:
-            raise
-        if not _same_attempt(earlier, item_id=item_id, seed=seed, answer=outcome.answer_text):
-            raise IdempotencyConflict(idempotency_key) from None
-        return earlier, _card_or_fail(session, user_id=user_id, item_id=earlier.item_id)
-    return log, card
+        raise
 
 
-def _card_or_fail(session: Session, *, user_id: int, item_id: str) -> CardState:
-    card = card_for(session, user_id=user_id, item_id=item_id)
-    assert card is not None, "a review without its card"
-    return card
-
-
-def undo_last(session: Session, *, user_id: int) -> ReviewLog | None:
-    """Remove the user's latest review and put its card back as it was, in one transaction."""
-    last = session.exec(
+def latest_review_locked(session: Session, *, user_id: int) -> ReviewLog | None:
+    """The user's latest review, locked for this transaction (PostgreSQL)."""
+    return session.exec(
         select(ReviewLog)
         .where(ReviewLog.user_id == user_id)
         .order_by(col(ReviewLog.reviewed_at).desc(), col(ReviewLog.id).desc())
         .limit(1)
         .with_for_update()
     ).first()
-    if last is None:
-        return None
-    card = card_for(session, user_id=user_id, item_id=last.item_id)
-    # A detached snapshot (app.practice.scheduling) belongs to another user's card: leave this one.
-    if card is not None and last.card_before and not scheduling.is_detached(last.card_before):
-        scheduling.restore(card, last.card_before)
-        if card.reps == 0:
-            session.delete(card)  # it was new before this review: it is new again
+
+
+def remove_review(
+    session: Session, *, review: ReviewLog, card: CardState | None, card_is_new: bool
+) -> None:
+    """Delete `review` and store `card` as restored (deleted when `card_is_new`), in one commit."""
+    if card is not None:
+        if card_is_new:
+            session.delete(card)
         else:
             session.add(card)
-    session.delete(last)
+    session.delete(review)
     session.commit()
-    return last

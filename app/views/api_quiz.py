@@ -15,12 +15,12 @@ from app.deps import BankDep
 from app.errors import API_ERRORS, ErrorBody
 from app.inputs import StorableStr
 from app.models.common import utcnow
-from app.practice.answering import answer_item
+from app.practice import answering
+from app.practice.answering import IdempotencyConflict, answer_item
 from app.practice.generators import SEED_MAX, fresh_seed
 from app.practice.grading import AnswerError, needs_seed, present
 from app.practice.progress import MASTERY_DEFINITION, by_question, streak
 from app.repos import reviews
-from app.repos.reviews import IdempotencyConflict
 
 
 def require_json(request: Request) -> None:
@@ -249,7 +249,7 @@ def read_review(
 )
 def undo_last(session: WriteSessionDep, user: OptionalUser) -> ReviewOut:
     """Remove the caller's latest review and restore its card to how it was before."""
-    removed = reviews.undo_last(session, user_id=user.id) if user and user.id else None
+    removed = answering.undo_last(session, user_id=user.id) if user and user.id else None
     if removed is None:
         raise HTTPException(status_code=404, detail="Nothing to undo.")
     return _review_out(removed)

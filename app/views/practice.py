@@ -16,7 +16,7 @@ from app.deps import BankDep
 from app.inputs import TypedInt
 from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
-from app.practice.answering import answer_item, find_item
+from app.practice.answering import answer_item, find_item, undo_last
 from app.practice.generators import SEED_MAX, fresh_seed
 from app.practice.grading import (
     AnswerError,
@@ -342,7 +342,7 @@ def answer(
 def undo(request: Request, session: WriteSessionDep, user: OptionalUser) -> Response:
     """Take back the last grade: the review is removed, its card restored, and the item is on
     screen again as it was shown; the page then says so."""
-    removed = reviews.undo_last(session, user_id=user.id) if user and user.id else None
+    removed = undo_last(session, user_id=user.id) if user and user.id else None
     if removed is None:
         return RedirectResponse("/practice", status_code=303)
     round_ = load_round(request)
