@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from sqlalchemy import Engine
-from sqlmodel import Session, col, select
 
 from app.datasets import thumbnails
 from app.datasets.entries import Caps, Refused
@@ -27,6 +26,7 @@ from app.models.common import utcnow
 from app.models.datasets import Dataset
 from app.repos import datasets as rows
 from app.repos import runs as run_rows
+from app.repos.locks import lock_owner
 from app.settings import Settings
 
 UPLOADS = "uploads"  # under DATA_DIR/datasets
@@ -126,12 +126,6 @@ def check_room(engine: Engine, owner_id: int, settings: Settings) -> Caps:
     )
 
 
-def _lock_owner(session: Session, owner_id: int) -> None:
-    """Serialise one user's saves (SQLite's write transaction already does)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update()).first()
-
-
 def keep(
     engine: Engine,
     *,
@@ -147,7 +141,7 @@ def keep(
     pass it. Raises Refused (422) when it is full; the caller then discards `unpacked`.
     """
     with write_session(engine) as session:
-        _lock_owner(session, owner_id)
+        lock_owner(session, owner_id)
         count, used = rows.usage(session, owner_id=owner_id)
         if count >= settings.dataset_quota_count:
             raise Refused("file", _quota_message(count, settings))

@@ -29,8 +29,9 @@ from app.models.common import utcnow
 from app.models.runs import LIVE_STATUSES, QUEUED, RUNNING, SUCCEEDED
 from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
+from app.repos.locks import lock_guests, lock_owner
 from app.runs.backend import BackendUnavailable, JobBackend
-from app.runs.dispatch import _lock_owner, lock_guests
+from app.runs.limits import check_experiments_live, check_guest_experiments
 from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.worker.training import ConfigError, RunConfig
@@ -70,25 +71,13 @@ def launch_experiment(
                 checked = checked.replace(init="scratch")
             check_for_user(checked, session, owner_id=owner.id, settings=settings)
     with write_session(engine) as session:
-        _lock_owner(session, owner.id)
+        lock_owner(session, owner.id)
         live = experiment_rows.live_count(session, owner_id=owner.id, live_statuses=LIVE_STATUSES)
-        if live >= settings.experiment_max_live:
-            raise ConfigError(
-                "preset",
-                f"you have {live} experiment{'s' if live != 1 else ''} still training and at "
-                f"most {settings.experiment_max_live} may be at once (EXPERIMENT_MAX_LIVE): "
-                "wait for it to end or cancel its runs",
-            )
+        check_experiments_live(live, settings)
         if owner.is_guest:
             lock_guests(session)
             guests = experiment_rows.live_count(session, owner_id=None, live_statuses=LIVE_STATUSES)
-            if guests >= settings.experiment_max_live_guests:
-                raise ConfigError(
-                    "preset",
-                    f"guests have {guests} experiments training and at most "
-                    f"{settings.experiment_max_live_guests} may be at once "
-                    "(EXPERIMENT_MAX_LIVE_GUESTS): register or log in, or wait for one to end",
-                )
+            check_guest_experiments(guests, settings)
         now = utcnow()
         ids: list[int] = []
         pretrain_id: int | None = None

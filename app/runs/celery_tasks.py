@@ -33,10 +33,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from app.db import write_session
-from app.models import Run, User
+from app.models import Run
 from app.models.common import utcnow
 from app.models.runs import END_STATUSES, FAILED, INTERRUPTED, QUEUED, RUNNING
 from app.repos import runs as run_rows
+from app.repos.locks import lock_owner
 from app.settings import Settings
 
 logger = logging.getLogger("cvprep.runs")
@@ -75,13 +76,6 @@ def holder_alive(row: Run, *, settings: Settings, now: datetime) -> bool:
         return pid_alive(int((row.worker_id or "").rpartition(":")[2]))
     beat = row.heartbeat_at or row.started_at
     return beat is not None and now - beat < timedelta(seconds=settings.run_heartbeat_timeout)
-
-
-def _lock_owner(session: Session, owner_id: int) -> None:
-    """Serialise the fair-share check and the claim per user (SQLite's write transaction
-    already serialises all writers; PostgreSQL locks the user's row)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update()).first()
 
 
 def _after_death(
@@ -147,7 +141,7 @@ def decide(
             # Its holder elsewhere looks alive by its heartbeat. A message comes back only
             # when a worker lost it, so look again until the heartbeat says for sure.
             return WAIT, f"running on {row.worker_id}, which may have died"
-        _lock_owner(session, row.owner_id)
+        lock_owner(session, row.owner_id)
         running = run_rows.count_running(session, owner_id=row.owner_id)
         if running >= settings.run_max_running_per_user:
             session.rollback()

@@ -4,13 +4,13 @@ call these same functions, so a run started from either is checked and queued th
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlalchemy import Engine
 
 from app.db import read_session, write_session
 from app.models import Run, User
 from app.models.common import utcnow
 from app.repos import runs as run_rows
+from app.repos.locks import lock_guests, lock_owner
 from app.runs.backend import BackendUnavailable, JobBackend
 from app.runs.files import remove_run_files
 from app.runs.limits import check_guest_queue, check_queue
@@ -39,7 +39,7 @@ def launch(
     with read_session(engine) as session:
         check_for_user(config, session, owner_id=owner.id, settings=settings)
     with write_session(engine) as session:
-        _lock_owner(session, owner.id)
+        lock_owner(session, owner.id)
         check_queue(run_rows.count_live(session, owner_id=owner.id), settings)
         if owner.is_guest:
             lock_guests(session)
@@ -54,26 +54,6 @@ def launch(
             run_rows.fail_queued(session, run_id=run.id, reason=str(error), now=utcnow())
         raise
     return run
-
-
-# The PostgreSQL advisory lock that serialises guests' launches (the cap counts them all).
-GUEST_LAUNCH_LOCK = 0x6376_6775  # "cvgu"
-
-
-def lock_guests(session: Session) -> None:
-    """Serialise launches by guests, so two at once cannot both pass RUN_MAX_QUEUED_GUESTS
-    (SQLite's write transaction already does; PostgreSQL takes a transaction advisory lock)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(func.pg_advisory_xact_lock(GUEST_LAUNCH_LOCK))).first()
-
-
-def _lock_owner(session: Session, owner_id: int) -> None:
-    """Serialise one user's launches, so two at once cannot both pass the queue limit.
-
-    SQLite's write transaction (BEGIN IMMEDIATE) already does; PostgreSQL locks the user's row.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.exec(select(User.id).where(col(User.id) == owner_id).with_for_update()).first()
 
 
 def cancel(run: Run, *, engine: Engine, backend: JobBackend) -> str:

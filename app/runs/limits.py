@@ -8,6 +8,12 @@
   field (a 422). Other data sets are counted once loaded: the worker stops a run whose data
   set is larger (app.runs.execute) and it fails with the same message.
 - RUN_MAX_SECONDS: enforced while the run trains (app.runs.execute).
+- EXPERIMENT_MAX_LIVE: experiments of one user with runs queued or running at once, and
+  EXPERIMENT_MAX_LIVE_GUESTS, of all guests together → ConfigError naming `preset` (a 422).
+  An experiment counts as one, whatever the number of runs it queues.
+
+The counts come from the repos inside a write transaction that holds app.repos.locks' lock,
+so two launches at once cannot both pass a cap.
 """
 
 from __future__ import annotations
@@ -81,4 +87,29 @@ def check_guest_queue(live_guests: int, new_runs: int, settings: Settings) -> No
             f"runs: guests have {live_guests} runs queued or running together, the most "
             f"allowed at once (RUN_MAX_QUEUED_GUESTS = {limit}); register or log in to queue "
             "yours, or try again when some have ended",
+        )
+
+
+def check_experiments_live(live: int, settings: Settings) -> None:
+    """ConfigError naming `preset` if a user with `live` experiments still training may not
+    launch another (EXPERIMENT_MAX_LIVE)."""
+    limit = settings.experiment_max_live
+    if live >= limit:
+        raise ConfigError(
+            "preset",
+            f"you have {live} experiment{'s' if live != 1 else ''} still training and at "
+            f"most {limit} may be at once (EXPERIMENT_MAX_LIVE): "
+            "wait for it to end or cancel its runs",
+        )
+
+
+def check_guest_experiments(live_guests: int, settings: Settings) -> None:
+    """ConfigError naming `preset` if guests together, with `live_guests` experiments still
+    training, may not launch another (EXPERIMENT_MAX_LIVE_GUESTS)."""
+    limit = settings.experiment_max_live_guests
+    if live_guests >= limit:
+        raise ConfigError(
+            "preset",
+            f"guests have {live_guests} experiments training and at most {limit} may be at "
+            "once (EXPERIMENT_MAX_LIVE_GUESTS): register or log in, or wait for one to end",
         )
