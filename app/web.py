@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -87,17 +89,32 @@ def is_fragment_request(request: Request) -> bool:
     )
 
 
+def as_context(context: Any) -> dict[str, Any]:
+    """A template context from a mapping or from a page's dataclass (its fields, one level:
+    the values stay as they are, so a template reads `question.title` either way)."""
+    if dataclasses.is_dataclass(context) and not isinstance(context, type):
+        return {field.name: getattr(context, field.name) for field in dataclasses.fields(context)}
+    if isinstance(context, Mapping):
+        return dict(context)
+    raise TypeError(f"a template context is a mapping or a dataclass, not {type(context)}")
+
+
 def render(
     request: Request,
     page: str,
-    context: dict[str, Any],
+    context: Any,
     *,
     fragment: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    """Render `page`, or `fragment` for an htmx request; one URL serves both (Vary: HX-Request)."""
+    """Render `page`, or `fragment` for an htmx request; one URL serves both (Vary: HX-Request).
+
+    `context` is a mapping or a page's dataclass (the bigger pages have one: its fields are
+    the names the template reads). Raises TypeError for anything else."""
     name = fragment if fragment and is_fragment_request(request) else page
-    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response = templates.TemplateResponse(
+        request, name, as_context(context), status_code=status_code
+    )
     response.headers["Vary"] = "HX-Request"
     return response
 
@@ -109,7 +126,7 @@ def render_shared(
     request: Request,
     key: tuple,
     page: str,
-    context: dict[str, Any],
+    context: Any,
     *,
     fragment: str | None = None,
 ) -> HTMLResponse:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -11,6 +12,7 @@ from sqlmodel import Session
 from app.auth import ActingUser, CsrfChecked, OptionalUser
 from app.content import Question, QuestionBank
 from app.content.render import render_markdown
+from app.content.schema import QuizItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt
@@ -20,6 +22,7 @@ from app.practice.answering import answer_item, find_item, undo_last
 from app.practice.generators import SEED_MAX, fresh_seed
 from app.practice.grading import (
     AnswerError,
+    Outcome,
     Presented,
     choice_index,
     needs_seed,
@@ -76,6 +79,46 @@ def _scope_label(bank: QuestionBank, round_: Round) -> str:
     return ", ".join(f"Q{n}" for n in round_.questions)
 
 
+@dataclass
+class PracticeItemPage:
+    """What partials/_practice_item.html (and pages/practice.html around it) reads."""
+
+    question: Question
+    item: QuizItem
+    presented: Presented  # the options in the order shown, the seed
+    seed: int | None
+    prompt_html: str  # rendered Markdown
+    hint: str
+    unit: str
+    answer_html: str  # rendered Markdown: a recall item's model answer, "" for the others
+    round: Round | None
+    scope_label: str  # "all questions", "Q1, Q4" or "your mistakes"
+    position: int  # 1-based place of this item in the round
+    reason: str  # why this item comes now (selection's reason, "retry" after an error)
+    error: str  # the form's message after a refused answer
+    typed: str  # the answer as typed, kept after an error
+    intervals: dict[int, str]  # rating (1-4) → next interval, e.g. "10 min" (recall items)
+    started: int  # ms since the epoch, for the answer's duration
+    undone: bool = False  # the previous grade was just taken back
+    hints_used: int = 0
+
+
+@dataclass(frozen=True)
+class PracticeFeedbackPage:
+    """What partials/_practice_feedback.html (and its page) reads after an answer."""
+
+    question: Question
+    item: QuizItem
+    outcome: Outcome
+    typed: str  # what the learner answered, as shown
+    explanation_html: str  # rendered Markdown
+    expected_html: str  # a recall item's model answer, "" for the others
+    card: CardState  # the card as the answer moved it
+    round: Round
+    prompt_html: str
+    next_url: str  # the next item, or the round's summary
+
+
 def _item_context(
     bank: QuestionBank,
     presented: Presented,
@@ -86,7 +129,7 @@ def _item_context(
     card: CardState | None,
     error: str = "",
     typed: str = "",
-) -> dict[str, Any]:
+) -> PracticeItemPage:
     item = presented.item
     now = utcnow()
     intervals = {}
@@ -95,24 +138,24 @@ def _item_context(
             rating.value: describe_interval(span)
             for rating, span in next_intervals(card, now).items()
         }
-    return {
-        "question": question,
-        "item": item,
-        "presented": presented,
-        "seed": presented.seed,
-        "prompt_html": render_markdown(presented.prompt),
-        "hint": presented.variant.hint if presented.variant else "",
-        "unit": presented.unit,
-        "answer_html": render_markdown(item.answer) if item.kind == "recall" else "",
-        "round": round_,
-        "scope_label": _scope_label(bank, round_) if round_ else "",
-        "position": round_.done + 1 if round_ else 1,
-        "reason": reason,
-        "error": error,
-        "typed": typed,
-        "intervals": intervals,
-        "started": int(now.timestamp() * 1000),
-    }
+    return PracticeItemPage(
+        question=question,
+        item=item,
+        presented=presented,
+        seed=presented.seed,
+        prompt_html=render_markdown(presented.prompt),
+        hint=presented.variant.hint if presented.variant else "",
+        unit=presented.unit,
+        answer_html=render_markdown(item.answer) if item.kind == "recall" else "",
+        round=round_,
+        scope_label=_scope_label(bank, round_) if round_ else "",
+        position=round_.done + 1 if round_ else 1,
+        reason=reason,
+        error=error,
+        typed=typed,
+        intervals=intervals,
+        started=int(now.timestamp() * 1000),
+    )
 
 
 def _start_page(
@@ -190,7 +233,7 @@ def practice(
     context = _item_context(
         bank, presented, shown_question, round_, reason, card=cards.get(item.id)
     )
-    context["undone"] = undone
+    context.undone = undone
     return render(request, "pages/practice.html", context)
 
 
@@ -306,7 +349,7 @@ def answer(
             error=on_screen(error),
             typed=answer,
         )
-        context["hints_used"] = hints_used
+        context.hints_used = hints_used
         return render(
             request,
             "pages/practice.html",
@@ -318,22 +361,22 @@ def answer(
     round_.record(recorded.review.id, item.id)
     save_round(request, round_)
     outcome = recorded.outcome
-    context = {
-        "question": question,
-        "item": item,
-        "outcome": outcome,
-        "typed": answer.strip() if item.kind == "numeric" else outcome.given,
-        "explanation_html": render_markdown(outcome.explanation),
-        "expected_html": render_markdown(outcome.expected) if item.kind == "recall" else "",
-        "card": recorded.card,
-        "round": round_,
-        "prompt_html": render_markdown(recorded.presented.prompt),
-        "next_url": "/practice/summary" if round_.finished else "/practice",
-    }
+    feedback = PracticeFeedbackPage(
+        question=question,
+        item=item,
+        outcome=outcome,
+        typed=answer.strip() if item.kind == "numeric" else outcome.given,
+        explanation_html=render_markdown(outcome.explanation),
+        expected_html=render_markdown(outcome.expected) if item.kind == "recall" else "",
+        card=recorded.card,
+        round=round_,
+        prompt_html=render_markdown(recorded.presented.prompt),
+        next_url="/practice/summary" if round_.finished else "/practice",
+    )
     return render(
         request,
         "pages/practice_feedback.html",
-        context,
+        feedback,
         fragment="partials/_practice_feedback.html",
     )
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
@@ -12,12 +13,15 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from app.auth import ActingUser, CsrfChecked, OptionalUser
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep, SettingsDep
+from app.models import User
 from app.models.common import utcnow
 from app.practice.charts import forecast_chart, heatmap_chart
 from app.practice.export import ImportRefused, check_export, export_user, import_user, parse_export
 from app.practice.progress import (
     MASTERY_DEFINITION,
     MASTERY_SOURCE,
+    QuestionProgress,
+    TagProgress,
     by_question,
     by_tag,
     due_forecast,
@@ -30,6 +34,28 @@ from app.repos import reviews
 from app.web import render
 
 router = APIRouter(prefix="/progress", tags=["progress"], include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class ProgressPage:
+    """What pages/progress.html reads."""
+
+    user: User | None
+    questions: list[QuestionProgress]
+    tags: list[TagProgress]
+    mastery_definition: str
+    mastery_source: str
+    mistake_count: int
+    forecast_chart: dict[str, Any]  # partials/_chart.html's chart
+    forecast_total: int  # reviews due in the forecast's days
+    heatmap_chart: dict[str, Any]
+    heatmap_top: int  # reviews on the busiest day
+    heatmap_active_days: int
+    streak: int  # days in a row with a review, up to today
+    retention: float | None  # passed / tested, None before any retest
+    retention_counts: tuple[int, int]  # (passed, tested)
+    review_total: int
+    imported: str | None  # the summary after an import, from the query string
 
 
 @router.get("", response_class=HTMLResponse)
@@ -45,24 +71,24 @@ def progress_page(
     passed, tested = true_retention(history)
     forecast = due_forecast(card_list, today)
     days = heatmap(history, today)
-    context = {
-        "user": user,
-        "questions": by_question(bank, cards, history, now),
-        "tags": by_tag(bank, cards, history),
-        "mastery_definition": MASTERY_DEFINITION,
-        "mastery_source": MASTERY_SOURCE,
-        "mistake_count": len(mistakes(history)),
-        "forecast_chart": forecast_chart(forecast),
-        "forecast_total": sum(d.count for d in forecast),
-        "heatmap_chart": heatmap_chart(days),
-        "heatmap_top": max((d.count for d in days), default=0),
-        "heatmap_active_days": sum(1 for d in days if d.count),
-        "streak": streak(history, today),
-        "retention": (passed / tested) if tested else None,
-        "retention_counts": (passed, tested),
-        "review_total": len(history),
-        "imported": request.query_params.get("imported"),
-    }
+    context = ProgressPage(
+        user=user,
+        questions=by_question(bank, cards, history, now),
+        tags=by_tag(bank, cards, history),
+        mastery_definition=MASTERY_DEFINITION,
+        mastery_source=MASTERY_SOURCE,
+        mistake_count=len(mistakes(history)),
+        forecast_chart=forecast_chart(forecast),
+        forecast_total=sum(d.count for d in forecast),
+        heatmap_chart=heatmap_chart(days),
+        heatmap_top=max((d.count for d in days), default=0),
+        heatmap_active_days=sum(1 for d in days if d.count),
+        streak=streak(history, today),
+        retention=(passed / tested) if tested else None,
+        retention_counts=(passed, tested),
+        review_total=len(history),
+        imported=request.query_params.get("imported"),
+    )
     return render(request, "pages/progress.html", context)
 
 
