@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -15,7 +17,7 @@ from app.content import Question, QuestionBank
 from app.db import read_session
 from app.deps import BankDep
 from app.experiments import refusal
-from app.experiments.presets import PRESETS
+from app.experiments.presets import PRESETS, Preset
 from app.models import Draft
 from app.models.common import utcnow
 from app.practice.progress import by_question
@@ -24,6 +26,27 @@ from app.views.experiments import latest_results
 from app.web import render, render_shared, templates
 
 router = APIRouter(tags=["pages"], include_in_schema=False)
+
+
+@dataclass(frozen=True)
+class QuestionPage:
+    """What pages/question.html reads."""
+
+    question: Question
+    previous: Question | None
+    next: Question | None
+    reveal: bool  # the model answer is shown
+    total: int  # questions in the bank
+    draft: str  # the learner's saved draft ("" if none)
+    demos_html: str  # the question's inline demos, rendered
+    presets: Mapping[str, Preset]  # every experiment, for "Run it"
+    size: str  # the size "Run it" launches (EXPERIMENT_SIZE)
+    # preset → the user's newest experiment whose runs all exist, described, with `fallback`:
+    # the id of a newer one that lost a run, or None.
+    latest: dict[str, Any]
+    # A launch refused here (signed by this server): (preset, status, message), or None.
+    refused: tuple[str, int, str] | None
+
 
 SearchText = Annotated[str, Query(max_length=200, description="Words to find in any question")]
 TagFilter = Annotated[str, Query(max_length=60, description="Only questions with this tag")]
@@ -123,20 +146,19 @@ async def question_page(
             user,
             list(question.meta.experiments),
         )
-    context = {
-        "question": question,
-        "previous": previous,
-        "next": following,
-        "reveal": reveal,
-        "total": len(bank),
-        "draft": draft.text if draft else "",
-        "demos_html": demos_html(request, question),
-        "presets": PRESETS,
-        "size": request.app.state.settings.experiment_size,
-        "latest": latest,
-        # A launch refused here (signed by this server): (preset, status, message) or None.
-        "refused": refusal.read(request.app.state.settings, refused) if user else None,
-    }
+    context = QuestionPage(
+        question=question,
+        previous=previous,
+        next=following,
+        reveal=reveal,
+        total=len(bank),
+        draft=draft.text if draft else "",
+        demos_html=demos_html(request, question),
+        presets=PRESETS,
+        size=request.app.state.settings.experiment_size,
+        latest=latest,
+        refused=refusal.read(request.app.state.settings, refused) if user else None,
+    )
     fragment = "partials/_answer.html" if reveal else None
     if user is None:
         # Nothing on the page is the visitor's own: serve it from the per-process cache.
