@@ -6,17 +6,16 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
-from starlette.datastructures import ImmutableMultiDict
 
-from app.demos.forms import FormValues, MultiValues
+from app.demos.forms import FormValues
 from app.demos.messages import on_screen
-from app.demos.present import code_html, placement
+from app.demos.present import code_html
 from app.demos.runner import run_demo
-from app.demos.uploads import Upload, check_no_lost_upload, read_form_with_upload
+from app.demos.uploads import PhotoForm, chosen_photo, photo_context, read_photo_form
 from app.web import render
 from app.worker.augment import MIX_KINDS, AugmentSpec, augment
 from app.worker.errors import InvalidInput
-from app.worker.images import PHOTO_NAMES, SAMPLE_PHOTOS, decode_upload, sample_photo
+from app.worker.images import PHOTO_NAMES, SAMPLE_PHOTOS, sample_photo
 
 router = APIRouter(tags=["demos"])
 
@@ -61,7 +60,6 @@ AUGMENT_LABELS = {
     "image": "Your own photo",
 }
 MIX_TITLES = {"none": "none", "mixup": "MixUp (blend)", "cutmix": "CutMix (paste a box)"}
-UPLOAD_NAME = "your photo"
 
 
 def spec_from(form: FormValues) -> AugmentSpec:
@@ -91,33 +89,20 @@ def _photos(first: str, first_image: Any) -> list[tuple[str, Any]]:
     return [(first, first_image), *others]
 
 
-async def _gallery_response(
-    request: Request, source: MultiValues, upload: Upload | None, upload_error: InvalidInput | None
-) -> HTMLResponse:
-    form = FormValues(source, AUGMENT_DEFAULTS)
-    context: dict[str, Any] = {
-        "form": form.values,
+async def _gallery_response(request: Request, sent: PhotoForm) -> HTMLResponse:
+    form = FormValues(sent.fields, AUGMENT_DEFAULTS)
+    context = photo_context(request, sent, form.values) | {
         "photos": SAMPLE_PHOTOS,
         "mix_titles": MIX_TITLES,
         "labels": AUGMENT_LABELS,
         "gallery": None,
-        "error": None,
-        "uploaded": upload is not None,
-        "upload_name": upload.name if upload else None,
-        **placement(request),
     }
     status = 200
     try:
-        if upload_error is not None:
-            raise upload_error
+        if sent.error is not None:
+            raise sent.error
         spec = spec_from(form)
-        if upload is not None:
-            max_bytes = request.app.state.settings.upload_max_bytes
-            image = await run_demo(request, decode_upload, upload.data, max_bytes=max_bytes)
-            name = UPLOAD_NAME
-        else:
-            name = check_no_lost_upload(form.text("photo"))
-            image = await run_demo(request, sample_photo, name)
+        name, image = await chosen_photo(request, form.text("photo"), sent.upload)
         photos = await run_demo(request, _photos, name, image)
         gallery = await run_demo(request, augment, photos, spec)
         context |= {"gallery": gallery, "code": code_html(gallery.code)}
@@ -134,15 +119,10 @@ async def _gallery_response(
 
 @router.get("/demos/augmentation", response_class=HTMLResponse, include_in_schema=False)
 async def augmentation_page(request: Request) -> HTMLResponse:
-    return await _gallery_response(request, request.query_params, None, None)
+    return await _gallery_response(request, PhotoForm(request.query_params))
 
 
 @router.post("/demos/augmentation", response_class=HTMLResponse, include_in_schema=False)
 async def augmentation_upload(request: Request) -> HTMLResponse:
     """The gallery on an uploaded photo (multipart form; the image is not kept)."""
-    max_bytes = request.app.state.settings.upload_max_bytes
-    try:
-        fields, upload = await read_form_with_upload(request, max_bytes=max_bytes)
-    except InvalidInput as error:
-        return await _gallery_response(request, ImmutableMultiDict(), None, error)
-    return await _gallery_response(request, fields, upload, None)
+    return await _gallery_response(request, await read_photo_form(request))

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
-from starlette.datastructures import ImmutableMultiDict
 
 from app.demos.api import ERRORS, api_error
-from app.demos.forms import FormValues, MultiValues
+from app.demos.forms import FormValues
 from app.demos.messages import on_screen
-from app.demos.present import placement
 from app.demos.runner import run_demo
-from app.demos.uploads import Upload, check_no_lost_upload, read_form_with_upload
+from app.demos.uploads import PhotoForm, chosen_photo, photo_context, read_photo_form
 from app.web import render
 from app.worker.errors import InvalidInput
-from app.worker.images import SAMPLE_PHOTOS, decode_upload, sample_photo
+from app.worker.images import SAMPLE_PHOTOS
 from app.worker.numbers import parse_int
 from app.worker.pooling import (
     CONV_WEIGHTS,
@@ -74,33 +72,22 @@ def _cell(form: FormValues) -> tuple[int, int]:
     return row, col
 
 
-async def _pooling_response(
-    request: Request, source: MultiValues, upload: Upload | None, upload_error: InvalidInput | None
-) -> HTMLResponse:
-    form = FormValues(source, POOLING_DEFAULTS)
-    context: dict[str, Any] = {
-        "form": form.values,
+async def _pooling_response(request: Request, sent: PhotoForm) -> HTMLResponse:
+    form = FormValues(sent.fields, POOLING_DEFAULTS)
+    context = photo_context(request, sent, form.values) | {
         "photos": SAMPLE_PHOTOS,
         "weights": WEIGHT_TITLES,
         "labels": POOLING_LABELS,
         "result": None,
-        "error": None,
-        "uploaded": upload is not None,
-        "upload_name": upload.name if upload else None,
-        **placement(request),
     }
     status = 200
     try:
-        if upload_error is not None:
-            raise upload_error
+        if sent.error is not None:
+            raise sent.error
         spec = _spec(form)
         rows = parse_grid(form.text("grid"))
         cell = _cell(form)
-        if upload is not None:
-            max_bytes = request.app.state.settings.upload_max_bytes
-            image = await run_demo(request, decode_upload, upload.data, max_bytes=max_bytes)
-        else:
-            image = await run_demo(request, sample_photo, check_no_lost_upload(form.text("photo")))
+        _, image = await chosen_photo(request, form.text("photo"), sent.upload)
         result = await run_demo(request, pooling_demo, image, rows, spec)
         out_h, out_w = result.grid.output_size
         context |= {"result": result, "cell": (min(cell[0], out_h - 1), min(cell[1], out_w - 1))}
@@ -117,18 +104,13 @@ async def _pooling_response(
 
 @router.get("/demos/pooling", response_class=HTMLResponse, include_in_schema=False)
 async def pooling_page(request: Request) -> HTMLResponse:
-    return await _pooling_response(request, request.query_params, None, None)
+    return await _pooling_response(request, PhotoForm(request.query_params))
 
 
 @router.post("/demos/pooling", response_class=HTMLResponse, include_in_schema=False)
 async def pooling_upload(request: Request) -> HTMLResponse:
     """The same view on an uploaded photo (multipart form; the image is not kept)."""
-    max_bytes = request.app.state.settings.upload_max_bytes
-    try:
-        fields, upload = await read_form_with_upload(request, max_bytes=max_bytes)
-    except InvalidInput as error:
-        return await _pooling_response(request, ImmutableMultiDict(), None, error)
-    return await _pooling_response(request, fields, upload, None)
+    return await _pooling_response(request, await read_photo_form(request))
 
 
 class GridRequest(BaseModel):
