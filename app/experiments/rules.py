@@ -14,7 +14,7 @@ group, images_per_s, seconds).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,6 +57,11 @@ class RunLike(Protocol):
 Predictions = Callable[[int], "tuple[np.ndarray, np.ndarray] | None"]
 
 
+def logs(values: tuple[float, ...], log: Callable[[float], float] = math.log) -> tuple[float, ...]:
+    """`log` of each value (natural by default); NaN for a value that is not positive."""
+    return tuple(log(v) if v > 0 else math.nan for v in values)
+
+
 @dataclass
 class Evidence:
     """The finished runs of one experiment, by arm and seed, and how to read their files.
@@ -80,6 +85,22 @@ class Evidence:
 
     def metric(self, arm: str, key: str) -> tuple[float, ...]:
         return self.per_seed(arm, lambda run: metric(run, key))
+
+    def compare(
+        self,
+        arm: str,
+        baseline: str,
+        what: str,
+        values: Mapping[str, tuple[float, ...]] | Callable[[str], tuple[float, ...]],
+        **claim: Any,
+    ) -> Comparison:
+        """`arm` against `baseline` on `what` (words for the page), each arm's per-seed values
+        from `values` (a mapping or a function of the arm); `claim` holds Comparison's sign,
+        margin and the rest."""
+        read = values if callable(values) else values.__getitem__
+        return Comparison(
+            self.label(arm), self.label(baseline), what, read(arm), read(baseline), **claim
+        )
 
     def classes(self) -> int:
         run = next(iter(self.runs.values()))
@@ -293,33 +314,29 @@ def residual(ev: Evidence) -> Verdict:
     if verdict is not None:
         return verdict
     loss = {arm: ev.per_seed(arm, lambda r: epoch_value(r, "train_eval_loss")) for arm in ev.labels}
-    degradation = Comparison(
-        ev.label("deep"),
-        ev.label("shallow"),
+    degradation = ev.compare(
+        "deep",
+        "shallow",
         "training loss",
-        loss["deep"],
-        loss["shallow"],
+        loss,
         sign=1,
         margin=LOSS_MARGIN,
         percent=False,
     )
-    repair = Comparison(
-        ev.label("residual"),
-        ev.label("deep"),
+    repair = ev.compare(
+        "residual",
+        "deep",
         "training loss",
-        loss["residual"],
-        loss["deep"],
+        loss,
         sign=-1,
         margin=LOSS_MARGIN,
         percent=False,
     )
-    ratios = {arm: ev.per_seed(arm, grad_ratio) for arm in ev.labels}
-    flow = Comparison(
-        ev.label("residual"),
-        ev.label("deep"),
+    flow = ev.compare(
+        "residual",
+        "deep",
         "stem/head gradient-norm ratio (log10)",
-        tuple(math.log10(v) if v > 0 else math.nan for v in ratios["residual"]),
-        tuple(math.log10(v) if v > 0 else math.nan for v in ratios["deep"]),
+        lambda arm: logs(ev.per_seed(arm, grad_ratio), math.log10),
         sign=1,
         margin=0.0,
         percent=False,
@@ -348,12 +365,11 @@ def pooling(ev: Evidence) -> Verdict:
         return verdict
     acc = {arm: ev.metric(arm, "val_accuracy") for arm in ev.labels}
     comparisons = [
-        Comparison(
-            ev.label("allcnn"),
-            ev.label(pool),
+        ev.compare(
+            "allcnn",
+            pool,
             "validation accuracy",
-            acc["allcnn"],
-            acc[pool],
+            acc,
             sign=1,
             margin=NONINFERIOR_MARGIN,
             noninferior=True,
@@ -362,12 +378,11 @@ def pooling(ev: Evidence) -> Verdict:
         for pool in ("maxpool", "avgpool")
     ]
     strided = [
-        Comparison(
-            ev.label("strided"),
-            ev.label(pool),
+        ev.compare(
+            "strided",
+            pool,
             "validation accuracy",
-            acc["strided"],
-            acc[pool],
+            acc,
             sign=1,
             margin=NONINFERIOR_MARGIN,
             noninferior=True,
@@ -399,12 +414,11 @@ def transfer(ev: Evidence) -> Verdict:
         return verdict
     acc = {arm: ev.metric(arm, "val_accuracy") for arm in ("scratch", "frozen", "finetuned")}
     comparisons = [
-        Comparison(
-            ev.label(arm),
-            ev.label("scratch"),
+        ev.compare(
+            arm,
+            "scratch",
             "validation accuracy",
-            acc[arm],
-            acc["scratch"],
+            acc,
             sign=1,
             margin=ACCURACY_MARGIN,
             paired=ev.paired(arm, "scratch"),
@@ -454,22 +468,20 @@ def imbalance(ev: Evidence) -> Verdict:
     f1 = {a: ev.metric(a, "macro_f1") for a in ev.labels}
     comparisons, helped, notes = [], [], []
     for arm in ("weighted", "focal", "sampler"):
-        by_recall = Comparison(
-            ev.label(arm),
-            ev.label("ce"),
+        by_recall = ev.compare(
+            arm,
+            "ce",
             "rare class's recall",
-            recall[arm],
-            recall["ce"],
+            recall,
             sign=1,
             margin=ACCURACY_MARGIN,
             paired=ev.paired(arm, "ce", label=rare),
         )
-        by_f1 = Comparison(
-            ev.label(arm),
-            ev.label("ce"),
+        by_f1 = ev.compare(
+            arm,
+            "ce",
             "macro-F1",
-            f1[arm],
-            f1["ce"],
+            f1,
             sign=1,
             margin=F1_MARGIN,
             bootstrap=ev.f1_bootstrap(arm, "ce"),
@@ -511,21 +523,19 @@ def augmentation(ev: Evidence) -> Verdict:
 
     comparisons, held_by = [], []
     for arm in ("standard", "strong"):
-        narrower = Comparison(
-            ev.label(arm),
-            ev.label("none"),
+        narrower = ev.compare(
+            arm,
+            "none",
             "train − validation gap",
-            ev.per_seed(arm, gap),
-            ev.per_seed("none", gap),
+            lambda arm: ev.per_seed(arm, gap),
             sign=-1,
             margin=ACCURACY_MARGIN,
         )
-        kept = Comparison(
-            ev.label(arm),
-            ev.label("none"),
+        kept = ev.compare(
+            arm,
+            "none",
             "validation accuracy",
-            ev.metric(arm, "val_accuracy"),
-            ev.metric("none", "val_accuracy"),
+            lambda arm: ev.metric(arm, "val_accuracy"),
             sign=1,
             margin=AUGMENT_VAL_MARGIN,
             noninferior=True,
@@ -559,37 +569,32 @@ def training_loop(ev: Evidence) -> Verdict:
         return verdict
 
     def log_ips(arm: str) -> tuple[float, ...]:
-        return tuple(
-            math.log(v) if v > 0 else math.nan for v in ev.per_seed(arm, mean_images_per_s)
-        )
+        return logs(ev.per_seed(arm, mean_images_per_s))
 
-    faster = Comparison(
-        ev.label("engine-small"),
-        ev.label("tutorial-small"),
+    faster = ev.compare(
+        "engine-small",
+        "tutorial-small",
         "log images/s",
-        log_ips("engine-small"),
-        log_ips("tutorial-small"),
+        log_ips,
         sign=1,
         margin=SPEED_MARGIN,
         percent=False,
     )
-    tie = Comparison(
-        ev.label("engine-wide"),
-        ev.label("tutorial-wide"),
+    tie = ev.compare(
+        "engine-wide",
+        "tutorial-wide",
         "log images/s",
-        log_ips("engine-wide"),
-        log_ips("tutorial-wide"),
+        log_ips,
         sign=1,
         margin=TIE_MARGIN,
         noninferior=True,
         percent=False,
     )
-    same_accuracy = Comparison(
-        ev.label("engine-small"),
-        ev.label("tutorial-small"),
+    same_accuracy = ev.compare(
+        "engine-small",
+        "tutorial-small",
         "validation accuracy",
-        ev.metric("engine-small", "val_accuracy"),
-        ev.metric("tutorial-small", "val_accuracy"),
+        lambda arm: ev.metric(arm, "val_accuracy"),
         sign=1,
         margin=0.05,
         noninferior=True,
