@@ -5,7 +5,7 @@ Registered before app.views.runs, whose `/runs/{run_id}` would take "compare" fo
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
@@ -47,37 +47,25 @@ def _owned(request: Request, user: OptionalUser, ids: list[str] | None) -> list:
     return runs
 
 
-def _csv(text: str, name: str) -> Response:
+# The tables a comparison downloads as CSV: the per-epoch curves (metrics.json's numbers) and
+# the figures of the page's table, unrounded.
+CSV_TABLES = {"curves": compare_csv.curves_csv, "figures": compare_csv.figures_csv}
+
+
+@router.get("/compare/{table}.csv")
+def compare_download(
+    request: Request,
+    user: OptionalUser,
+    table: Literal["curves", "figures"],
+    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
+) -> Response:
+    """The compared runs' curves or figures as a CSV download."""
+    runs = _owned(request, user, ids)
+    name = f"{table}-" + "-".join(str(r.id) for r in runs) + ".csv"
     return Response(
-        text,
+        CSV_TABLES[table](runs),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-@router.get("/compare/curves.csv")
-def curves_download(
-    request: Request,
-    user: OptionalUser,
-    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
-) -> Response:
-    """The compared runs' per-epoch curves as CSV (metrics.json's numbers)."""
-    runs = _owned(request, user, ids)
-    return _csv(
-        compare_csv.curves_csv(runs), "curves-" + "-".join(str(r.id) for r in runs) + ".csv"
-    )
-
-
-@router.get("/compare/figures.csv")
-def figures_download(
-    request: Request,
-    user: OptionalUser,
-    ids: Annotated[list[str] | None, Query(max_length=200)] = None,
-) -> Response:
-    """The compared runs' figures (the table on the page) as CSV, unrounded."""
-    runs = _owned(request, user, ids)
-    return _csv(
-        compare_csv.figures_csv(runs), "figures-" + "-".join(str(r.id) for r in runs) + ".csv"
     )
 
 
