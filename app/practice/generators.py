@@ -19,13 +19,13 @@ from app.worker.arithmetic import (
     depthwise_separable_cost,
     linear_params,
     pool_output_size,
-    receptive_field,
 )
 from app.worker.metrics import (
     expected_calibration_error,
     inverse_frequency_weights,
     per_class_scores,
 )
+from app.worker.receptive_field import receptive_field
 
 SEED_MAX = 2**31 - 1
 
