@@ -20,12 +20,12 @@ from app.worker.arithmetic import (
     linear_params,
     pool_output_size,
 )
-from app.worker.metrics import (
+from app.worker.receptive_field import receptive_field
+from app.worker.training.metrics import (
     expected_calibration_error,
     inverse_frequency_weights,
     per_class_scores,
 )
-from app.worker.receptive_field import receptive_field
 
 SEED_MAX = 2**31 - 1
 
