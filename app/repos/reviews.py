@@ -50,19 +50,6 @@ def review_of(session: Session, *, user_id: int, uid: str) -> ReviewLog | None:
     ).first()
 
 
-def latest_review(session: Session, *, user_id: int) -> ReviewLog | None:
-    return session.exec(
-        select(ReviewLog)
-        .where(ReviewLog.user_id == user_id)
-        .order_by(col(ReviewLog.reviewed_at).desc(), col(ReviewLog.id).desc())
-        .limit(1)
-    ).first()
-
-
-def review_count(session: Session, *, user_id: int) -> int:
-    return len(session.exec(select(ReviewLog.id).where(ReviewLog.user_id == user_id)).all())
-
-
 def by_idempotency_key(session: Session, *, user_id: int, key: str) -> ReviewLog | None:
     return session.exec(
         select(ReviewLog).where(ReviewLog.user_id == user_id, ReviewLog.idempotency_key == key)

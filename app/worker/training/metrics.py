@@ -82,16 +82,6 @@ def per_class_scores(matrix: ArrayLike) -> list[ClassScores]:
     ]
 
 
-def macro_f1(matrix: ArrayLike) -> float:
-    return float(np.mean([score.f1 for score in per_class_scores(matrix)]))
-
-
-def weighted_f1(matrix: ArrayLike) -> float:
-    scores = per_class_scores(matrix)
-    support = np.array([s.support for s in scores], dtype=np.float64)
-    return float(np.dot([s.f1 for s in scores], support) / support.sum())
-
-
 def inverse_frequency_weights(counts: Sequence[int]) -> list[float]:
     """n_samples / (n_classes · count): scikit-learn's "balanced" class weights."""
     array = np.asarray(counts, dtype=np.float64)
