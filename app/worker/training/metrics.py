@@ -8,7 +8,7 @@ the parametric quiz items are answered with, so "precision from this confusion m
 answered by exactly the code that reports runs. scikit-learn computes the same quantities; the
 tests hold each figure to it on fixed arrays, and the worker needs nothing beyond numpy.
 
-Conventions, where libraries differ (docs/training.md, "Metrics"):
+Conventions, where libraries differ (each with the reference it follows):
 
 - **macro F1** is the unweighted mean of the per-class F1 over *every* class of the data set;
   a class with no validation images and no predictions counts as 0. That is scikit-learn's
