@@ -250,7 +250,7 @@ def train(args: argparse.Namespace) -> int:
                 out_dir=out_dir,
                 data_dir=data_dir,
                 resume=args.resume,
-                runs_dir=data_dir / "runs",
+                runs_dir=settings.runs_dir,
             )
     except ConfigError as error:
         report.progress.stop()

@@ -27,14 +27,6 @@ def storable(value: str) -> str:
     return value
 
 
-def check_storable(value: str, *, field: str) -> str:
-    """`storable` for values read by hand (headers, raw form fields): InvalidInput naming field."""
-    try:
-        return storable(value)
-    except ValueError as error:
-        raise InvalidInput(field, str(error)) from None
-
-
 def _typed_int(value: object, info: ValidationInfo) -> object:
     if not isinstance(value, str):
         return value

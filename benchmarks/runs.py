@@ -21,6 +21,9 @@ from pathlib import Path
 
 import httpx
 
+from app.runs.files import run_dir
+from app.settings import Settings
+from app.worker.training.outputs import METRICS
 from benchmarks.load import (
     LoadResult,
     _read_response,
@@ -79,7 +82,7 @@ def _first_progress(client: httpx.Client, data_dir: Path) -> tuple[list[float], 
         _wait(client, run_id, _stepped)
         seen.append(time.perf_counter() - began)
         body = _wait(client, run_id, _ended, pause=0.1)
-        metrics = (data_dir / "runs" / str(run_id) / "metrics.json").read_text()
+        metrics = (run_dir(Settings(DATA_DIR=data_dir), run_id) / METRICS).read_text()
         engine.append(json.loads(metrics)["timing"]["to_first_step_s"])
         assert body["status"] == "succeeded"
     return seen, engine

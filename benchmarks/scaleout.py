@@ -26,6 +26,9 @@ from pathlib import Path
 import httpx
 import redis
 
+from app.runs.files import run_dir
+from app.settings import Settings
+from app.worker.training.outputs import METRICS
 from benchmarks.load import ROOT, running_server
 from benchmarks.runs import SHORT, _ended, _stepped, _wait
 
@@ -106,7 +109,7 @@ def _first_progress(
         seen.append(time.perf_counter() - began)
         body = _wait(client, run_id, _ended, pause=0.1)
         assert body["status"] == "succeeded", body["error"]
-        metrics = json.loads((data_dir / "runs" / str(run_id) / "metrics.json").read_text())
+        metrics = json.loads((run_dir(Settings(DATA_DIR=data_dir), run_id) / METRICS).read_text())
         engine.append(metrics["timing"]["to_first_step_s"])
     return seen, engine
 

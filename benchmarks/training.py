@@ -299,7 +299,7 @@ def cuda_checks(work_dir: Path) -> bool:
     """The CUDA path of tests/test_training_cuda.py, without pytest; prints one line each."""
     import torch
 
-    from app.worker.training import RunConfig, run
+    from app.worker.training import RunConfig, checkpoint, run
     from app.worker.training.augment import Augmenter
     from app.worker.training.data import load_data
     from app.worker.training.loop import resolve_precision
@@ -364,7 +364,7 @@ def cuda_checks(work_dir: Path) -> bool:
         )
         runtime = result.metrics.get("runtime", {})
         saved = (
-            torch.load(out_dir / "checkpoint.pt", weights_only=True, map_location="cpu")
+            torch.load(out_dir / checkpoint.FILENAME, weights_only=True, map_location="cpu")
             if result.status == "succeeded"
             else {}
         )

@@ -35,6 +35,7 @@ from app.runs.limits import check_experiments_live, check_guest_experiments
 from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.worker.training import ConfigError, RunConfig
+from app.worker.training.outputs import PREDICTIONS, run_folder
 
 # RunConfig accepts "run:<id>" only with a valid id: until the rows are written the preset's
 # "run:{pretrain}" stands as run 0, which no run has (ids start at 1).
@@ -147,7 +148,7 @@ def predictions_in(runs_dir: Path) -> Any:
     """A reader of runs' last validation predictions: run id → (y_true, y_pred) or None."""
 
     def read(run_id: int) -> tuple[np.ndarray, np.ndarray] | None:
-        path = runs_dir / str(run_id) / "predictions.npz"
+        path = run_folder(runs_dir, run_id) / PREDICTIONS
         try:
             mtime = path.stat().st_mtime_ns
         except OSError:

@@ -38,7 +38,6 @@ BASE: dict[str, Any] = {
     "max_misclassified": 8,
 }
 FULL = {"precision": "auto"}
-SIZES = ("default", "full", "test")
 PRETRAIN = "run:{pretrain}"  # in an arm's changes: start from the experiment's own `once` arm
 
 
@@ -499,8 +498,3 @@ ORDER = (
     "training-loop",
 )
 PRESETS = {name: PRESETS[name] for name in ORDER}
-
-
-def presets_of(question_slug: str) -> list[Preset]:
-    """The presets that test a claim of this question, in PRESETS order."""
-    return [p for p in PRESETS.values() if p.question == question_slug]

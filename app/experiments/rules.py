@@ -14,7 +14,7 @@ group, images_per_s, seconds).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -625,7 +625,3 @@ def training_loop(ev: Evidence) -> Verdict:
         "DataLoader has 2 worker processes, which on a 2-core CPU compete with training.",
     ]
     return _verdict(outcome, held, [faster, tie], notes)
-
-
-def arms_of(ev: Evidence) -> Sequence[str]:
-    return list(ev.labels)

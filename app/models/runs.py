@@ -5,8 +5,8 @@ atomically, writes its progress and a heartbeat into it, reads `cancel_requested
 engine's `should_stop`, and writes the outcome. The run's files (the engine's outputs) live in
 `DATA_DIR/runs/<id>/`.
 
-The family, as in full-stack-fastapi-template: `RunBase` (what a caller chooses) → `RunCreate`
-(plus the owner) → `Run` (the table) → `RunPublic` (what the JSON API returns).
+The family, as in full-stack-fastapi-template: `RunBase` (what a caller chooses) → `Run` (the
+table, with the owner) → `RunPublic` (what the JSON API returns).
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ RUN_STATUSES = LIVE_STATUSES + END_STATUSES
 class RunBase(SQLModel):
     # The complete RunConfig as a dict (every default filled in), as `RunConfig.to_dict` gives.
     config: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
-
-
-class RunCreate(RunBase):
-    owner_id: int
 
 
 class Run(RunBase, table=True):

@@ -19,9 +19,9 @@ from app.worker.arithmetic import (
     depthwise_separable_cost,
     linear_params,
     pool_output_size,
-    receptive_field,
 )
-from app.worker.metrics import (
+from app.worker.receptive_field import receptive_field
+from app.worker.training.metrics import (
     expected_calibration_error,
     inverse_frequency_weights,
     per_class_scores,

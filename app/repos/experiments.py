@@ -41,19 +41,6 @@ def get_experiment(session: Session, *, experiment_id: int, owner_id: int) -> Ex
     ).one_or_none()
 
 
-def latest_of(session: Session, *, owner_id: int, presets: Sequence[str]) -> dict[str, Experiment]:
-    """The owner's newest experiment of each of these presets (absent: never launched)."""
-    rows = session.exec(
-        select(Experiment)
-        .where(col(Experiment.owner_id) == owner_id, col(Experiment.preset).in_(list(presets)))
-        .order_by(col(Experiment.id).desc())
-    ).all()
-    latest: dict[str, Experiment] = {}
-    for row in rows:
-        latest.setdefault(row.preset, row)
-    return latest
-
-
 def experiments_of(session: Session, *, owner_id: int, limit: int = 200) -> Sequence[Experiment]:
     """The owner's experiments, newest first."""
     return session.exec(

@@ -92,10 +92,6 @@ def queue_position(session: Session, *, run: Run) -> int | None:
     return int(ahead) + 1
 
 
-def owner_of(session: Session, *, run_id: int) -> int | None:
-    return session.exec(select(Run.owner_id).where(col(Run.id) == run_id)).one_or_none()
-
-
 # --- claiming ------------------------------------------------------------------------------
 
 
@@ -440,12 +436,6 @@ def fail_queued(session: Session, *, run_id: int, reason: str, now: datetime) ->
     )
     session.commit()
     return result.rowcount == 1
-
-
-def has_queued(session: Session) -> bool:
-    return (
-        session.exec(select(Run.id).where(col(Run.status) == QUEUED).limit(1)).first() is not None
-    )
 
 
 def queued_ids(session: Session) -> list[int]:

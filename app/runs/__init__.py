@@ -3,8 +3,8 @@
 - `backend`: the job interface (`JobBackend`) and the choice of backend;
 - `local`, `local_worker`: the default backend, worker processes beside the server;
 - `celery_app`, `celery_backend`, `celery_tasks`, `celery_worker`: the scale-out backend, runs
-  on `cvprep worker` processes over Redis (the Celery settings, the web side, what a delivered
-  run id does to the row, the worker command);
+  on `cvprep worker` processes over Redis (the Celery app and its settings, the web side, the
+  run task and what a delivered run id does to the row, the worker command);
 - `execute`: train one claimed run and write what happens into its row (every backend);
 - `validate`, `limits`: what a request's config must pass before it is queued;
 - `dispatch`: launch, cancel, delete (what the routes call);

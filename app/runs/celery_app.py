@@ -2,8 +2,8 @@
 sends run ids) and `cvprep worker` (which trains them).
 
 A message carries nothing but a run id; the `run` row is the truth about the run, so a lost,
-repeated or late message can never train a run twice (see `app.runs.celery_tasks`). Nothing
-here imports torch: the worker's main process forks its pool children, and CUDA must first be
+repeated or late message can never train a run twice (see `app.runs.celery_tasks`, which
+registers the run task on `celery`, the worker's app). Nothing here imports torch: the worker's main process forks its pool children, and CUDA must first be
 initialised in a child, never in the parent (a forked child cannot use a CUDA context it
 inherited).
 """
@@ -87,7 +87,13 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
-    """A Celery app configured from `settings` (the task is added by the worker only)."""
+    """A Celery app configured from `settings`, for sending run ids (the web process): a
+    message names its task by TASK_NAME, so a sender needs no task registered."""
     app = Celery("cvprep", set_as_current=False)
     app.conf.update(celery_config(settings))
     return app
+
+
+# The worker's app: `app.runs.celery_tasks` registers the run task on it when imported, and
+# its `configure(settings, …)` fills in the settings before `cvprep worker` starts it.
+celery = Celery("cvprep", set_as_current=False)

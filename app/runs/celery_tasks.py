@@ -19,6 +19,11 @@ ends `interrupted` (RUN_MAX_ATTEMPTS=1, the default: as with the local backend) 
 with the number of attempts, so a run that kills its worker every time is not retried forever.
 A run the heartbeat sweeper already marked `interrupted` has ended and is never trained again
 (so on another machine's death the sweeper may end it before a further attempt starts).
+
+`run` is the Celery task (`celery_app.TASK_NAME`, on the worker's app `celery_app.celery`):
+each pool child of `cvprep worker` makes its database engine and imports torch when it
+starts (`worker_process_init`), with the settings `configure` left in the main process
+before the fork.
 """
 
 from __future__ import annotations
@@ -28,8 +33,11 @@ import os
 import socket
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+from celery import Celery, Task, signals
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from app.db import write_session
@@ -38,12 +46,15 @@ from app.models.common import utcnow
 from app.models.runs import END_STATUSES, FAILED, INTERRUPTED, QUEUED, RUNNING
 from app.repos import runs as run_rows
 from app.repos.locks import lock_owner
+from app.runs.celery_app import TASK_NAME, celery, celery_config
 from app.settings import Settings
 
 logger = logging.getLogger("cvprep.runs")
 
 RUN, SKIP, WAIT = "run", "skip", "wait"
 WAIT_S = 3.0  # a run that may not start yet is offered again after this many seconds
+DB_RETRY_S = 10.0  # a delivery that met a database error is tried again after this long …
+DB_RETRIES = 60  # … this many times (10 minutes), then Celery records the task failed
 
 
 def pid_alive(pid: int) -> bool:
@@ -177,3 +188,68 @@ def run_delivered(
         run_id, engine=engine, settings=settings, worker_id=worker_id, num_threads=num_threads
     )
     return RUN, f"ended {status}"
+
+
+class _Child:
+    """What a pool child trains with: `settings` and `threads`, set by `configure` in the
+    worker's main process and inherited through the fork, and the database engine, made in
+    the child after the fork (pooled connections must never cross a fork)."""
+
+    settings: Settings | None = None
+    threads: int = 1
+    engine: Engine | None = None
+
+
+def configure(settings: Settings, *, threads: int) -> Celery:
+    """The worker's Celery app, configured from `settings`, whose pool children train with
+    `threads` torch threads each. Call it in the worker's main process before starting it."""
+    celery.conf.update(celery_config(settings))
+    _Child.settings, _Child.threads = settings, threads
+    return celery
+
+
+@celery.task(name=TASK_NAME, bind=True, acks_late=True)
+def run(task: Task, run_id: int) -> str:
+    """Decide on a delivered run id and train the run if this child claimed it.
+
+    A WAIT sends the message again after WAIT_S seconds (not an attempt: the row's count is
+    unchanged); a database error before the claim sends it again after DB_RETRY_S seconds, at
+    most DB_RETRIES times, since the run is still queued and this is its only message.
+    """
+    from app.runs.local_worker import worker_id_for
+
+    if _Child.settings is None or _Child.engine is None:
+        raise RuntimeError("the worker's Celery app was started without configure()")
+    try:
+        verdict, why = run_delivered(
+            int(run_id),
+            engine=_Child.engine,
+            settings=_Child.settings,
+            worker_id=worker_id_for(os.getpid()),
+            num_threads=_Child.threads,
+        )
+    except SQLAlchemyError as error:
+        logger.warning("run %s: database error, retried in %g s: %s", run_id, DB_RETRY_S, error)
+        raise task.retry(countdown=DB_RETRY_S, max_retries=DB_RETRIES) from error
+    if verdict == WAIT:
+        raise task.retry(countdown=WAIT_S, max_retries=None)
+    return f"{verdict}: {why}"
+
+
+@signals.worker_process_init.connect(weak=False)
+def _child_ready(**_: Any) -> None:
+    if _Child.settings is None:
+        return  # a Celery worker that is not `cvprep worker`
+    import torch  # after the fork, before any run: the next run starts warm
+
+    from app.db import make_engine
+
+    torch.set_num_threads(_Child.threads)
+    _Child.engine = make_engine(_Child.settings.sqlalchemy_url)
+    import app.runs.execute  # noqa: F401  (the engine and its imports, loaded once)
+
+
+@signals.worker_process_shutdown.connect(weak=False)
+def _child_done(**_: Any) -> None:
+    if _Child.engine is not None:
+        _Child.engine.dispose()

@@ -3,7 +3,8 @@
 The main process never imports torch; it forks pool children (`--concurrency`, one run per
 child at a time, a fresh child per run). Each child sets up its database engine and imports
 torch right after the fork, while it waits for work (so a waiting worker is warm), and CUDA
-is first touched by the run itself. `--gpu N` pins the worker to one GPU through
+is first touched by the run itself; the task and those hooks are in `app.runs.celery_tasks`,
+this module only starts the worker. `--gpu N` pins the worker to one GPU through
 CUDA_VISIBLE_DEVICES, set before anything could import torch: start one worker per GPU.
 
 While it runs, the main process writes a short-lived key into Redis every few seconds
@@ -28,20 +29,11 @@ logger = logging.getLogger("cvprep.runs")
 
 PRESENCE_S = 5.0  # how often a worker refreshes its presence key
 PRESENCE_TTL_S = 20  # a key not refreshed for this long lapses: the worker is gone
-DB_RETRY_S = 10.0  # a delivery that met a database error is tried again after this long …
-DB_RETRIES = 60  # … this many times (10 minutes), then Celery records the task failed
 
 
 def presence_prefix(settings: Settings) -> str:
     """The Redis key prefix under which the workers of CELERY_QUEUE announce themselves."""
     return f"cvprep:worker:{settings.celery_queue}:"
-
-
-class _Child:
-    """What a pool child holds: made after the fork, used by every task of that child."""
-
-    engine: Any = None
-    threads: int | None = None
 
 
 def _threads(settings: Settings, concurrency: int) -> int:
@@ -83,51 +75,9 @@ def run_worker(settings: Settings, *, concurrency: int = 1, gpu: str | None = No
     _pin_gpu(gpu)
     from celery import signals
 
-    from app.runs import celery_tasks
-    from app.runs.celery_app import TASK_NAME, make_celery
+    from app.runs.celery_tasks import configure
 
-    app = make_celery(settings)
-    threads = _threads(settings, concurrency)
-
-    @app.task(name=TASK_NAME, bind=True, acks_late=True)
-    def run(task: Any, run_id: int) -> str:
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from app.runs.local_worker import worker_id_for
-
-        try:
-            verdict, why = celery_tasks.run_delivered(
-                int(run_id),
-                engine=_Child.engine,
-                settings=settings,
-                worker_id=worker_id_for(os.getpid()),
-                num_threads=threads,
-            )
-        except SQLAlchemyError as error:
-            # The database is unreachable before the run could be claimed: the run is still
-            # queued, so offer it again later rather than dropping its only message.
-            logger.warning("run %s: database error, retried in %g s: %s", run_id, DB_RETRY_S, error)
-            raise task.retry(countdown=DB_RETRY_S, max_retries=DB_RETRIES) from error
-        if verdict == celery_tasks.WAIT:
-            # Sent again with a delay; a wait is not an attempt (the row's count is unchanged).
-            raise task.retry(countdown=celery_tasks.WAIT_S, max_retries=None)
-        return f"{verdict}: {why}"
-
-    @signals.worker_process_init.connect(weak=False)
-    def child_ready(**_: Any) -> None:
-        import torch  # after the fork, before any run: the next run starts warm
-
-        from app.db import make_engine
-
-        torch.set_num_threads(threads)
-        _Child.engine = make_engine(settings.sqlalchemy_url)
-        _Child.threads = threads
-        import app.runs.execute  # noqa: F401  (the engine and its imports, loaded once)
-
-    @signals.worker_process_shutdown.connect(weak=False)
-    def child_done(**_: Any) -> None:
-        if _Child.engine is not None:
-            _Child.engine.dispose()
+    app = configure(settings, threads=_threads(settings, concurrency))
 
     name = f"cvprep-{os.getpid()}@{socket.gethostname()}"
     stop = threading.Event()

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from app.settings import Settings
+from app.worker.training import checkpoint, outputs
 
-MISCLASSIFIED_NAME = re.compile(r"misclassified/(0|[1-9][0-9]{0,3})\.png")
+MISCLASSIFIED_NAME = re.compile(rf"{outputs.MISCLASSIFIED}/(0|[1-9][0-9]{{0,3}})\.png")
 
 
 @dataclass(frozen=True)
@@ -29,22 +30,29 @@ class RunFile:
 
 DOWNLOADS = (
     RunFile(
-        "checkpoint.pt", "Checkpoint (torch.load, weights_only=True)", "application/octet-stream"
+        checkpoint.FILENAME,
+        "Checkpoint (torch.load, weights_only=True)",
+        "application/octet-stream",
     ),
-    RunFile("metrics.json", "Every metric, per epoch and final (JSON)", "application/json"),
+    RunFile(outputs.METRICS, "Every metric, per epoch and final (JSON)", "application/json"),
     RunFile(
-        "predictions.npz",
+        outputs.PREDICTIONS,
         "Validation predictions: y_true, y_prob, classes (NumPy)",
         "application/octet-stream",
     ),
-    RunFile("config.yaml", "The complete config (cvprep train config.yaml)", "application/yaml"),
+    RunFile(outputs.CONFIG, "The complete config (cvprep train config.yaml)", "application/yaml"),
 )
 _BY_NAME = {f.name: f for f in DOWNLOADS}
 
 
 def run_dir(settings: Settings, run_id: int) -> Path:
     """DATA_DIR/runs/<id>: where the engine writes this run's outputs."""
-    return settings.runs_dir / str(run_id)
+    return outputs.run_folder(settings.runs_dir, run_id)
+
+
+def has_checkpoint(settings: Settings, run_id: int) -> bool:
+    """Whether the run's folder holds its checkpoint (what init "run:<id>" starts from)."""
+    return (run_dir(settings, run_id) / checkpoint.FILENAME).is_file()
 
 
 def downloadable(settings: Settings, run_id: int, name: str) -> tuple[Path, str] | None:

@@ -22,7 +22,7 @@ from app.messages import without_paths
 from app.models.runs import LIVE_STATUSES
 from app.repos import datasets as dataset_rows
 from app.repos import runs as run_rows
-from app.runs.files import bytes_on_disk, run_dir
+from app.runs.files import bytes_on_disk, has_checkpoint
 from app.runs.limits import check_run_limits
 from app.runs.memory import check_memory, images_and_classes
 from app.settings import Settings
@@ -97,7 +97,7 @@ def check_init(config: RunConfig, session: Session, *, owner_id: int, settings: 
     run = run_rows.get_run(session, run_id=run_id, owner_id=owner_id)
     if run is None:
         raise ConfigError("init", f"you have no run {run_id} to start from")
-    if not (run_dir(settings, run_id) / "checkpoint.pt").is_file():
+    if not has_checkpoint(settings, run_id):
         if run.status in LIVE_STATUSES:
             raise ConfigError(
                 "init",

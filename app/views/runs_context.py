@@ -18,6 +18,7 @@ from app.repos import experiments as experiment_rows
 from app.repos import runs as run_rows
 from app.runs import choices, present
 from app.runs.choices import Option
+from app.runs.files import has_checkpoint
 from app.settings import Settings
 from app.worker.training import RunConfig
 
@@ -82,7 +83,7 @@ def init_options(runs: list[Run], settings: Settings, names: dict[str, str]) -> 
         imagenet.name = "ImageNet weights"
     options = [Option("scratch", "Random (from scratch)"), imagenet]
     for run in runs:
-        if (settings.runs_dir / str(run.id) / "checkpoint.pt").is_file():
+        if run.id is not None and has_checkpoint(settings, run.id):
             best = best_val_accuracy(run)
             label = f"Run {run.id}: {present.run_title(run, names)}"
             if best is not None:

@@ -8,7 +8,6 @@ the web layer takes them from the question's own table (questions/04) and sets t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
@@ -78,8 +77,3 @@ def architecture_facts(builder: str, weights: str | None = None) -> Architecture
         file_size_mb=float(meta["_file_size"]),
         min_size=tuple(meta["min_size"]),  # type: ignore[arg-type]
     )
-
-
-def facts_table(entries: Sequence[tuple[str, str | None]]) -> list[ArchitectureFacts]:
-    """Facts for each (builder, weights) pair, in the given order."""
-    return [architecture_facts(builder, weights) for builder, weights in entries]

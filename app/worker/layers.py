@@ -22,6 +22,7 @@ from app.worker.layer_spec import (
     format_pair,
     pool_size,
 )
+from app.worker.receptive_field import conv_transpose_receptive_field
 
 
 @dataclass(frozen=True)
@@ -124,8 +125,8 @@ def compute_layer(spec: LayerSpec) -> LayerResult:
         )
         macs = ar.conv_transpose_macs(c, layer.out_channels, layer.kernel, (h, w), layer.groups)
         field = (
-            ar.conv_transpose_receptive_field(layer.kernel[0], layer.stride[0], layer.dilation[0]),
-            ar.conv_transpose_receptive_field(layer.kernel[1], layer.stride[1], layer.dilation[1]),
+            conv_transpose_receptive_field(layer.kernel[0], layer.stride[0], layer.dilation[0]),
+            conv_transpose_receptive_field(layer.kernel[1], layer.stride[1], layer.dilation[1]),
         )
         whole = False
         weight_shape = (c, layer.out_channels // layer.groups, *layer.kernel)

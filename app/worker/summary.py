@@ -10,7 +10,7 @@ and no data) and one forward pass records, per module,
   attention kernel with the formulas of `torch.utils.flop_counter` and gives them, halved, to
   the innermost module running. Normalisation, activations, pooling and additions count zero,
   as in torchvision's GFLOPS (which are GMACs: ResNet-50 is 4.089 both ways);
-- the receptive field of its output (see `app.worker.receptive`).
+- the receptive field of its output (see `app.worker.receptive_field`).
 
 Rows are the leaf modules plus any module that owns parameters or MACs itself (an attention
 block with its own projection weights), so the rows add up to the totals exactly.
@@ -31,7 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 from app.worker.errors import InvalidInput
-from app.worker.receptive import ReceptiveFieldTracker
+from app.worker.receptive_field import ReceptiveFieldTracker
 
 Trainable = Literal["all", "head"]
 TRAINABLE_CHOICES: tuple[str, ...] = ("all", "head")

@@ -10,8 +10,9 @@ and CUDA generator states and the data and mixing generators'), `progress` (hist
 losses, the unfinished epoch's sums, the last validation report) and `status`.
 
 Only tensors, dicts, lists, strings, numbers, booleans and None go in: since PyTorch 2.6
-`torch.load` refuses anything else by default (docs/training.md, "Checkpoints"). The file is
-written beside its target and renamed over it, so a crash never leaves half a checkpoint.
+`torch.load` refuses anything else by default (its `weights_only=True`; PyTorch's `torch.load`
+reference and its serialization notes, "weights_only"). The file is written beside its target
+and renamed over it, so a crash never leaves half a checkpoint.
 """
 
 from __future__ import annotations

@@ -1,8 +1,14 @@
-"""Every validation figure of a run, from one pass's predicted probabilities (numpy only).
+"""Classification metrics in plain numpy: every validation figure of a run, and the numbers
+quiz items ask for.
 
-`classification_report(y_true, y_prob, classes)` returns a JSON-able dict; the tests hold
-each figure to scikit-learn on fixed arrays. Conventions, where libraries differ
-(docs/training.md, "Metrics"):
+`classification_report(y_true, y_prob, classes)` returns a run's figures from one pass's
+predicted probabilities as a JSON-able dict; the smaller functions (confusion matrix,
+per-class scores, class weights, calibration bins and ECE) are what it is built from and what
+the parametric quiz items are answered with, so "precision from this confusion matrix" is
+answered by exactly the code that reports runs. scikit-learn computes the same quantities; the
+tests hold each figure to it on fixed arrays, and the worker needs nothing beyond numpy.
+
+Conventions, where libraries differ (each with the reference it follows):
 
 - **macro F1** is the unweighted mean of the per-class F1 over *every* class of the data set;
   a class with no validation images and no predictions counts as 0. That is scikit-learn's
@@ -24,11 +30,12 @@ each figure to scikit-learn on fixed arrays. Conventions, where libraries differ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from app.worker.metrics import calibration_bins, confusion_matrix, per_class_scores
+from numpy.typing import ArrayLike
 
 ECE_BINS = 15
 ROC_POINTS = 64  # most points kept per ROC curve in metrics.json
@@ -38,6 +45,74 @@ MACRO_F1_DEFINITION = (
 )
 NO_POSITIVES = "no validation images of this class, so no true-positive rate"
 NO_NEGATIVES = "every validation image is of this class, so no false-positive rate"
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def confusion_matrix(targets: ArrayLike, predictions: ArrayLike, num_classes: int) -> np.ndarray:
+    """Rows are true classes, columns predicted classes (scikit-learn's convention)."""
+    t = np.asarray(targets, dtype=np.int64)
+    p = np.asarray(predictions, dtype=np.int64)
+    return np.bincount(t * num_classes + p, minlength=num_classes * num_classes).reshape(
+        num_classes, num_classes
+    )
+
+
+def per_class_scores(matrix: ArrayLike) -> list[ClassScores]:
+    """Precision, recall and F1 of each class; 0 where a ratio's denominator is 0."""
+    m = np.asarray(matrix, dtype=np.float64)
+    true_positive = np.diag(m)
+    predicted = m.sum(axis=0)
+    actual = m.sum(axis=1)
+    precision = np.divide(
+        true_positive, predicted, out=np.zeros_like(true_positive), where=predicted > 0
+    )
+    recall = np.divide(true_positive, actual, out=np.zeros_like(true_positive), where=actual > 0)
+    total = precision + recall
+    f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
+    return [
+        ClassScores(float(p), float(r), float(f), int(s))
+        for p, r, f, s in zip(precision, recall, f1, actual, strict=True)
+    ]
+
+
+def inverse_frequency_weights(counts: Sequence[int]) -> list[float]:
+    """n_samples / (n_classes · count): scikit-learn's "balanced" class weights."""
+    array = np.asarray(counts, dtype=np.float64)
+    if np.any(array <= 0):
+        raise ValueError("counts: every class needs at least one sample")
+    return [float(w) for w in array.sum() / (len(array) * array)]
+
+
+def expected_calibration_error(
+    bin_counts: ArrayLike, bin_accuracy: ArrayLike, bin_confidence: ArrayLike
+) -> float:
+    """ECE = Σ_b (n_b / N) · |acc_b − conf_b| over the confidence bins."""
+    counts = np.asarray(bin_counts, dtype=np.float64)
+    gaps = np.abs(np.asarray(bin_accuracy, dtype=np.float64) - np.asarray(bin_confidence))
+    return float(np.dot(counts / counts.sum(), gaps))
+
+
+def calibration_bins(
+    confidences: ArrayLike, correct: ArrayLike, num_bins: int = 15
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Equal-width confidence bins: (count, accuracy, mean confidence) per bin."""
+    conf = np.asarray(confidences, dtype=np.float64)
+    hits = np.asarray(correct, dtype=np.float64)
+    edges = np.linspace(0.0, 1.0, num_bins + 1)
+    # Bins are (lo, hi]; a confidence of exactly 0 goes into the first bin.
+    index = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, num_bins - 1)
+    counts = np.bincount(index, minlength=num_bins)
+    safe = np.maximum(counts, 1)
+    accuracy = np.bincount(index, weights=hits, minlength=num_bins) / safe
+    confidence = np.bincount(index, weights=conf, minlength=num_bins) / safe
+    return counts, accuracy, confidence
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -131,7 +206,7 @@ def classification_report(
         curves[name] = {"fpr": fpr, "tpr": tpr}
 
     counts, bin_accuracy, bin_confidence = calibration_bins(confidence, correct, ECE_BINS)
-    ece = float(np.sum(counts / n * np.abs(bin_accuracy - bin_confidence)))
+    ece = expected_calibration_error(counts, bin_accuracy, bin_confidence)
     nll = float(-np.log(np.clip(y_prob[np.arange(n), y_true], 1e-12, None)).mean())
     return {
         "size": int(n),

@@ -18,7 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.worker.training.checkpoint import FILENAME as CHECKPOINT_FILE
 from app.worker.training.config import ConfigError, RunConfig
+from app.worker.training.outputs import run_folder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -333,7 +335,7 @@ def resolve_init_checkpoint(config: RunConfig, runs_dir: Path | None) -> Path:
                 "init",
                 f"'{config.init}' names a run, but no runs folder is known here; give the checkpoint's path instead",
             )
-        path = runs_dir / config.init[4:] / "checkpoint.pt"
+        path = run_folder(runs_dir, config.init[4:]) / CHECKPOINT_FILE
     else:
         path = Path(config.init).expanduser()
     if not path.is_file():

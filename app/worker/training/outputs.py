@@ -29,6 +29,12 @@ PREDICTIONS = "predictions.npz"
 MISCLASSIFIED = "misclassified"
 
 
+def run_folder(runs_dir: Path, run_id: int | str) -> Path:
+    """runs_dir/<id>: the folder of the run with this id (the server's DATA_DIR/runs/<id>),
+    where init "run:<id>" finds its checkpoint."""
+    return runs_dir / str(run_id)
+
+
 def _atomic_text(path: Path, text: str) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     temporary.write_text(text)

@@ -18,8 +18,7 @@ none at all): every one is decoded, and what Pillow cannot identify is skipped a
 decodable", formats outside READ_FORMATS as such, in a folder as in a zip. Extensions only
 decide, before anything is opened, whether a file beside the class folders is a stray image.
 
-What real folders and unzipped archives hold, and what happens to it (see
-docs/training.md, "Real users' image folders"):
+What real folders and unzipped archives hold, and what happens to it:
 - `__MACOSX/`, `.ipynb_checkpoints/`, hidden files, AppleDouble `._name.jpg` files, `Thumbs.db`:
   ignored and counted, never a class and never decoded;
 - a single wrapping top folder (an archive of `myset/`): descended into, so the classes are

@@ -3,7 +3,7 @@
 A `ReceptiveFieldTracker` is a TorchFunctionMode: it sees each torch function a model calls
 (`conv2d`, `max_pool2d`, `linear`, `cat`, `permute`, `+`, …) and works out, for its output,
 which input rows and columns each output position can depend on (the theoretical receptive
-field: borders ignored), kept per axis as whole positions (`app.worker.positions.Span`):
+field: borders ignored), kept per axis as whole positions (`spans.Span`):
 
 - convolution, transposed convolution, pooling and adaptive pooling map each output position
   to the positions of their input that it reads; no fractional jump is ever summed, so a
@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from app.worker.positions import Span, TooIrregular, union
+from app.worker.receptive_field.spans import Span, TooIrregular, union
 
 Dims = tuple[int, int] | tuple[()] | None
 
