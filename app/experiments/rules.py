@@ -364,32 +364,21 @@ def pooling(ev: Evidence) -> Verdict:
     if verdict is not None:
         return verdict
     acc = {arm: ev.metric(arm, "val_accuracy") for arm in ev.labels}
-    comparisons = [
-        ev.compare(
-            "allcnn",
+
+    def no_worse(arm: str, pool: str) -> Comparison:
+        return ev.compare(
+            arm,
             pool,
             "validation accuracy",
             acc,
             sign=1,
             margin=NONINFERIOR_MARGIN,
             noninferior=True,
-            paired=ev.paired("allcnn", pool),
+            paired=ev.paired(arm, pool),
         )
-        for pool in ("maxpool", "avgpool")
-    ]
-    strided = [
-        ev.compare(
-            "strided",
-            pool,
-            "validation accuracy",
-            acc,
-            sign=1,
-            margin=NONINFERIOR_MARGIN,
-            noninferior=True,
-            paired=ev.paired("strided", pool),
-        )
-        for pool in ("maxpool", "avgpool")
-    ]
+
+    comparisons = [no_worse("allcnn", pool) for pool in ("maxpool", "avgpool")]
+    strided = [no_worse("strided", pool) for pool in ("maxpool", "avgpool")]
     outcome = combine(comparisons)
     held = {
         SHOWN: "All-CNN was as accurate as max pooling and as average pooling (each paired "
