@@ -41,28 +41,28 @@ EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
 def load_config(path: Path, overrides: list[str]) -> RunConfig:
     """The YAML file's mapping with the `key=value` overrides applied, validated.
 
-    Raises ConfigError naming the field (or "config" for an unreadable file, "--set" for a
+    Raises InvalidInput naming the field (or "config" for an unreadable file, "--set" for a
     malformed override).
     """
-    from app.worker.training import ConfigError, RunConfig
+    from app.worker.training import InvalidInput, RunConfig
 
     try:
         loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
     except yaml.YAMLError as error:
-        raise ConfigError("config", f"{path} is not valid YAML: {error}") from error
+        raise InvalidInput("config", f"{path} is not valid YAML: {error}") from error
     if not path.is_file():
-        raise ConfigError("config", f"no config file at {path}")
+        raise InvalidInput("config", f"no config file at {path}")
     values: Any = {} if loaded is None else loaded
     if not isinstance(values, dict):
-        raise ConfigError("config", f"{path} must hold a mapping of field: value")
+        raise InvalidInput("config", f"{path} must hold a mapping of field: value")
     for override in overrides:
         key, equals, text = override.partition("=")
         if not equals or not key.strip():
-            raise ConfigError("--set", f"expected key=value, got '{override}'")
+            raise InvalidInput("--set", f"expected key=value, got '{override}'")
         try:
             values[key.strip()] = yaml.safe_load(text) if text.strip() else ""
         except yaml.YAMLError as error:
-            raise ConfigError(key.strip(), f"cannot read '{text}' as a value: {error}") from error
+            raise InvalidInput(key.strip(), f"cannot read '{text}' as a value: {error}") from error
     return RunConfig.from_dict(values)
 
 
@@ -224,7 +224,7 @@ def class_table(metrics: dict[str, Any]) -> Table:
 
 def train(args: argparse.Namespace) -> int:
     """`cvprep train`: returns the exit code (0, 1, 2 or 130, see the module docstring)."""
-    from app.worker.training import ConfigError, run
+    from app.worker.training import InvalidInput, run
 
     console, errors = Console(), Console(stderr=True)
     settings = get_settings()
@@ -232,8 +232,8 @@ def train(args: argparse.Namespace) -> int:
     try:
         config = load_config(Path(args.config), args.set or [])
         if args.resume and not args.out:
-            raise ConfigError("--out", "--resume needs the folder of the run to continue")
-    except ConfigError as error:
+            raise InvalidInput("--out", "--resume needs the folder of the run to continue")
+    except InvalidInput as error:
         errors.print(f"config error: {error}", markup=False, soft_wrap=True)
         return EXIT_CONFIG
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -252,7 +252,7 @@ def train(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 runs_dir=settings.runs_dir,
             )
-    except ConfigError as error:
+    except InvalidInput as error:
         report.progress.stop()
         errors.print(f"config error: {error}", markup=False, soft_wrap=True)
         return EXIT_CONFIG

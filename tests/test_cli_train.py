@@ -18,7 +18,7 @@ import yaml
 from app.cli import main
 from app.cli_train import load_config
 from app.settings import ROOT
-from app.worker.training import ConfigError
+from app.worker.errors import InvalidInput
 from app.worker.training.models import imagenet_path
 
 TINY = [
@@ -188,6 +188,6 @@ def test_set_values_are_read_as_yaml(tmp_path: Path) -> None:
     config = load_config(config_file, ["residual=true", "lr=1e-2", "folder=", "init=run:5"])
     assert config.residual is True and config.lr == 0.01 and config.folder is None
     assert config.init == "run:5"
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         load_config(config_file, ["depth=two"])
     assert error.value.field == "depth"

@@ -280,7 +280,7 @@ def test_a_long_file_name_is_shortened_into_the_name(make_client: MakeClient) ->
 def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
     """Unpacked directly: what was on disk when the refusal came is within the cap (the
     caller then removes it), however large the entry would have grown."""
-    from app.datasets.entries import Caps, Refused
+    from app.datasets.entries import Caps, InvalidInput
     from app.datasets.extract import CHUNK, extract_zip
 
     archive = tmp_path / "bomb.zip"
@@ -289,7 +289,7 @@ def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
     target = tmp_path / "out"
     target.mkdir()
     caps = Caps(files=100, total_bytes=10**9, total_name="-", ratio=50, pixels=10**6)
-    with pytest.raises(Refused) as refusal:
+    with pytest.raises(InvalidInput) as refusal:
         extract_zip(archive, target, caps)
     assert refusal.value.status == 413
     on_disk = sum(p.stat().st_size for p in files_under(target))
@@ -298,6 +298,6 @@ def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
     caps = Caps(files=100, total_bytes=20_000, total_name="X", ratio=10**6, pixels=10**6)
     target = tmp_path / "out2"
     target.mkdir()
-    with pytest.raises(Refused, match="past 20,000 bytes"):
+    with pytest.raises(InvalidInput, match="past 20,000 bytes"):
         extract_zip(archive, target, caps)
     assert sum(p.stat().st_size for p in files_under(target)) <= 20_000

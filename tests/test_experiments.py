@@ -20,7 +20,8 @@ from app.repos import runs as run_rows
 from app.repos import users
 from app.runs.execute import execute_run
 from app.settings import Settings
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 
 WORKER = "test:experiments"
 
@@ -232,7 +233,7 @@ def test_a_second_live_experiment_is_refused_naming_the_limit_and_creates_nothin
         PRESETS["batchnorm"], owner=user, engine=engine, settings=settings, backend=NoBackend()
     )
     assert len(first.run_ids) == len(PRESETS["batchnorm"].plan()) > settings.run_max_queued
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         launch_experiment(
             PRESETS["imbalance"], owner=user, engine=engine, settings=settings, backend=NoBackend()
         )
@@ -274,7 +275,7 @@ def test_guests_together_meet_a_cap_on_live_experiments(tmp_path: Path) -> None:
     launch_experiment(
         PRESETS["residual"], owner=first, engine=engine, settings=settings, backend=NoBackend()
     )
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         launch_experiment(
             PRESETS["residual"], owner=second, engine=engine, settings=settings, backend=NoBackend()
         )

@@ -18,7 +18,8 @@ from app.models.common import utcnow
 from app.repos import runs as run_rows
 from app.runs.execute import execute_run
 from app.settings import Settings
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training.config import DATASETS, MODELS
 from app.worker.training.models import check_imagenet
 from tests.test_accounts import csrf, login, logout, register
@@ -182,7 +183,7 @@ def test_missing_imagenet_weights_is_a_422_with_the_engines_message(
     db_client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty-torch-home"))
-    with pytest.raises(ConfigError) as expected:
+    with pytest.raises(InvalidInput) as expected:
         check_imagenet("resnet18")
     response = db_client.post(
         "/api/runs", json={"model": "resnet18", "init": "imagenet", "epochs": 1}

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training.config import DATASETS, MODELS, FieldSpec
 
 SPECS = RunConfig.fields()
@@ -28,7 +29,7 @@ def out_of_range(spec: FieldSpec) -> Any:
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda spec: spec.name)
 def test_every_field_rejects_a_wrong_type_naming_itself(spec: FieldSpec) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict({spec.name: wrong_type(spec)})
     assert error.value.field == spec.name
     assert str(error.value).startswith(f"{spec.name}: expected ")
@@ -38,7 +39,7 @@ def test_every_field_rejects_a_wrong_type_naming_itself(spec: FieldSpec) -> None
     "spec", [s for s in SPECS if out_of_range(s) is not None], ids=lambda spec: spec.name
 )
 def test_every_bounded_field_rejects_a_value_outside_its_range(spec: FieldSpec) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict({spec.name: out_of_range(spec)})
     assert error.value.field == spec.name
     message = str(error.value)
@@ -98,17 +99,17 @@ def test_every_field_has_a_default_help_and_group() -> None:
 
 
 def test_unknown_field_lists_the_known_ones() -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict({"epoch": 3})
     assert error.value.field == "epoch"
     assert "epochs" in str(error.value) and "unknown field" in str(error.value)
 
 
 def test_unknown_dataset_and_model_list_the_valid_ones() -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict({"dataset": "imagenet"})
     assert all(name in str(error.value) for name in DATASETS)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict({"model": "vit"})
     assert all(name in str(error.value) for name in MODELS)
 
@@ -139,7 +140,7 @@ def test_unknown_dataset_and_model_list_the_valid_ones() -> None:
     ],
 )
 def test_combinations_that_cannot_run(values: dict[str, Any], field: str, fragment: str) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict(values)
     assert error.value.field == field
     assert fragment in str(error.value)
@@ -155,7 +156,7 @@ def test_a_config_round_trips_through_yaml_and_json() -> None:
     assert RunConfig.from_dict({"epochs": 3.0}).epochs == 3  # YAML may write 3.0
     assert RunConfig.from_dict({"folder": ""}).folder is None  # an empty form field
     assert config.replace(epochs=9).epochs == 9
-    with pytest.raises(ConfigError):
+    with pytest.raises(InvalidInput):
         config.replace(epochs=0)
 
 
@@ -176,7 +177,7 @@ def test_the_smallest_api_body_is_valid() -> None:
 def test_numbers_too_large_to_convert_are_a_config_error(
     values: dict[str, Any], field: str
 ) -> None:
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(InvalidInput) as raised:
         RunConfig.from_dict(values)
     assert raised.value.field == field
     assert len(str(raised.value)) < 300
@@ -186,6 +187,6 @@ def test_numbers_too_large_to_convert_are_a_config_error(
 def test_a_folder_name_the_file_system_refuses_is_a_config_error(tmp_path, folder: str) -> None:
     from app.worker.training.data.folder import resolve_folder
 
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(InvalidInput) as raised:
         resolve_folder(tmp_path, folder)
     assert raised.value.field == "folder"

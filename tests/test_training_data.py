@@ -16,7 +16,8 @@ import pytest
 import torch
 
 from app.cli import main
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training.data import channel_stats, cifar10, load_data, long_tail, shapes
 
 CPU = torch.device("cpu")
@@ -165,7 +166,7 @@ def test_a_cifar_batch_that_would_run_code_is_refused(tmp_path: Path) -> None:
 
 
 def test_cifar10_missing_names_the_folder_and_the_fetch_command(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         cifar10.check_present(tmp_path)
     assert error.value.field == "dataset"
     assert "cvprep data fetch cifar10" in str(error.value) and str(tmp_path) in str(error.value)

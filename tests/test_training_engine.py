@@ -11,8 +11,8 @@ import pytest
 import torch
 import yaml
 
+from app.worker.errors import InvalidInput
 from app.worker.training import (
-    ConfigError,
     EpochEnd,
     Event,
     Failed,
@@ -228,11 +228,11 @@ def test_a_cancelled_run_resumes_to_the_uninterrupted_result(
 def test_resume_refuses_a_changed_config_or_a_missing_checkpoint(
     data_dir: Path, tmp_path: Path
 ) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         train(tiny(), tmp_path / "none", data_dir, resume=True)
     assert error.value.field == "resume"
     train(tiny(epochs=1), tmp_path / "done", data_dir)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         train(tiny(epochs=1, lr=0.01), tmp_path / "done", data_dir, resume=True)
     assert error.value.field == "lr"
 
@@ -270,7 +270,7 @@ def test_last_n_trains_only_the_last_stages(data_dir: Path, tmp_path: Path) -> N
     norms = next(e for e in recorder.events if isinstance(e, EpochEnd)).metrics["grad_norms"]
     assert norms["stem"] is None and norms["stage1"] is None
     assert norms["stage2"] > 0 and norms["stage3"] > 0 and norms["head"] > 0
-    with pytest.raises(ConfigError, match="4 backbone stages") as error:
+    with pytest.raises(InvalidInput, match="4 backbone stages") as error:
         train(tiny(strategy="last_n", unfreeze_stages=5), tmp_path / "x", data_dir)
     assert error.value.field == "unfreeze_stages"
 
@@ -300,10 +300,10 @@ def test_transfer_from_an_earlier_run_keeps_the_backbone_and_replaces_the_head(
     kept, _ = train(same, tmp_path / "same", data_dir)
     assert kept.metrics["model"]["init"]["head"] == "kept"
 
-    with pytest.raises(ConfigError, match="width") as error:
+    with pytest.raises(InvalidInput, match="width") as error:
         train(tiny(init="run:7", width=8), tmp_path / "bad", data_dir, runs_dir=runs)
     assert error.value.field == "init"
-    with pytest.raises(ConfigError, match="no checkpoint"):
+    with pytest.raises(InvalidInput, match="no checkpoint"):
         train(tiny(init="run:8"), tmp_path / "bad", data_dir, runs_dir=runs)
 
 
@@ -316,7 +316,7 @@ def test_imagenet_weights_come_from_the_local_torch_cache(
     path, url = imagenet_path("resnet18")
     assert path.is_relative_to(tmp_path / "torch")
     config = tiny(model="resnet18", init="imagenet", strategy="frozen", epochs=1, image_size=16)
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         train(config, tmp_path / "missing", data_dir)
     assert error.value.field == "init"
     assert str(path) in str(error.value) and url in str(error.value)
@@ -370,7 +370,7 @@ def test_a_data_problem_found_while_loading_fails_the_run(data_dir: Path, tmp_pa
 
 
 def test_cifar10_absent_is_a_config_error_before_any_data(data_dir: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="cvprep data fetch cifar10") as error:
+    with pytest.raises(InvalidInput, match="cvprep data fetch cifar10") as error:
         train(tiny(dataset="cifar10", num_classes=0), tmp_path, data_dir)
     assert error.value.field == "dataset"
     assert not (tmp_path / "config.yaml").exists()
@@ -379,9 +379,9 @@ def test_cifar10_absent_is_a_config_error_before_any_data(data_dir: Path, tmp_pa
 def test_cuda_asked_for_where_there_is_none(data_dir: Path, tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    with pytest.raises(ConfigError, match="CUDA is not available") as error:
+    with pytest.raises(InvalidInput, match="CUDA is not available") as error:
         train(tiny(device="cuda"), tmp_path, data_dir)
     assert error.value.field == "device"
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         train(tiny(precision="fp16"), tmp_path, data_dir)
     assert error.value.field == "precision"

@@ -10,7 +10,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from app.worker.training import ConfigError, RunConfig, run
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig, run
 from app.worker.training.checkpoint import FILENAME
 from app.worker.training.data import load_data, shapes
 from app.worker.training.engine import TUTORIAL_FOLDER
@@ -57,7 +58,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ],
 )
 def test_bad_values_name_their_field(values: dict[str, Any], field: str) -> None:
-    with pytest.raises(ConfigError) as error:
+    with pytest.raises(InvalidInput) as error:
         RunConfig.from_dict(values)
     assert error.value.field == field
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from app.worker.training import ConfigError, DataError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training.data import folder as folder_data
 from app.worker.training.data import load_data
 from app.worker.training.data.folder import (
@@ -186,7 +187,7 @@ def test_truncated_and_undecodable_files_are_skipped_by_reason(data_dir: Path) -
 
 def test_a_folder_with_one_class_is_refused(data_dir: Path) -> None:
     class_folder(data_dir / "datasets" / "one", "only", 4)
-    with pytest.raises(DataError, match="one class") as error:
+    with pytest.raises(InvalidInput, match="one class") as error:
         load_data(config_for("one"), data_dir, _cpu())
     assert error.value.field == "folder"
 
@@ -194,7 +195,7 @@ def test_a_folder_with_one_class_is_refused(data_dir: Path) -> None:
 def test_a_folder_of_loose_images_is_refused_as_one_class(data_dir: Path) -> None:
     for i in range(3):
         save(solid((5, 5, 5)), data_dir / "datasets" / "wrapped" / "cats" / f"{i}.png")
-    with pytest.raises(DataError, match="one class"):
+    with pytest.raises(InvalidInput, match="one class"):
         scan_folder(resolve_folder(data_dir, "wrapped"))
 
 
@@ -203,7 +204,7 @@ def test_an_empty_class_is_refused(data_dir: Path) -> None:
     class_folder(root, "a", 3)
     class_folder(root, "b", 3)
     (root / "empty").mkdir()
-    with pytest.raises(DataError, match="'empty' has no usable images"):
+    with pytest.raises(InvalidInput, match="'empty' has no usable images"):
         load_data(config_for("gap"), data_dir, _cpu())
 
 
@@ -212,7 +213,7 @@ def test_a_class_of_only_broken_files_is_refused(data_dir: Path) -> None:
     class_folder(root, "a", 3)
     (root / "b").mkdir()
     (root / "b" / "x.jpg").write_bytes(b"garbage")
-    with pytest.raises(DataError, match="'b' has no usable images"):
+    with pytest.raises(InvalidInput, match="'b' has no usable images"):
         load_data(config_for("allbad"), data_dir, _cpu())
 
 
@@ -221,25 +222,25 @@ def test_no_images_at_all_is_refused(data_dir: Path) -> None:
     for name in ("a", "b"):
         (root / name).mkdir(parents=True)
         (root / name / "readme.txt").write_text("no pictures")
-    with pytest.raises(DataError, match=r"no usable images .not decodable as an image: 2."):
+    with pytest.raises(InvalidInput, match=r"no usable images .not decodable as an image: 2."):
         load_data(config_for("texts"), data_dir, _cpu())
     (data_dir / "datasets" / "void").mkdir()
-    with pytest.raises(DataError, match="no class folders"):
+    with pytest.raises(InvalidInput, match="no class folders"):
         load_data(config_for("void"), data_dir, _cpu())
 
 
 def test_paths_outside_the_datasets_folder_are_refused(data_dir: Path, tmp_path: Path) -> None:
     for bad in ("../secrets", "/etc", "a/../../x"):
-        with pytest.raises(ConfigError) as error:
+        with pytest.raises(InvalidInput) as error:
             config_for(bad)
         assert error.value.field == "folder"
     outside = tmp_path / "outside"
     class_folder(outside, "a")
     class_folder(outside, "b")
     (data_dir / "datasets" / "link").symlink_to(outside)
-    with pytest.raises(ConfigError, match="outside DATA_DIR/datasets"):
+    with pytest.raises(InvalidInput, match="outside DATA_DIR/datasets"):
         resolve_folder(data_dir, "link")
-    with pytest.raises(ConfigError, match="no folder 'missing'"):
+    with pytest.raises(InvalidInput, match="no folder 'missing'"):
         resolve_folder(data_dir, "missing")
 
 

@@ -16,9 +16,10 @@ import torch
 from PIL import Image
 from torchvision.datasets import ImageFolder
 
-from app.datasets.entries import Caps, Refused
+from app.datasets.entries import Caps
 from app.datasets.extract import entry_name, extract_zip
-from app.worker.training import DataError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training.data import load_data
 from app.worker.training.data.cache import UNASSIGNED
 from app.worker.training.data.folder import (
@@ -149,10 +150,10 @@ def test_other_split_or_label_file_layouts_are_refused_naming_what_was_seen(
             (root / name).write_text("file,label\n0.png,cat\n")
         else:
             noise(i, root / name)
-    with pytest.raises(DataError) as error:
+    with pytest.raises(InvalidInput) as error:
         scan_folder(root)
     assert said in error.value.reason
-    with pytest.raises(Refused) as refused:
+    with pytest.raises(InvalidInput) as refused:
         extract_zip(zip_tree(root, tmp_path / "odd.zip"), tmp_path / "out", CAPS)
     assert refused.value.field == "file"
     assert str(refused.value).endswith(error.value.reason) or error.value.reason in str(

@@ -17,12 +17,7 @@ from app.worker.training.augment import (
     random_resized_crop_flip,
     random_translate,
 )
-from app.worker.training.loop import (
-    epoch_order,
-    parameter_groups,
-    train_batches,
-    warmup_cosine,
-)
+from app.worker.training.loop import epoch_order, parameter_groups, train_batches, warmup_cosine
 from app.worker.training.losses import CrossEntropy, FocalLoss, balanced_weights, build_loss
 from app.worker.training.models import Block, SmallCNN, build
 

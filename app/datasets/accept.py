@@ -25,7 +25,6 @@ from starlette.requests import Request
 
 from app.auth import CSRF_HEADER, acting_user
 from app.datasets import budget, store
-from app.datasets.entries import Refused
 from app.datasets.extract import extract_zip
 from app.datasets.upload import CsrfRefused, Received, receive_file
 from app.inputs import storable
@@ -33,6 +32,7 @@ from app.models import User
 from app.models.datasets import Dataset
 from app.sessions import browser, csrf_for
 from app.settings import Settings
+from app.worker.errors import InvalidInput
 
 MAX_NAME = 80
 
@@ -51,7 +51,7 @@ def _token_checker(request: Request, settings: Settings) -> Callable[[str | None
 def data_set_name(received: Received) -> str:
     """The `name` field, else the zip's file name without `.zip`; at most 80 characters.
 
-    Raises Refused naming `name` for text a database cannot store."""
+    Raises InvalidInput naming `name` for text a database cannot store."""
     given = received.fields.get("name", "").strip()
     if not given and received.filename:
         given = received.filename.replace("\\", "/").rsplit("/", 1)[-1]
@@ -62,16 +62,16 @@ def data_set_name(received: Received) -> str:
     try:
         storable(given)
     except ValueError as error:
-        raise Refused("name", str(error)) from None
+        raise InvalidInput("name", str(error)) from None
     if len(given) > MAX_NAME:
-        raise Refused("name", f"at most {MAX_NAME} characters, got {len(given)}")
+        raise InvalidInput("name", f"at most {MAX_NAME} characters, got {len(given)}")
     return given or "my data set"
 
 
 async def accept_upload(request: Request, user: User | None, settings: Settings) -> Dataset:
     """Receive, check, unpack and record one uploaded zip for the caller.
 
-    Raises Refused (field and reason; status 413, 415 or 422) or CsrfRefused; nothing the
+    Raises InvalidInput (field and reason; status 413, 415 or 422) or CsrfRefused; nothing the
     upload wrote is left behind then.
     """
     engine = request.app.state.engine

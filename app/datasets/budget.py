@@ -23,7 +23,8 @@ from pathlib import Path
 
 import anyio
 
-from app.datasets.entries import CENTRAL_BYTES_PER_ENTRY, Caps, Refused, too_many
+from app.datasets.entries import CENTRAL_BYTES_PER_ENTRY, Caps, too_many
+from app.worker.errors import InvalidInput
 
 ZIP64_LOCATOR = b"PK\x06\x07"
 ZIP64_END = b"PK\x06\x06"
@@ -47,17 +48,17 @@ def check_zip64_directory(archive_path: Path, caps: Caps) -> None:
             return
         record_at = int.from_bytes(tail[at - 12 : at - 4], "little")
         if record_at >= size:
-            raise Refused("file", "not a readable zip archive (its zip64 record is missing)")
+            raise InvalidInput("file", "not a readable zip archive (its zip64 record is missing)")
         file.seek(record_at)
         record = file.read(56)
     if len(record) < 56 or record[:4] != ZIP64_END:
-        raise Refused("file", "not a readable zip archive (its zip64 record is damaged)")
+        raise InvalidInput("file", "not a readable zip archive (its zip64 record is damaged)")
     entries = int.from_bytes(record[32:40], "little")
     directory_size = int.from_bytes(record[40:48], "little")
     if entries > caps.files:
         raise too_many(entries, caps)
     if directory_size > caps.files * CENTRAL_BYTES_PER_ENTRY:
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"the archive's directory takes {directory_size:,} bytes, more than "
             f"{caps.files:,} entries (DATASET_MAX_FILES) need",
@@ -69,7 +70,7 @@ def check_class_count(classes: list[str], caps: Caps) -> None:
     """Refuse more class folders than DATASET_MAX_CLASSES (a run's page, its metrics and its
     model's head grow with them)."""
     if len(classes) > caps.classes:
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"the archive has {len(classes):,} class folders, over the limit of "
             f"{caps.classes:,} (DATASET_MAX_CLASSES)",
@@ -79,7 +80,7 @@ def check_class_count(classes: list[str], caps: Caps) -> None:
 
 class PixelBudget:
     """Pixels of the images of one archive, counted from their headers before each is decoded;
-    Refused past DATASET_MAX_TOTAL_PIXELS."""
+    InvalidInput past DATASET_MAX_TOTAL_PIXELS."""
 
     def __init__(self, caps: Caps) -> None:
         self.limit, self.used = caps.total_pixels, 0
@@ -87,7 +88,7 @@ class PixelBudget:
     def take(self, pixels: int, label: str) -> None:
         self.used += pixels
         if self.used > self.limit:
-            raise Refused(
+            raise InvalidInput(
                 "file",
                 f"the images add up to more than {self.limit:,} pixels at '{label}', the limit "
                 "for one archive (DATASET_MAX_TOTAL_PIXELS); send fewer or smaller images",

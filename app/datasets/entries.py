@@ -1,5 +1,5 @@
 """What an archive's directory may hold, checked before any entry is read: the names and types
-of its entries, and the size of the directory itself. `Refused` and `Caps` are shared by the
+of its entries, and the size of the directory itself. `InvalidInput` and `Caps` are shared by the
 whole upload path.
 """
 
@@ -11,20 +11,11 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from app.worker.errors import InvalidInput
+
 CENTRAL_BYTES_PER_ENTRY = 1024  # directory bytes allowed per entry: a long path and extras
 DRIVE = re.compile(r"[A-Za-z]:")
 COMPRESSIONS = {zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA}
-
-
-class Refused(ValueError):
-    """The upload is refused as a whole; `str()` reads "field: reason"; `status` is the HTTP
-    status: 422 (unusable), 413 (over a size cap), 415 (not multipart), 507 (the disk)."""
-
-    def __init__(self, field: str, reason: str, status: int = 422) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -53,34 +44,38 @@ def check_entry(info: zipfile.ZipInfo) -> None:
     # zipfile cuts a name at its first NUL; the name as stored (`orig_filename`) is checked.
     raw = getattr(info, "orig_filename", name)
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in name + raw):
-        raise Refused("file", f"entry '{label}' has a control character in its name")
+        raise InvalidInput("file", f"entry '{label}' has a control character in its name")
     if "\\" in name:
-        raise Refused("file", f"entry '{label}' uses backslashes in its path; zip paths use '/'")
+        raise InvalidInput(
+            "file", f"entry '{label}' uses backslashes in its path; zip paths use '/'"
+        )
     if name.startswith("/"):
-        raise Refused("file", f"entry '{label}' has an absolute path")
+        raise InvalidInput("file", f"entry '{label}' has an absolute path")
     if DRIVE.match(name):
-        raise Refused("file", f"entry '{label}' starts with a drive letter")
+        raise InvalidInput("file", f"entry '{label}' starts with a drive letter")
     if ".." in name.split("/"):
-        raise Refused("file", f"entry '{label}' has a '..' part that would leave the folder")
+        raise InvalidInput("file", f"entry '{label}' has a '..' part that would leave the folder")
     if any(len(part.encode()) > 255 for part in name.split("/")):
-        raise Refused("file", f"entry '{label}' has a name part longer than 255 bytes")
+        raise InvalidInput("file", f"entry '{label}' has a name part longer than 255 bytes")
     kind = stat.S_IFMT(info.external_attr >> 16)
     if kind == stat.S_IFLNK:
-        raise Refused("file", f"entry '{label}' is a symbolic link; links are not accepted")
+        raise InvalidInput("file", f"entry '{label}' is a symbolic link; links are not accepted")
     if kind in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
-        raise Refused("file", f"entry '{label}' is a device, FIFO or socket, not a file")
+        raise InvalidInput("file", f"entry '{label}' is a device, FIFO or socket, not a file")
     if info.flag_bits & 0x1:
-        raise Refused("file", f"entry '{label}' is encrypted; send an archive without a password")
+        raise InvalidInput(
+            "file", f"entry '{label}' is encrypted; send an archive without a password"
+        )
     if info.compress_type not in COMPRESSIONS:
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"entry '{label}' uses compression method {info.compress_type}; "
             "use deflate (any zip tool's default)",
         )
 
 
-def too_many(count: int, caps: Caps) -> Refused:
-    return Refused(
+def too_many(count: int, caps: Caps) -> InvalidInput:
+    return InvalidInput(
         "file",
         f"the archive lists {count:,} entries, over the limit of {caps.files:,} "
         "(DATASET_MAX_FILES)",
@@ -107,7 +102,7 @@ def check_directory(archive_path: Path, caps: Caps) -> None:
             return
         directory_size = int.from_bytes(tail[at + 12 : at + 16], "little")
         if directory_size > caps.files * CENTRAL_BYTES_PER_ENTRY:
-            raise Refused(
+            raise InvalidInput(
                 "file",
                 f"the archive's directory takes {directory_size:,} bytes, more than "
                 f"{caps.files:,} entries (DATASET_MAX_FILES) need",

@@ -4,7 +4,7 @@ Nothing in the archive is trusted: each entry's path, type and size is checked b
 of it is written, and bytes are counted as they are decompressed (the sizes in the headers
 are never believed), so an archive that would expand past a cap is stopped at the cap.
 
-Refused, the whole archive (`Refused`, field `file`): an entry whose path is absolute, has a
+InvalidInput, the whole archive (`InvalidInput`, field `file`): an entry whose path is absolute, has a
 drive letter, a backslash or a `..` part or a control character; a symbolic link, a device,
 FIFO or socket (the Unix mode in the entry's external attributes); an encrypted entry or an
 unknown compression method; more entries than DATASET_MAX_FILES; an entry that expands more
@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from app.datasets import budget
-from app.datasets.entries import Caps, Refused, check_directory, check_entry, shown, too_many
+from app.datasets.entries import Caps, check_directory, check_entry, shown, too_many
+from app.worker.errors import InvalidInput
 from app.worker.training.data import folder as rules
 
 CHUNK = 64 * 1024
@@ -118,7 +119,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     """Which entry goes to which class folder, from the names alone (nothing is read yet).
 
     A single wrapping folder is descended into (loose non-image files beside it are skipped);
-    `train/` with `val/` (or `valid/`, `validation/`) keeps its split. Raises Refused for an
+    `train/` with `val/` (or `valid/`, `validation/`) keeps its split. Raises InvalidInput for an
     unsafe entry, or when the layout has fewer than two class folders.
     """
     result = _Plan()
@@ -154,8 +155,8 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     loose_names = [e.parts[0] for e in files if len(e.parts) == 1]
     try:  # the folder reader's own rule for splits and label files
         train, val, _ = rules.split_layout(names, loose_names, "file")
-    except rules.DataError as error:
-        raise Refused("file", error.reason) from None
+    except rules.InvalidInput as error:
+        raise InvalidInput("file", error.message) from None
     splits = [train, val] if train is not None else None
     classes: set[str] = set()
     for entry in files:
@@ -185,20 +186,24 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
         trained = {c for info, dest in result.items if dest[0] == "train" for c in dest[1:]}
         trained |= {p[1] for p in folders if len(p) > 1 and p[0] == splits[0]}
         for name in sorted(classes - trained):
-            raise Refused("file", f"class '{shown(name)}' is in {splits[1]}/ but not in train/")
+            raise InvalidInput(
+                "file", f"class '{shown(name)}' is in {splits[1]}/ but not in train/"
+            )
     for name in classes:
         if len(name) > MAX_CLASS_NAME:
-            raise Refused("file", f"class folder '{shown(name)}' has a name over 100 characters")
+            raise InvalidInput(
+                "file", f"class folder '{shown(name)}' has a name over 100 characters"
+            )
     result.classes = sorted(classes)
     if not result.classes and wrapper and result.skipped[rules.LOOSE]:
         result.classes = [wrapper]  # images in one folder: that folder is the only class
     if not result.classes:
-        raise Refused(
+        raise InvalidInput(
             "file",
             "no class folders in the archive: put one folder of images per class in the zip",
         )
     if len(result.classes) < 2:
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"found one class ('{shown(result.classes[0])}'); a classifier needs at least two "
             "class folders",
@@ -209,7 +214,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
 def _image_extension(
     path: Path, pixels: int, label: str, pixel_budget: budget.PixelBudget | None = None
 ) -> str:
-    """The kept file's extension, or the reason to skip it; Refused over the pixel cap."""
+    """The kept file's extension, or the reason to skip it; InvalidInput over the pixel cap."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -218,13 +223,13 @@ def _image_extension(
             with Image.open(path) as image:
                 width, height, kind = image.width, image.height, image.format or ""
     except Image.DecompressionBombError as error:
-        raise Refused(
+        raise InvalidInput(
             "file", f"image '{label}' is past Pillow's decompression-bomb limit ({error})"
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         return rules.UNDECODABLE
     if width * height > pixels:
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"image '{label}' has {width * height:,} pixels, over the limit of {pixels:,} "
             "(DATASET_MAX_PIXELS)",
@@ -255,7 +260,7 @@ def _copy(
             while chunk:
                 count += len(chunk)
                 if count > allowed:
-                    raise Refused(
+                    raise InvalidInput(
                         "file",
                         f"entry '{label}' expands more than {caps.ratio:g} times its compressed "
                         f"size ({info.compress_size:,} bytes), the limit (DATASET_MAX_RATIO): "
@@ -263,7 +268,7 @@ def _copy(
                         status=413,
                     )
                 if written + count > caps.total_bytes:
-                    raise Refused(
+                    raise InvalidInput(
                         "file",
                         f"the archive expands past {caps.total_bytes:,} bytes, "
                         f"the limit ({caps.total_name})",
@@ -272,7 +277,7 @@ def _copy(
                 try:
                     out.write(chunk)
                 except OSError as error:  # the server's disk, not the archive
-                    raise Refused(
+                    raise InvalidInput(
                         "file", f"the server could not store the files ({error.strerror})", 507
                     ) from None
                 chunk = source.read(CHUNK)
@@ -282,7 +287,7 @@ def _copy(
 def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
     """Unpack the class folders of `archive_path` into the empty folder `target`.
 
-    Raises Refused (field `file`, 422 or 413). On a refusal `target` holds partial content:
+    Raises InvalidInput (field `file`, 422 or 413). On a refusal `target` holds partial content:
     the caller removes it (it is a temporary folder). Blocking: call it from a thread.
     """
     budget.check_zip64_directory(archive_path, caps)
@@ -290,7 +295,7 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
     try:
         archive = zipfile.ZipFile(archive_path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
-        raise Refused("file", f"not a readable zip archive ({budget_reason(error)})") from None
+        raise InvalidInput("file", f"not a readable zip archive ({budget_reason(error)})") from None
     with archive:
         entries = archive.infolist()
         if len(entries) > caps.files:
@@ -310,12 +315,12 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
             try:
                 size = _copy(archive, info, path, caps, written)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError, RuntimeError) as error:
-                raise Refused(
+                raise InvalidInput(
                     "file",
                     f"the archive is damaged at '{shown(info.filename)}' ({budget_reason(error)})",
                 ) from None
             except NotImplementedError as error:
-                raise Refused("file", f"'{shown(info.filename)}': {error}") from None
+                raise InvalidInput("file", f"'{shown(info.filename)}': {error}") from None
             if size is None:
                 skipped[NESTED] += 1
                 continue
@@ -341,11 +346,11 @@ def _check_counts(counts: dict[str, int], skipped: Counter[str], *, split: bool)
     class out for validation, so such a set could never train."""
     why = ", ".join(f"{reason}: {n}" for reason, n in sorted(skipped.items())) or "none found"
     if not any(counts.values()):
-        raise Refused("file", f"no usable images in the archive (skipped: {why})")
+        raise InvalidInput("file", f"no usable images in the archive (skipped: {why})")
     empty = [name for name, n in counts.items() if n == 0]
     if empty:
         listed = ", ".join(f"'{shown(c)}'" for c in empty)
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"class {listed} has no usable images; every class folder needs at least one "
             f"(skipped: {why})",
@@ -355,7 +360,7 @@ def _check_counts(counts: dict[str, int], skipped: Counter[str], *, split: bool)
         if single:
             listed = ", ".join(f"'{shown(c)}'" for c in single[:5])
             more = f" and {len(single) - 5} more" if len(single) > 5 else ""
-            raise Refused(
+            raise InvalidInput(
                 "file",
                 f"class {listed}{more} has only 1 usable image; each class needs at least 2, "
                 "as one is held out for validation (or give train/ and val/ folders)",

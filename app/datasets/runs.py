@@ -16,7 +16,8 @@ from sqlmodel import Session
 from app.models.datasets import Dataset
 from app.repos import datasets as rows
 from app.settings import Settings
-from app.worker.training import ConfigError, FieldSpec, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import FieldSpec, RunConfig
 
 FIELD = "dataset_id"
 # How the New-run form shows the choice (beside the engine's own fields, in the data group).
@@ -31,11 +32,11 @@ SPEC = FieldSpec(
 
 def _as_id(value: Any, strict: bool) -> int:
     if isinstance(value, bool) or (strict and not isinstance(value, int)):
-        raise ConfigError(FIELD, "expected the id of one of your data sets (an integer)")
+        raise InvalidInput(FIELD, "expected the id of one of your data sets (an integer)")
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-        raise ConfigError(FIELD, "expected the id of one of your data sets (an integer)")
+        raise InvalidInput(FIELD, "expected the id of one of your data sets (an integer)")
     return value
 
 
@@ -45,7 +46,7 @@ def resolve(
     """`values` without `dataset_id`; with it, `dataset` "folder" and `folder` its folder.
 
     An empty `dataset_id` (the form's "none") is dropped; digits as text are read as the id
-    unless `strict` (JSON, where the schema says integer). Raises ConfigError naming
+    unless `strict` (JSON, where the schema says integer). Raises InvalidInput naming
     `dataset_id` for another user's or a missing data set, a non-integer, another `dataset`, or
     a different `folder` given with it.
     """
@@ -56,13 +57,13 @@ def resolve(
     dataset_id = _as_id(raw, strict)
     row = rows.get_dataset(session, dataset_id=dataset_id, owner_id=owner_id)
     if row is None:
-        raise ConfigError(FIELD, f"you have no data set {dataset_id}")
+        raise InvalidInput(FIELD, f"you have no data set {dataset_id}")
     dataset = values.get("dataset") or "folder"
     if dataset != "folder":
-        raise ConfigError(FIELD, f"only used with dataset 'folder', not '{str(dataset)[:40]}'")
+        raise InvalidInput(FIELD, f"only used with dataset 'folder', not '{str(dataset)[:40]}'")
     folder = values.get("folder")
     if folder not in (None, "", row.folder):
-        raise ConfigError(FIELD, "choose one of your data sets or type a folder, not both")
+        raise InvalidInput(FIELD, "choose one of your data sets or type a folder, not both")
     values.update(dataset="folder", folder=row.folder)
     return values
 
@@ -80,7 +81,7 @@ def check_upload_folder(
     except (OSError, ValueError):
         return  # the engine's own check names the folder
     if uploads.is_relative_to(path) and path != uploads:
-        raise ConfigError(
+        raise InvalidInput(
             "folder",
             "holds everyone's uploaded data sets; choose a folder beside uploads/, or one of "
             "yours by dataset_id",
@@ -93,7 +94,7 @@ def check_upload_folder(
     }
     shown = config.folder if len(config.folder) <= 60 else config.folder[:57] + "..."
     if path not in mine:
-        raise ConfigError(
+        raise InvalidInput(
             "folder",
             f"uploaded data sets are chosen by dataset_id, and only your own: none of yours "
             f"is in '{shown}' (it was deleted, or is not yours)",
@@ -101,7 +102,7 @@ def check_upload_folder(
     if config.folder != mine[path]:
         # One spelling per data set (no `/.`, `//` or `..`), so a run's folder always says
         # which data set it trains on and that one cannot be deleted under it.
-        raise ConfigError(
+        raise InvalidInput(
             "folder",
             f"write '{mine[path]}' rather than '{shown}', or choose the data set by dataset_id",
         )

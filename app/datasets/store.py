@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from app.datasets import thumbnails
-from app.datasets.entries import Caps, Refused
+from app.datasets.entries import Caps
 from app.datasets.extract import Extracted
 from app.db import read_session, write_session
 from app.models import User
@@ -28,6 +28,7 @@ from app.repos import datasets as rows
 from app.repos import runs as run_rows
 from app.repos.locks import lock_owner
 from app.settings import Settings
+from app.worker.errors import InvalidInput
 
 UPLOADS = "uploads"  # under DATA_DIR/datasets
 STALE_AFTER_S = 24 * 3600
@@ -104,10 +105,10 @@ def check_room(engine: Engine, owner_id: int, settings: Settings) -> Caps:
     with read_session(engine) as session:
         count, used = rows.usage(session, owner_id=owner_id)
     if count >= settings.dataset_quota_count:
-        raise Refused("file", _quota_message(count, settings))
+        raise InvalidInput("file", _quota_message(count, settings))
     left = settings.dataset_quota_bytes - used
     if left <= 0:
-        raise Refused(
+        raise InvalidInput(
             "file",
             f"your data sets take {used:,} bytes, the most allowed (DATASET_QUOTA_BYTES = "
             f"{settings.dataset_quota_bytes:,}); delete one first",
@@ -138,15 +139,15 @@ def keep(
     """Record the data set and move `unpacked` to its final folder, in one transaction.
 
     The quota is checked again under the owner's lock, so two uploads at once cannot both
-    pass it. Raises Refused (422) when it is full; the caller then discards `unpacked`.
+    pass it. Raises InvalidInput (422) when it is full; the caller then discards `unpacked`.
     """
     with write_session(engine) as session:
         lock_owner(session, owner_id)
         count, used = rows.usage(session, owner_id=owner_id)
         if count >= settings.dataset_quota_count:
-            raise Refused("file", _quota_message(count, settings))
+            raise InvalidInput("file", _quota_message(count, settings))
         if used + extracted.disk_bytes > settings.dataset_quota_bytes:
-            raise Refused(
+            raise InvalidInput(
                 "file",
                 f"this data set's {extracted.disk_bytes:,} bytes would take your data sets past "
                 f"{settings.dataset_quota_bytes:,} bytes (DATASET_QUOTA_BYTES)",

@@ -18,7 +18,7 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from app.datasets.entries import Refused
+from app.worker.errors import InvalidInput
 
 MAX_FIELDS = 8
 MAX_FIELD_BYTES = 4096
@@ -40,8 +40,8 @@ class Received:
     size: int = 0
 
 
-def too_large(max_bytes: int) -> Refused:
-    return Refused(
+def too_large(max_bytes: int) -> InvalidInput:
+    return InvalidInput(
         FILE_FIELD,
         f"the upload is over the limit of {max_bytes:,} bytes (DATASET_MAX_UPLOAD_BYTES)",
         status=413,
@@ -75,7 +75,7 @@ class _Reader:
     def on_part_begin(self) -> None:
         self.parts += 1
         if self.parts > MAX_FIELDS + 1:
-            raise Refused("form", f"more than {MAX_FIELDS + 1} parts in the form")
+            raise InvalidInput("form", f"more than {MAX_FIELDS + 1} parts in the form")
         self.headers, self.value, self.is_file = {}, bytearray(), False
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -94,16 +94,16 @@ class _Reader:
         self.is_file = b"filename" in options
         if not self.is_file:
             if self.field_name == FILE_FIELD:
-                raise Refused(
+                raise InvalidInput(
                     FILE_FIELD,
                     "send the zip as a file (a part whose Content-Disposition has a filename), "
                     "not as a text field",
                 )
             return
         if self.field_name != FILE_FIELD:
-            raise Refused(FILE_FIELD, f"send the zip in the field '{FILE_FIELD}'")
+            raise InvalidInput(FILE_FIELD, f"send the zip in the field '{FILE_FIELD}'")
         if self.out is not None or self.received.filename is not None:
-            raise Refused(FILE_FIELD, "send one zip file per upload")
+            raise InvalidInput(FILE_FIELD, "send one zip file per upload")
         if not self.token_ok(self.token()):
             raise CsrfRefused()
         self.verified = True
@@ -120,7 +120,7 @@ class _Reader:
             return
         self.value += data[start:end]
         if len(self.value) > MAX_FIELD_BYTES:
-            raise Refused(self.field_name[:40] or "form", f"over {MAX_FIELD_BYTES} bytes")
+            raise InvalidInput(self.field_name[:40] or "form", f"over {MAX_FIELD_BYTES} bytes")
 
     def on_part_end(self) -> None:
         if self.is_file:
@@ -147,15 +147,15 @@ async def receive_file(
 ) -> Received:
     """Stream the multipart body's `file` part into `dest` (created; the caller removes it).
 
-    Raises Refused (415 for a body that is not multipart/form-data, 413 past `max_bytes`, 422
+    Raises InvalidInput (415 for a body that is not multipart/form-data, 413 past `max_bytes`, 422
     for a form without a file) or CsrfRefused. `token_ok` judges the CSRF token;
-    `on_verified` (which may raise Refused) is awaited once the token has checked out, within
+    `on_verified` (which may raise InvalidInput) is awaited once the token has checked out, within
     one chunk of the file part's start, so a refusal it gives costs no more of the body.
     """
     kind, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
-        raise Refused(FILE_FIELD, "send the zip as multipart/form-data, field 'file'", 415)
+        raise InvalidInput(FILE_FIELD, "send the zip as multipart/form-data, field 'file'", 415)
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > max_bytes + BODY_OVERHEAD:
         raise too_large(max_bytes)
@@ -183,14 +183,14 @@ async def receive_file(
                 check, on_verified = on_verified, None
                 await check()
         parser.finalize()
-    except (Refused, CsrfRefused):
+    except (InvalidInput, CsrfRefused):
         raise
     except Exception as error:  # the parser's own errors: a malformed body
-        raise Refused("form", f"not a well-formed multipart body ({error})") from None
+        raise InvalidInput("form", f"not a well-formed multipart body ({error})") from None
     finally:
         reader.close()
     if not token_ok(reader.token()):
         raise CsrfRefused()
     if not reader.received.filename and reader.received.size == 0:
-        raise Refused(FILE_FIELD, "no file: choose a .zip of class folders")
+        raise InvalidInput(FILE_FIELD, "no file: choose a .zip of class folders")
     return reader.received

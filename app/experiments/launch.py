@@ -34,7 +34,8 @@ from app.runs.backend import BackendUnavailable, JobBackend
 from app.runs.limits import check_experiments_live, check_guest_experiments
 from app.runs.validate import check_for_user
 from app.settings import Settings
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training.outputs import PREDICTIONS, run_folder
 
 # RunConfig accepts "run:<id>" only with a valid id: until the rows are written the preset's
@@ -53,14 +54,14 @@ def launch_experiment(
 ) -> Experiment:
     """Queue the preset's runs at `size` for `owner`, record the experiment, hand the runs over.
 
-    Raises ConfigError naming the field ("size" for an unknown size, "preset" for
+    Raises InvalidInput naming the field ("size" for an unknown size, "preset" for
     EXPERIMENT_MAX_LIVE); nothing is written then. Raises BackendUnavailable when the job queue
     cannot take the runs: every run made here that is still queued is then marked failed with
     that message. Blocking: call it from a worker thread.
     """
     assert owner.id is not None
     if size not in preset.sizes:
-        raise ConfigError("size", "expected one of " + ", ".join(s for s in preset.sizes))
+        raise InvalidInput("size", "expected one of " + ", ".join(s for s in preset.sizes))
     with read_session(engine) as session:
         earlier = experiment_rows.count_of(session, owner_id=owner.id, preset=preset.name)
     cells = preset.plan(size, first_seed=earlier * preset.sizes[size].seeds)

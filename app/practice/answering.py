@@ -16,8 +16,9 @@ from app.content.schema import QuizItem
 from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
 from app.practice import scheduling
-from app.practice.grading import AnswerError, Outcome, Presented, format_order, grade, present
+from app.practice.grading import Outcome, Presented, format_order, grade, present
 from app.repos import reviews
+from app.worker.errors import InvalidInput
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class Recorded:
 def find_item(bank: QuestionBank, item_id: str) -> tuple[Question, QuizItem]:
     found = bank.item(item_id)
     if found is None:
-        raise AnswerError("item_id", f"no quiz item is called '{item_id[:80]}'")
+        raise InvalidInput("item_id", f"no quiz item is called '{item_id[:80]}'")
     return found
 
 
@@ -50,7 +51,7 @@ def answer_item(
     duration_ms: int | None = None,
     now: datetime | None = None,
 ) -> Recorded:
-    """Grade and record one attempt. AnswerError (nothing recorded) when it cannot be graded.
+    """Grade and record one attempt. InvalidInput (nothing recorded) when it cannot be graded.
 
     `seed` is the one the item was presented with (parametric numbers, shuffled options); the
     review records it and, for multiple choice, the order of the options shown.

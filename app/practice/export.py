@@ -26,6 +26,7 @@ from app.practice import scheduling
 from app.practice.generators import SEED_MAX
 from app.practice.grading import parse_order
 from app.repos import drafts, reviews
+from app.worker.errors import InvalidInput
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -111,12 +112,15 @@ class Export(_Strict):
     drafts: list[DraftRecord] = Field(max_length=1_000)
 
 
-class ImportRefused(ValueError):
-    """An import that cannot be used; `problems` are "entry.field: message" lines."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("; ".join(problems))
-        self.problems = problems
+def refused(problems: list[str]) -> InvalidInput:
+    """An import that cannot be used: InvalidInput naming `file`, with one "entry.field:
+    message" line per problem in `details`."""
+    return InvalidInput(
+        "file",
+        f"not a cvprep export this version can use ({len(problems)} problem"
+        f"{'s' if len(problems) != 1 else ''}); nothing was imported",
+        details=problems,
+    )
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -127,7 +131,7 @@ def _where(loc: tuple[int | str, ...]) -> str:
 
 
 def parse_export(raw: bytes) -> Export:
-    """The file as an Export; ImportRefused naming each entry and field that is wrong."""
+    """The file as an Export; InvalidInput naming each entry and field that is wrong."""
     try:
         return Export.model_validate_json(raw)
     except ValidationError as invalid:
@@ -135,7 +139,7 @@ def parse_export(raw: bytes) -> Export:
             f"{_where(e['loc'])}: {str(e['msg']).removeprefix('Value error, ')}"
             for e in invalid.errors()[:20]
         ]
-        raise ImportRefused(problems) from None
+        raise refused(problems) from None
 
 
 # --- what the scheduler needs ----------------------------------------------------------------
@@ -233,7 +237,7 @@ class Plan:
 
 
 def check_export(data: Export, bank: QuestionBank, now: datetime | None = None) -> Plan:
-    """Everything an import needs that one field alone cannot say; ImportRefused if any fails.
+    """Everything an import needs that one field alone cannot say; InvalidInput if any fails.
 
     Items and questions this version lacks are left out and counted (`Plan.skipped`); an
     item filed under another question than it belongs to, the same card, review or draft
@@ -299,7 +303,7 @@ def check_export(data: Export, bank: QuestionBank, now: datetime | None = None) 
         plan.keep_drafts.append(draft)
     if problems:
         more = [f"… and {len(problems) - 20} more"] if len(problems) > 20 else []
-        raise ImportRefused(problems[:20] + more)
+        raise refused(problems[:20] + more)
     return plan
 
 

@@ -22,31 +22,18 @@ from app.worker.numbers import as_finite_float, normalize, parse_float, parse_in
 SELF_GRADES = {"again": Rating.Again, "hard": Rating.Hard, "good": Rating.Good, "easy": Rating.Easy}
 
 
-class AnswerError(ValueError):
-    """An answer that cannot be graded; `field` names the part of the request at fault."""
-
-    def __init__(self, field: str, message: str) -> None:
-        self.field = field
-        self.message = message
-        super().__init__(f"{field}: {message}")
-
-
-# What the answer form calls its fields, for messages (the API names them as sent).
+# What the answer form calls its fields, for messages (app.messages.on_screen; the API names
+# them as sent).
 ANSWER_LABELS = {"answer": "Your answer", "item_id": "The quiz item", "seed": "The variant"}
 
 
-def on_screen(error: AnswerError) -> str:
-    """The error as the form shows it: the label on screen, then the message."""
-    return f"{ANSWER_LABELS.get(error.field, error.field)}: {error.message}"
-
-
 def choice_index(text: str) -> int:
-    """The option a person typed or sent from a form ("2", "²" and "２" alike); AnswerError if
+    """The option a person typed or sent from a form ("2", "²" and "２" alike); InvalidInput if
     it is not a whole number."""
     try:
         return parse_int(text, field="answer", minimum=0, maximum=1_000)
     except InvalidInput:
-        raise AnswerError("answer", "choose one of the options") from None
+        raise InvalidInput("answer", "choose one of the options") from None
 
 
 @dataclass(frozen=True)
@@ -136,18 +123,20 @@ def present(item: QuizItem, seed: int | None) -> Presented:
     shows its options shuffled by it (without one, in the file's order); the others take none."""
     if isinstance(item, NumericItem) and item.generator:
         if seed is None:
-            raise AnswerError("seed", "this item is parametric: send the seed of the variant shown")
+            raise InvalidInput(
+                "seed", "this item is parametric: send the seed of the variant shown"
+            )
         try:
             shown = variant(item.generator, seed)
         except ValueError as error:
-            raise AnswerError("seed", str(error).removeprefix("seed: ")) from error
+            raise InvalidInput("seed", str(error).removeprefix("seed: ")) from error
         return Presented(item, shown.prompt, seed, shown)
     if isinstance(item, ChoiceItem) and seed is not None:
         if not 1 <= seed <= SEED_MAX:
-            raise AnswerError("seed", f"must be between 1 and {SEED_MAX}")
+            raise InvalidInput("seed", f"must be between 1 and {SEED_MAX}")
         return Presented(item, item.prompt, seed, order=choice_order(len(item.choices), seed))
     if seed is not None:
-        raise AnswerError("seed", "this item has fixed numbers and takes no seed")
+        raise InvalidInput("seed", "this item has fixed numbers and takes no seed")
     return Presented(item, item.prompt)
 
 
@@ -162,7 +151,7 @@ def _auto_rating(correct: bool, hints_used: int) -> Rating:
 
 
 def grade(presented: Presented, answer: object, *, hints_used: int = 0) -> Outcome:
-    """Grade `answer` for the item as presented; AnswerError for an unusable answer.
+    """Grade `answer` for the item as presented; InvalidInput for an unusable answer.
 
     choice: the position of the option in the order shown (an int); numeric: a number or its
     text; recall: again | hard | good | easy. A right answer after a hint rates Hard.
@@ -170,9 +159,9 @@ def grade(presented: Presented, answer: object, *, hints_used: int = 0) -> Outco
     item = presented.item
     if isinstance(item, ChoiceItem):
         if isinstance(answer, bool) or not isinstance(answer, int):
-            raise AnswerError("answer", "send the index of the chosen option (an integer)")
+            raise InvalidInput("answer", "send the index of the chosen option (an integer)")
         if not 0 <= answer < len(item.choices):
-            raise AnswerError(
+            raise InvalidInput(
                 "answer", f"option index must be between 0 and {len(item.choices) - 1}"
             )
         chosen_index = presented.order[answer] if presented.order is not None else answer
@@ -195,7 +184,7 @@ def grade(presented: Presented, answer: object, *, hints_used: int = 0) -> Outco
 
     assert isinstance(item, RecallItem)
     if not isinstance(answer, str) or answer.lower() not in SELF_GRADES:
-        raise AnswerError("answer", "grade a recall card with one of again, hard, good, easy")
+        raise InvalidInput("answer", "grade a recall card with one of again, hard, good, easy")
     rating = SELF_GRADES[answer.lower()]
     return Outcome(None, rating, item.answer, item.answer, answer.lower(), given=answer.lower())
 
@@ -251,7 +240,7 @@ def replay(item: QuizItem, *, answer: str, seed: int | None, order: str | None) 
     form this version cannot read shows its stored text and the item's own solution."""
     try:
         presented = present(item, seed)
-    except AnswerError:
+    except InvalidInput:
         presented = present(item, None)
     if isinstance(item, ChoiceItem):
         order_shown = parse_order(order, len(item.choices))
@@ -288,7 +277,7 @@ def _as_number(answer: object) -> float:
     try:
         if isinstance(answer, str):
             if "," in answer and not _THOUSANDS.match(normalize(answer)):
-                raise AnswerError(
+                raise InvalidInput(
                     "answer",
                     f"'{answer[:40]}' has a comma that does not separate thousands; write "
                     "decimals with a dot (0.153, not 0,153)",
@@ -297,4 +286,4 @@ def _as_number(answer: object) -> float:
             return parse_float(answer.replace(",", "").replace("_", ""), field="answer")
         return as_finite_float(answer, field="answer")
     except InvalidInput as error:
-        raise AnswerError("answer", error.message) from None
+        raise InvalidInput("answer", error.message) from None

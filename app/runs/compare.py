@@ -12,6 +12,7 @@ from typing import Any
 
 from app.models.runs import Run
 from app.runs.present import Chart, _line, num, pct
+from app.worker.errors import InvalidInput
 
 MAX_RUNS = 8  # more lines than this are unreadable on one chart
 # (key, heading, which is best: "max" | "min"). Figures from the run's last validation report,
@@ -29,23 +30,19 @@ METRICS = (
 )
 
 
-class IdsError(ValueError):
-    """The ids query is malformed (the message names `ids`)."""
-
-
 def parse_ids(text: str | None) -> list[int]:
-    """ "1,2,3" → [1, 2, 3]: 2 to MAX_RUNS distinct positive ids. Raises IdsError."""
+    """ "1,2,3" → [1, 2, 3]: 2 to MAX_RUNS distinct positive ids. Raises InvalidInput naming `ids`."""
     parts = [p.strip() for p in (text or "").split(",") if p.strip()]
     if len(parts) > MAX_RUNS:
-        raise IdsError(f"ids: at most {MAX_RUNS} runs at once, got {len(parts)}")
+        raise InvalidInput("ids", f"at most {MAX_RUNS} runs at once, got {len(parts)}")
     ids: list[int] = []
     for part in parts:
         if not part.isascii() or not part.isdigit() or len(part) > 10 or int(part) < 1:
-            raise IdsError(f"ids: expected run ids separated by commas, got '{part[:20]}'")
+            raise InvalidInput("ids", f"expected run ids separated by commas, got '{part[:20]}'")
         if int(part) not in ids:
             ids.append(int(part))
     if len(ids) < 2:
-        raise IdsError("ids: name at least 2 different runs, e.g. ids=3,4")
+        raise InvalidInput("ids", "name at least 2 different runs, e.g. ids=3,4")
     return ids
 
 

@@ -29,7 +29,7 @@ def launch(
 ) -> Run:
     """Queue a run of `config` for `owner` and hand it to the backend.
 
-    Raises ConfigError (the field, with the engine's reason or the limit passed) or QueueFull
+    Raises InvalidInput (the field, with the engine's reason or the limit passed) or QueueFull
     (RUN_MAX_QUEUED, or RUN_MAX_QUEUED_GUESTS for a guest); nothing is written then. Raises BackendUnavailable when the backend
     cannot take the run (the job queue is unreachable): the run is then marked failed with
     that message, never left queued. Blocking (reads the file system, may load an

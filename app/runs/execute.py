@@ -25,7 +25,8 @@ from app.repos import runs as run_rows
 from app.runs.files import remove_run_files, run_dir
 from app.runs.reporting import RunReporter, final_curve, outcome
 from app.settings import Settings
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 from app.worker.training import run as train
 from app.worker.training.data import cache
 from app.worker.training.outputs import finite
@@ -91,7 +92,7 @@ def execute_run(
             runs_dir=settings.runs_dir,
             num_threads=num_threads,
         )
-    except ConfigError as error:
+    except InvalidInput as error:
         status, message = FAILED, str(error)
     except Exception as error:  # the engine raises only before training; anything else is ours
         logger.exception("run %s could not start", run_id)

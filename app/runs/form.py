@@ -7,7 +7,7 @@ link to the part of the answer that explains the choice. A field the engine adds
 appears in its own group without a change here.
 
 Numbers typed into the form follow the one rule for typed numbers (app.worker.numbers); the
-engine's `RunConfig.from_dict` then checks ranges and combinations, and its ConfigError is
+engine's `RunConfig.from_dict` then checks ranges and combinations, and its InvalidInput is
 shown beside the field it names.
 """
 
@@ -24,7 +24,7 @@ from app.inputs import storable
 from app.runs.choices import BASIC, HINTS, Option, label, read_choice
 from app.worker.errors import InvalidInput
 from app.worker.numbers import parse_float, parse_int
-from app.worker.training import ConfigError, FieldSpec, RunConfig
+from app.worker.training import FieldSpec, RunConfig
 
 # (key, heading). The engine's groups are data, model, init, loss, augment, optim, runtime.
 GROUPS = (
@@ -265,8 +265,8 @@ def config_or_errors(values: dict[str, Any], errors: dict[str, str]) -> RunConfi
         return None
     try:
         return RunConfig.from_dict(values)
-    except ConfigError as error:
-        errors[error.field] = error.reason
+    except InvalidInput as error:
+        errors[error.field] = error.message
         return None
 
 

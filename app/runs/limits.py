@@ -4,12 +4,12 @@
 - RUN_MAX_QUEUED_GUESTS: runs of all guests together queued or running at once → `QueueFull`
   (a 429): guest identities are free, so caps per guest alone bound nothing.
 - RUN_MAX_EPOCHS, RUN_MAX_IMAGE_SIZE, and RUN_MAX_IMAGES where the image count is known from
-  the config alone (shapes draws exactly images_per_class × classes) → ConfigError naming the
+  the config alone (shapes draws exactly images_per_class × classes) → InvalidInput naming the
   field (a 422). Other data sets are counted once loaded: the worker stops a run whose data
   set is larger (app.runs.execute) and it fails with the same message.
 - RUN_MAX_SECONDS: enforced while the run trains (app.runs.execute).
 - EXPERIMENT_MAX_LIVE: experiments of one user with runs queued or running at once, and
-  EXPERIMENT_MAX_LIVE_GUESTS, of all guests together → ConfigError naming `preset` (a 422).
+  EXPERIMENT_MAX_LIVE_GUESTS, of all guests together → InvalidInput naming `preset` (a 422).
   An experiment counts as one, whatever the number of runs it queues.
 
 The counts come from the repos inside a write transaction that holds app.repos.locks' lock,
@@ -19,7 +19,8 @@ so two launches at once cannot both pass a cap.
 from __future__ import annotations
 
 from app.settings import Settings
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 
 SHAPE_CLASSES = 10  # the procedural shapes set has ten classes (num_classes 0 = all)
 
@@ -48,21 +49,21 @@ def shape_classes(config: RunConfig) -> int:
 
 
 def check_run_limits(config: RunConfig, settings: Settings) -> None:
-    """ConfigError naming the field and the limit if one run of `config` is over a limit."""
+    """InvalidInput naming the field and the limit if one run of `config` is over a limit."""
     if config.epochs > settings.run_max_epochs:
-        raise ConfigError(
+        raise InvalidInput(
             "epochs",
             f"at most {settings.run_max_epochs} per run here (RUN_MAX_EPOCHS), got {config.epochs}",
         )
     if config.image_size > settings.run_max_image_size:
-        raise ConfigError(
+        raise InvalidInput(
             "image_size",
             f"at most {settings.run_max_image_size} px here (RUN_MAX_IMAGE_SIZE), "
             f"got {config.image_size}",
         )
     images = shapes_images(config)
     if images is not None and images > settings.run_max_images:
-        raise ConfigError(
+        raise InvalidInput(
             "images_per_class",
             f"{config.images_per_class} per class × {shape_classes(config)} "
             f"classes is {images} images, more than the limit of {settings.run_max_images} "
@@ -91,11 +92,11 @@ def check_guest_queue(live_guests: int, new_runs: int, settings: Settings) -> No
 
 
 def check_experiments_live(live: int, settings: Settings) -> None:
-    """ConfigError naming `preset` if a user with `live` experiments still training may not
+    """InvalidInput naming `preset` if a user with `live` experiments still training may not
     launch another (EXPERIMENT_MAX_LIVE)."""
     limit = settings.experiment_max_live
     if live >= limit:
-        raise ConfigError(
+        raise InvalidInput(
             "preset",
             f"you have {live} experiment{'s' if live != 1 else ''} still training and at "
             f"most {limit} may be at once (EXPERIMENT_MAX_LIVE): "
@@ -104,11 +105,11 @@ def check_experiments_live(live: int, settings: Settings) -> None:
 
 
 def check_guest_experiments(live_guests: int, settings: Settings) -> None:
-    """ConfigError naming `preset` if guests together, with `live_guests` experiments still
+    """InvalidInput naming `preset` if guests together, with `live_guests` experiments still
     training, may not launch another (EXPERIMENT_MAX_LIVE_GUESTS)."""
     limit = settings.experiment_max_live_guests
     if live_guests >= limit:
-        raise ConfigError(
+        raise InvalidInput(
             "preset",
             f"guests have {live_guests} experiments training and at most {limit} may be at "
             "once (EXPERIMENT_MAX_LIVE_GUESTS): register or log in, or wait for one to end",

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from app.settings import Settings
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 
 logger = logging.getLogger("cvprep.runs")
 
@@ -105,7 +106,7 @@ def estimate(config: RunConfig, images: int, num_classes: int) -> Estimate:
 def check_memory(
     config: RunConfig, images: int | None, num_classes: int, settings: Settings
 ) -> None:
-    """ConfigError (naming RUN_MAX_MEMORY_MB and the estimate) when a run of `config` would
+    """InvalidInput (naming RUN_MAX_MEMORY_MB and the estimate) when a run of `config` would
     need more memory than a worker may use. `images` None: unknown (the data part is left out
     and the worker counts it once loaded)."""
     try:
@@ -119,7 +120,7 @@ def check_memory(
     field = "image_size" if found.step + found.data > found.model else "model"
     if found.data > found.step and images:
         field = "dataset_id" if config.dataset == "folder" else "images_per_class"
-    raise ConfigError(
+    raise InvalidInput(
         field,
         f"this run would need {found.describe()}, more than the "
         f"{settings.run_max_memory_mb:,} MB a worker may use here (RUN_MAX_MEMORY_MB); use "

@@ -1,4 +1,4 @@
-"""A config from a request, checked before a run is queued: every refusal is a ConfigError
+"""A config from a request, checked before a run is queued: every refusal is a InvalidInput
 naming the field (a 422 in the API, a message beside the field in the form).
 
 In order: the JSON types (the API; a form's text goes through `app.runs.form`), storable text,
@@ -28,7 +28,7 @@ from app.runs.memory import check_memory, images_and_classes
 from app.settings import Settings
 from app.worker.errors import InvalidInput
 from app.worker.numbers import as_finite_float, check_int
-from app.worker.training import ConfigError, FieldSpec, RunConfig
+from app.worker.training import FieldSpec, RunConfig
 
 RUN_INIT = re.compile(r"run:([0-9]{1,18})", re.ASCII)
 MAX_TEXT = 200  # characters of a text field (folder, init): far more than a real value needs
@@ -45,10 +45,10 @@ def check_json_types(values: Any) -> dict[str, Any]:
 
     Stricter than `RunConfig.from_dict`, which also takes numeric strings (YAML, forms): the API
     documents numbers as numbers. Unknown keys pass through for from_dict to name. Raises
-    ConfigError naming the field.
+    InvalidInput naming the field.
     """
     if not isinstance(values, dict):
-        raise ConfigError("config", "expected a JSON object of field: value")
+        raise InvalidInput("config", "expected a JSON object of field: value")
     specs = {spec.name: spec for spec in RunConfig.fields()}
     for name, value in values.items():
         spec = specs.get(name)
@@ -57,7 +57,7 @@ def check_json_types(values: Any) -> dict[str, Any]:
         try:
             _check_type(spec, value)
         except InvalidInput as error:
-            raise ConfigError(name, error.message) from None
+            raise InvalidInput(name, error.message) from None
     return values
 
 
@@ -92,19 +92,19 @@ def check_init(config: RunConfig, session: Session, *, owner_id: int, settings: 
         return
     match = RUN_INIT.fullmatch(config.init)
     if kind == "path" or match is None:
-        raise ConfigError("init", f"expected {INIT_HERE}, got '{config.init[:60]}'")
+        raise InvalidInput("init", f"expected {INIT_HERE}, got '{config.init[:60]}'")
     run_id = int(match.group(1))
     run = run_rows.get_run(session, run_id=run_id, owner_id=owner_id)
     if run is None:
-        raise ConfigError("init", f"you have no run {run_id} to start from")
+        raise InvalidInput("init", f"you have no run {run_id} to start from")
     if not has_checkpoint(settings, run_id):
         if run.status in LIVE_STATUSES:
-            raise ConfigError(
+            raise InvalidInput(
                 "init",
                 f"run {run_id} is still {run.status} and has no checkpoint yet; start from it "
                 "once it has succeeded",
             )
-        raise ConfigError("init", f"run {run_id} ({run.status}) has no checkpoint to start from")
+        raise InvalidInput("init", f"run {run_id} ({run.status}) has no checkpoint to start from")
 
 
 def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
@@ -121,9 +121,9 @@ def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
 
     cuda = torch.cuda.is_available()
     if config.device == "cuda" and not cuda:
-        raise ConfigError("device", "CUDA is not available on this machine; use auto or cpu")
+        raise InvalidInput("device", "CUDA is not available on this machine; use auto or cpu")
     if config.precision == "fp16" and not cuda:
-        raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
+        raise InvalidInput("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
     precision = "fp32" if config.precision == "fp16" else config.precision
     try:
         check_config(
@@ -133,9 +133,9 @@ def check_on_this_machine(config: RunConfig, settings: Settings) -> None:
         )
     except OSError as error:  # the file system refused a path (too long, no permission)
         field = "folder" if config.dataset == "folder" else "dataset"
-        raise ConfigError(field, f"cannot be read on this server ({error.strerror})") from None
-    except ConfigError as error:
-        raise ConfigError(error.field, without_server_paths(error.reason, settings)) from None
+        raise InvalidInput(field, f"cannot be read on this server ({error.strerror})") from None
+    except InvalidInput as error:
+        raise InvalidInput(error.field, without_server_paths(error.message, settings)) from None
 
 
 def without_server_paths(text: str, settings: Settings) -> str:
@@ -167,16 +167,16 @@ def check_text(config: RunConfig) -> None:
     for spec in RunConfig.fields():
         value = getattr(config, spec.name)
         if spec.type in ("str", "str?") and isinstance(value, str) and len(value) > MAX_TEXT:
-            raise ConfigError(spec.name, f"at most {MAX_TEXT} characters, got {len(value)}")
+            raise InvalidInput(spec.name, f"at most {MAX_TEXT} characters, got {len(value)}")
 
 
 def check_run_quota(session: Session, *, owner_id: int, settings: Settings) -> None:
-    """ConfigError naming RUN_QUOTA_BYTES when the owner's runs already keep that many bytes
+    """InvalidInput naming RUN_QUOTA_BYTES when the owner's runs already keep that many bytes
     on disk (checkpoints, predictions, images): a new run would add more."""
     ids = [run.id for run in run_rows.runs_of(session, owner_id=owner_id, limit=10_000)]
     used = bytes_on_disk(settings, [i for i in ids if i is not None])
     if used >= settings.run_quota_bytes:
-        raise ConfigError(
+        raise InvalidInput(
             "runs",
             f"your runs keep {used:,} bytes on disk, the most allowed is "
             f"{settings.run_quota_bytes:,} (RUN_QUOTA_BYTES); delete runs you no longer need",
@@ -186,7 +186,7 @@ def check_run_quota(session: Session, *, owner_id: int, settings: Settings) -> N
 def check_run_memory(
     config: RunConfig, session: Session, *, owner_id: int, settings: Settings
 ) -> None:
-    """ConfigError naming RUN_MAX_MEMORY_MB and the estimate when the run would need more
+    """InvalidInput naming RUN_MAX_MEMORY_MB and the estimate when the run would need more
     memory than a worker may use (app.runs.memory); an uploaded data set is counted by its row."""
     folder = None
     if config.dataset == "folder" and config.folder:
@@ -202,7 +202,7 @@ def check_for_user(
 ) -> None:
     """Everything about a valid config that depends on who asks and on this server.
 
-    Raises ConfigError naming the field; its message names no absolute path of the server."""
+    Raises InvalidInput naming the field; its message names no absolute path of the server."""
     try:
         check_text(config)
         check_upload_folder(config, session, owner_id=owner_id, settings=settings)
@@ -211,8 +211,8 @@ def check_for_user(
         check_run_memory(config, session, owner_id=owner_id, settings=settings)
         check_run_quota(session, owner_id=owner_id, settings=settings)
         check_on_this_machine(config, settings)
-    except ConfigError as error:
-        reason = without_paths(error.reason, settings)
-        if reason == error.reason:
+    except InvalidInput as error:
+        reason = without_paths(error.message, settings)
+        if reason == error.message:
             raise
-        raise ConfigError(error.field, reason) from None
+        raise InvalidInput(error.field, reason) from None

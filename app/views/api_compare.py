@@ -13,7 +13,8 @@ from app.auth import OptionalUser
 from app.db import SessionDep
 from app.errors import API_ERRORS, ErrorBody
 from app.repos import runs as run_rows
-from app.runs.compare import IdsError, comparison, parse_ids
+from app.runs.compare import comparison, parse_ids
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=API_ERRORS)
 
@@ -34,7 +35,7 @@ def compare_runs(ids: IdsQuery, session: SessionDep, user: OptionalUser) -> dict
     recall, and each run's curves ([epoch, val_accuracy, val_loss, train_loss] per epoch)."""
     try:
         run_ids = parse_ids(ids)
-    except IdsError as error:
+    except InvalidInput as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     runs = None
     if user is not None and user.id is not None:

@@ -17,11 +17,11 @@ from fastapi.responses import Response
 from app.auth import OptionalUser
 from app.datasets import store
 from app.datasets.accept import accept_upload
-from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
 from app.deps import SettingsDep
 from app.errors import API_ERRORS, ErrorBody
 from app.models.datasets import DatasetPublic
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/api/datasets", tags=["datasets"], responses=API_ERRORS)
 
@@ -70,7 +70,7 @@ def in_use(dataset_id: int, run_id: int) -> str:
     )
 
 
-def refusal(error: Refused | CsrfRefused) -> HTTPException:
+def refusal(error: InvalidInput | CsrfRefused) -> HTTPException:
     """The HTTP error for a refused upload: its status and "field: reason"."""
     if isinstance(error, CsrfRefused):
         return HTTPException(status_code=403, detail=CSRF_MESSAGE)
@@ -103,7 +103,7 @@ async def create_dataset(
     """
     try:
         row = await accept_upload(request, user, settings)
-    except (Refused, CsrfRefused) as error:
+    except (InvalidInput, CsrfRefused) as error:
         raise refusal(error) from None
     return DatasetPublic.of(row)
 

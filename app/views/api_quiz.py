@@ -18,9 +18,10 @@ from app.models.common import utcnow
 from app.practice import answering
 from app.practice.answering import IdempotencyConflict, answer_item
 from app.practice.generators import SEED_MAX, fresh_seed
-from app.practice.grading import AnswerError, needs_seed, present
+from app.practice.grading import needs_seed, present
 from app.practice.progress import MASTERY_DEFINITION, by_question, streak
 from app.repos import reviews
+from app.worker.errors import InvalidInput
 
 
 def require_json(request: Request) -> None:
@@ -193,7 +194,7 @@ def submit_answer(
             mode="api",
             idempotency_key=key,
         )
-    except AnswerError as error:
+    except InvalidInput as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     except IdempotencyConflict:
         detail = "idempotency_key: already used for a different answer; send a new key"

@@ -28,7 +28,8 @@ from app.runs.files import downloadable
 from app.runs.limits import QueueFull
 from app.runs.validate import check_json_types
 from app.views.api_quiz import NOT_JSON, require_json
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=API_ERRORS)
 
@@ -139,7 +140,7 @@ async def create_run(
             settings=settings,
             backend=jobs,
         )
-    except ConfigError as error:
+    except InvalidInput as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     except QueueFull as error:
         raise HTTPException(status_code=429, detail=str(error)) from None

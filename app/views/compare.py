@@ -17,6 +17,7 @@ from app.repos import runs as run_rows
 from app.runs import compare, compare_csv, present
 from app.views.runs_context import list_context
 from app.web import render
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
 
@@ -36,7 +37,7 @@ def _explain(ids: list[str] | None, message: str) -> str:
 def _owned(request: Request, user: OptionalUser, ids: list[str] | None) -> list:
     try:
         run_ids = compare.parse_ids(",".join(ids or []))
-    except compare.IdsError as error:
+    except InvalidInput as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     runs = None
     if user is not None and user.id is not None:
@@ -79,7 +80,7 @@ def compare_page(
     """`ids` as "1,2,3", or repeated (`ids=1&ids=2`, what the runs list's checkboxes send)."""
     try:
         run_ids = compare.parse_ids(",".join(ids or []))
-    except compare.IdsError as error:
+    except InvalidInput as error:
         # Back on the runs list, the ticked runs still ticked, with what Compare needs.
         context = list_context(request, user, jobs, compare_problem=_explain(ids, str(error)))
         context["ticked"] = {p.strip() for p in ",".join(ids or []).split(",")}

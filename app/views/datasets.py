@@ -12,7 +12,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from app.auth import CsrfChecked, OptionalUser
 from app.datasets import store, thumbnails
 from app.datasets.accept import accept_upload
-from app.datasets.entries import Refused
 from app.datasets.upload import CsrfRefused
 from app.db import read_session
 from app.deps import SettingsDep
@@ -22,6 +21,7 @@ from app.repos import runs as run_rows
 from app.settings import Settings
 from app.views.api_datasets import in_use, refusal
 from app.web import render
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/datasets", tags=["datasets"], include_in_schema=False)
 
@@ -61,7 +61,7 @@ async def upload(request: Request, user: OptionalUser, settings: SettingsDep) ->
         row = await accept_upload(request, user, settings)
     except CsrfRefused as error:
         raise refusal(error) from None
-    except Refused as error:
+    except InvalidInput as error:
         context = await run_in_threadpool(_list_context, request, user, settings)
         context["problem"] = str(error)
         return render(request, "pages/datasets.html", context, status_code=error.status)

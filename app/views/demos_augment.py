@@ -8,10 +8,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.demos.forms import FormValues
-from app.demos.messages import on_screen
 from app.demos.present import code_html
 from app.demos.runner import run_demo
 from app.demos.uploads import PhotoForm, chosen_photo, photo_context, read_photo_form
+from app.messages import on_screen
 from app.web import render
 from app.worker.augment import MIX_KINDS, AugmentSpec, augment
 from app.worker.errors import InvalidInput

@@ -10,9 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.demos.api import ERRORS, api_error
 from app.demos.forms import FormValues
-from app.demos.messages import on_screen
 from app.demos.runner import run_demo
 from app.demos.uploads import PhotoForm, chosen_photo, photo_context, read_photo_form
+from app.messages import on_screen
 from app.web import render
 from app.worker.errors import InvalidInput
 from app.worker.images import SAMPLE_PHOTOS

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from app.demos.forms import MAX_TEXT, FormValues
-from app.demos.messages import on_screen
 from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
+from app.messages import on_screen
 from app.web import render
 from app.worker.errors import InvalidInput
 from app.worker.formulas import formulas

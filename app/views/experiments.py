@@ -26,7 +26,7 @@ from app.runs import compare, present
 from app.runs.backend import BackendUnavailable, JobBackend
 from app.settings import Settings
 from app.web import render
-from app.worker.training import ConfigError
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/experiments", tags=["experiments"], include_in_schema=False)
 
@@ -134,7 +134,7 @@ async def launch_preset(
             backend=jobs,
             size=size,
         )
-    except ConfigError as error:
+    except InvalidInput as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     except BackendUnavailable as error:
         raise HTTPException(status_code=503, detail=str(error)) from None

@@ -15,21 +15,16 @@ from app.content.render import render_markdown
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt
+from app.messages import on_screen
 from app.models.common import utcnow
 from app.practice.answering import answer_item, find_item
 from app.practice.generators import fresh_seed
-from app.practice.grading import (
-    AnswerError,
-    choice_index,
-    needs_seed,
-    on_screen,
-    present,
-    solution,
-)
+from app.practice.grading import ANSWER_LABELS, choice_index, needs_seed, present, solution
 from app.practice.rounds import Mock, drop_mock, load_mock, save_mock
 from app.practice.selection import mock_draw
 from app.repos import reviews
 from app.web import render
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/practice/mock", tags=["practice"], include_in_schema=False)
 
@@ -137,8 +132,8 @@ def submit_mock(
                 row["outcome"] = recorded.outcome
                 row["given"] = recorded.outcome.given
                 row["explanation_html"] = render_markdown(recorded.outcome.explanation)
-            except AnswerError as error:
-                row["error"] = on_screen(error)
+            except InvalidInput as error:
+                row["error"] = on_screen(error, ANSWER_LABELS)
         results.append(row)
     drop_mock(request)
     over = now - running.deadline

@@ -16,17 +16,17 @@ from app.content.schema import QuizItem
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt
+from app.messages import ScreenError, on_screen
 from app.models import CardState, ReviewLog, User
 from app.models.common import utcnow
 from app.practice.answering import answer_item, find_item, undo_last
 from app.practice.generators import SEED_MAX, fresh_seed
 from app.practice.grading import (
-    AnswerError,
+    ANSWER_LABELS,
     Outcome,
     Presented,
     choice_index,
     needs_seed,
-    on_screen,
     present,
     replay,
 )
@@ -36,6 +36,7 @@ from app.practice.scheduling import describe_interval, next_intervals
 from app.practice.selection import Candidate, candidates, mistake_candidates, scope_of
 from app.repos import reviews
 from app.web import render
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/practice", tags=["practice"], include_in_schema=False)
 
@@ -95,7 +96,7 @@ class PracticeItemPage:
     scope_label: str  # "all questions", "Q1, Q4" or "your mistakes"
     position: int  # 1-based place of this item in the round
     reason: str  # why this item comes now (selection's reason, "retry" after an error)
-    error: str  # the form's message after a refused answer
+    error: ScreenError | None  # the form's message after a refused answer
     typed: str  # the answer as typed, kept after an error
     intervals: dict[int, str]  # rating (1-4) → next interval, e.g. "10 min" (recall items)
     started: int  # ms since the epoch, for the answer's duration
@@ -127,7 +128,7 @@ def _item_context(
     reason: str,
     *,
     card: CardState | None,
-    error: str = "",
+    error: ScreenError | None = None,
     typed: str = "",
 ) -> PracticeItemPage:
     item = presented.item
@@ -319,7 +320,7 @@ def answer(
         if item.kind == "choice":
             given = choice_index(answer)
         elif item.kind == "numeric" and not answer.strip():
-            raise AnswerError("answer", "type a number")
+            raise InvalidInput("answer", "type a number")
         now = utcnow()
         duration = int(now.timestamp() * 1000) - started if started else None
         recorded = answer_item(
@@ -333,7 +334,7 @@ def answer(
             duration_ms=duration if duration and 0 < duration < 86_400_000 else None,
             now=now,
         )
-    except AnswerError as error:
+    except InvalidInput as error:
         found = bank.item(item_id)
         if found is None or error.field == "seed":
             raise HTTPException(status_code=422, detail=str(error)) from None
@@ -346,7 +347,7 @@ def answer(
             round_,
             "retry",
             card=card,
-            error=on_screen(error),
+            error=on_screen(error, ANSWER_LABELS),
             typed=answer,
         )
         context.hints_used = hints_used

@@ -16,7 +16,7 @@ from app.deps import BankDep, SettingsDep
 from app.models import User
 from app.models.common import utcnow
 from app.practice.charts import forecast_chart, heatmap_chart
-from app.practice.export import ImportRefused, check_export, export_user, import_user, parse_export
+from app.practice.export import check_export, export_user, import_user, parse_export
 from app.practice.progress import (
     MASTERY_DEFINITION,
     MASTERY_SOURCE,
@@ -32,6 +32,7 @@ from app.practice.progress import (
 )
 from app.repos import reviews
 from app.web import render
+from app.worker.errors import InvalidInput
 
 router = APIRouter(prefix="/progress", tags=["progress"], include_in_schema=False)
 
@@ -126,8 +127,8 @@ def import_progress(
     try:
         # Checked whole before the write transaction begins: a bad file changes nothing.
         plan = check_export(parse_export(raw), bank)
-    except ImportRefused as refused:
-        return _import_error(request, refused.problems)
+    except InvalidInput as refused:
+        return _import_error(request, list(refused.details))
     counts = import_user(session, user=user, plan=plan)
     summary = f"{counts['reviews']} reviews, {counts['cards']} cards, {counts['drafts']} drafts"
     left_out = sum(plan.skipped.values())

@@ -46,7 +46,8 @@ from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.views.runs_context import delete_context, form_options, list_context, runs_of
 from app.web import render, templates
-from app.worker.training import ConfigError, RunConfig
+from app.worker.errors import InvalidInput
+from app.worker.training import RunConfig
 
 router = APIRouter(prefix="/runs", tags=["runs"], include_in_schema=False)
 
@@ -112,8 +113,8 @@ def _with_dataset(
     try:
         with read_session(request.app.state.engine) as session:
             return dataset_runs.resolve(values, session, owner_id=owner_id)
-    except ConfigError as error:
-        errors[error.field] = error.reason
+    except InvalidInput as error:
+        errors[error.field] = error.message
         return {k: v for k, v in values.items() if k != dataset_runs.FIELD}
 
 
@@ -134,8 +135,8 @@ def _checked(
     try:
         with read_session(request.app.state.engine) as session:
             check_for_user(config, session, owner_id=owner_id, settings=settings)
-    except ConfigError as error:
-        errors[error.field] = error.reason
+    except InvalidInput as error:
+        errors[error.field] = error.message
         return None
     return config
 
@@ -223,8 +224,8 @@ async def create_run(
                 settings=settings,
                 backend=jobs,
             )
-        except ConfigError as error:
-            errors[error.field] = error.reason
+        except InvalidInput as error:
+            errors[error.field] = error.message
         except QueueFull as error:
             problem, status = str(error), 429
         except BackendUnavailable as error:

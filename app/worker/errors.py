@@ -1,22 +1,37 @@
-"""The one error a demo raises for bad input: a ValueError that names the offending field."""
+"""The one error for bad input, anywhere: a ValueError that names the offending field.
+
+Worker, web and API raise the same `InvalidInput` for "this field is wrong: why": a demo's
+form, a run's config (`RunConfig.from_dict`), a training data set, an uploaded zip, a quiz
+answer, an import file, a query string. The web layer turns it into the HTTP status it carries
+(422 unless it says otherwise) with `{"detail": "field: message"}` in the JSON API, and an
+inline message beside the field in a form, where the field's name is replaced by its label
+(`app.messages.on_screen`); the CLI prints `str(error)`.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 
 class InvalidInput(ValueError):
-    """Bad input for a demo. `str()` reads "field: message", the form both the API and forms show.
+    """Bad input. `str()` reads "field: message", the form both the API and forms show.
 
-    The web layer turns it into a 422: `{"detail": "field: message"}` in the JSON API, an inline
-    message beside the field in a form, where the field's name is replaced by its label.
+    `field` names the field (a config key, a form control, "file" for an upload as a whole);
+    `message` says what is wrong and what would be accepted. `status` is the HTTP status the
+    web answers with: 422 (unusable, the default), 413 (over a size cap), 415 (not the
+    expected media type), 507 (the server's disk is full). `details` lists, for an input of
+    many parts (an import file), one "where: what" line per problem found.
     """
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(
+        self, field: str, message: str, status: int = 422, details: Sequence[str] = ()
+    ) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.status = status
+        self.details = tuple(details)
 
 
 def relabel(message: str, names: Mapping[str, str]) -> str:

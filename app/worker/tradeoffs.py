@@ -48,7 +48,6 @@ def separable_comparison(result: LayerResult) -> SeparableComparison:
     code = "\n".join(
         [
             "from torch import nn",
-            "",
             f"standard = {standard}",
             "separable = nn.Sequential(",
             f"    {depthwise},  # depthwise: one k×k filter per channel",
@@ -98,7 +97,6 @@ def pointwise_vs_fc(result: LayerResult) -> PointwiseVsFc:
         [
             "import torch",
             "from torch import nn",
-            "",
             f"pointwise = {point_module}  # the same {c}→{out} matrix at every position",
             fc_line,
             f"x = torch.randn(1, {c}, {h}, {w})",

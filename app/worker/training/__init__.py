@@ -7,8 +7,8 @@ models, losses, loop, metrics, checkpoint, outputs, preflight, engine (and tutor
 the baseline loop the bench compares with).
 """
 
-from app.worker.training.config import ConfigError, FieldSpec, RunConfig
-from app.worker.training.data.folder import DataError
+from app.worker.errors import InvalidInput
+from app.worker.training.config import FieldSpec, RunConfig
 from app.worker.training.engine import RunResult, run
 from app.worker.training.events import (
     EVENT_TYPES,
@@ -24,13 +24,12 @@ from app.worker.training.preflight import check_config
 
 __all__ = [
     "EVENT_TYPES",
-    "ConfigError",
-    "DataError",
     "EpochEnd",
     "Event",
     "Failed",
     "FieldSpec",
     "Finished",
+    "InvalidInput",
     "RunConfig",
     "RunResult",
     "Started",

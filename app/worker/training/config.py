@@ -3,7 +3,7 @@
 One dataclass, read top to bottom like nanoGPT's config: each field has a default and a
 one-line help string, and the allowed values or range beside it. `RunConfig.from_dict` is the
 only way a config enters the engine from outside (YAML file, `--set`, a web form, the JSON
-API): it rejects an unknown key, a wrong type or a value out of range with a `ConfigError`
+API): it rejects an unknown key, a wrong type or a value out of range with a `InvalidInput`
 whose `.field` names the field and whose message gives the allowed values. `RunConfig.fields()`
 describes every field for a form to render.
 
@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, ClassVar
+
+from app.worker.errors import InvalidInput
 
 DATASETS = ("shapes", "digits", "folder", "cifar10")
 MODELS = ("smallcnn", "resnet18", "mobilenet_v3_small", "efficientnet_b0")
@@ -42,19 +44,6 @@ INIT_FORMS = "scratch, imagenet, run:<id> or a path to a .pt checkpoint"
 # term added to the gradient, in the usual 1e-4 to 5e-4 of the ResNet recipes.
 WEIGHT_DECAY_DEFAULTS = {"adamw": 0.05, "sgd": 5e-4}
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
-
-class ConfigError(ValueError):
-    """A config field is unknown, of the wrong type, out of range or unusable here.
-
-    `str(error)` reads "field: reason", the message the CLI prints and the web shows as a 422
-    beside the field; `.field` is the field's name, `.reason` the text after the colon.
-    """
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -289,18 +278,18 @@ class RunConfig:
         """Validate a mapping (YAML, JSON, form) into a config; missing keys take defaults.
 
         Numbers may come as numeric strings ("1e-3", which YAML 1.1 reads as a string; form
-        fields). Raises ConfigError naming the first bad field: an unknown key (the known ones
+        fields). Raises InvalidInput naming the first bad field: an unknown key (the known ones
         listed), a wrong type, a value outside its choices or range, or a combination that
         cannot run (e.g. dataset "folder" without `folder`). A field whose default depends on
         another (`weight_decay` on `optimizer`) takes that default when missing, null or "";
         an explicit value always wins.
         """
         if not isinstance(values, dict):
-            raise ConfigError("config", f"expected a mapping of field: value, got {_show(values)}")
+            raise InvalidInput("config", f"expected a mapping of field: value, got {_show(values)}")
         specs = {spec.name: spec for spec in cls.fields()}
         for key in values:
             if key not in specs:
-                raise ConfigError(
+                raise InvalidInput(
                     str(key), "unknown field; the fields are " + ", ".join(sorted(specs))
                 )
         clean = {key: _coerce(specs[key], value) for key, value in values.items()}
@@ -331,78 +320,80 @@ class RunConfig:
 
     def _check_combinations(self) -> None:
         if self.dataset == "folder" and not self.folder:
-            raise ConfigError(
+            raise InvalidInput(
                 "folder", "dataset 'folder' needs the folder's path under DATA_DIR/datasets"
             )
         if self.folder is not None:
             if self.dataset != "folder":
-                raise ConfigError(
+                raise InvalidInput(
                     "folder", f"only used with dataset 'folder', not '{self.dataset}'"
                 )
             path = PurePosixPath(self.folder.replace("\\", "/"))
             if path.is_absolute() or ".." in path.parts or re.match(r"^[A-Za-z]:", self.folder):
-                raise ConfigError(
+                raise InvalidInput(
                     "folder",
                     "must be a relative path inside DATA_DIR/datasets (no '..', not absolute)",
                 )
         if self.dataset == "shapes":
             if self.num_classes == 1 or self.num_classes > SHAPE_CLASSES:
-                raise ConfigError(
+                raise InvalidInput(
                     "num_classes",
                     f"shapes has classes 2 to {SHAPE_CLASSES} (0 = all {SHAPE_CLASSES})",
                 )
             left = SHAPE_CLASSES - self.first_class
             if left < 2 or self.num_classes > left:
-                raise ConfigError(
+                raise InvalidInput(
                     "first_class",
                     f"shapes has {SHAPE_CLASSES} classes: first_class + num_classes must be at "
                     f"most {SHAPE_CLASSES}, leaving at least 2 (got {self.first_class} + "
                     f"{self.num_classes or 'all'})",
                 )
             if self.images_per_class < 2:
-                raise ConfigError(
+                raise InvalidInput(
                     "images_per_class",
                     "shapes draws at least 2 images per class (one to train, one to validate)",
                 )
         elif self.num_classes == 1:
-            raise ConfigError("num_classes", "a classifier needs at least 2 classes (0 = all)")
+            raise InvalidInput("num_classes", "a classifier needs at least 2 classes (0 = all)")
         elif self.images_per_class == 1 and self.dataset != "cifar10":
             # The cap is taken before the validation split: one image per class leaves none
             # to train on once one is held out (CIFAR-10 alone comes split already).
-            raise ConfigError(
+            raise InvalidInput(
                 "images_per_class",
                 f"{self.dataset}: 1 leaves no image to train on once one per class is held out "
                 "for validation; at least 2 (0 = all)",
             )
         kind = self.init_kind
         if kind == "imagenet" and self.model not in IMAGENET_MODELS:
-            raise ConfigError(
+            raise InvalidInput(
                 "init", f"ImageNet weights exist for {', '.join(IMAGENET_MODELS)}, not {self.model}"
             )
         if kind == "run" and not RUN_ID.fullmatch(self.init[4:]):
-            raise ConfigError("init", f"expected {INIT_FORMS}; '{self.init}' is not a valid run id")
+            raise InvalidInput(
+                "init", f"expected {INIT_FORMS}; '{self.init}' is not a valid run id"
+            )
         if kind == "path" and not self.init.endswith((".pt", ".pth")):
-            raise ConfigError("init", f"expected {INIT_FORMS}, got '{self.init}'")
+            raise InvalidInput("init", f"expected {INIT_FORMS}, got '{self.init}'")
         if self.warmup_epochs > self.epochs:
-            raise ConfigError(
+            raise InvalidInput(
                 "warmup_epochs",
                 f"must be at most epochs ({self.epochs}), got {self.warmup_epochs:g}",
             )
         if self.loop == "tutorial":
             self._check_tutorial()
         if self.device == "cpu" and self.precision == "fp16":
-            raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
+            raise InvalidInput("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
 
     def _check_tutorial(self) -> None:
         """The tutorial loop has per-image transforms for none and standard only, no MixUp or
         CutMix and a plain shuffling DataLoader."""
         if self.augment == "strong":
-            raise ConfigError("augment", "the tutorial loop does none or standard, not strong")
+            raise InvalidInput("augment", "the tutorial loop does none or standard, not strong")
         for name in ("mixup_alpha", "cutmix_alpha"):
             if getattr(self, name) > 0:
-                raise ConfigError(name, "the tutorial loop has no MixUp or CutMix: use 0")
+                raise InvalidInput(name, "the tutorial loop has no MixUp or CutMix: use 0")
         if self.sampler != "shuffle":
-            raise ConfigError("sampler", "the tutorial loop shuffles; balanced needs loop engine")
+            raise InvalidInput("sampler", "the tutorial loop shuffles; balanced needs loop engine")
 
 
 # Fields whose default depends on another field's value (see FieldSpec.default_by).
@@ -429,8 +420,8 @@ def _show(value: Any) -> str:
 
 
 def _coerce(spec: FieldSpec, value: Any) -> Any:
-    """The value as the field's type, or ConfigError naming the field and what it allows."""
-    bad = ConfigError(spec.name, f"expected {spec.allowed()}, got {_show(value)}")
+    """The value as the field's type, or InvalidInput naming the field and what it allows."""
+    bad = InvalidInput(spec.name, f"expected {spec.allowed()}, got {_show(value)}")
     if spec.default_by is not None and (value is None or value == ""):
         return None  # from_dict fills in the default for the field it depends on
     if spec.type == "bool":

@@ -1,7 +1,7 @@
 """`run(config, on_event, should_stop, ...)`: one training run, start to finish.
 
 The order, like torchvision's reference `main`: check the config against this machine
-(`check_config`, raising ConfigError before any data is read) → seed → load the data onto the
+(`check_config`, raising InvalidInput before any data is read) → seed → load the data onto the
 device → build and initialise the model → freeze per strategy → optimiser, schedule, scaler,
 loss, augmenter → (resume) → per epoch: train, evaluate, checkpoint (while that costs at most
 CHECKPOINT_SHARE of the epoch; always after the last and on a stop), report → the outputs.
@@ -113,7 +113,7 @@ def run(
 
     `data_dir` is DATA_DIR (datasets/ and cache/ inside it); `runs_dir/<id>/checkpoint.pt` is
     what init "run:<id>" loads; `resume` continues from out_dir/checkpoint.pt. Raises
-    ConfigError (see check_config) before reading any data; after that, never raises for a
+    InvalidInput (see check_config) before reading any data; after that, never raises for a
     training error: the result's status is "failed" and its error the message.
     """
     began = time.perf_counter()

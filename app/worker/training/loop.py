@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from app.worker.errors import InvalidInput
 from app.worker.training.augment import Augmenter
-from app.worker.training.config import ConfigError
 from app.worker.training.models import Net
 
 EVAL_BATCH = 256  # images per evaluation forward pass (activations of 512 at 32 px: ~130 MB)
@@ -86,7 +86,7 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
 
     CUDA: `torch.cuda.is_bf16_supported()` alone is also true where bf16 is emulated (T4,
     V100), hence `including_emulation=False`. CPU: see `cpu_bf16_native`. The Precision's
-    `reason` says why. Raises ConfigError for fp16 on the CPU.
+    `reason` says why. Raises InvalidInput for fp16 on the CPU.
     """
     if requested == "auto":
         if device.type == "cuda":
@@ -100,7 +100,7 @@ def resolve_precision(requested: str, device: torch.device) -> Precision:
             return Precision("bf16", device.type, f"auto: bf16 autocast, {evidence}")
         return Precision("fp32", device.type, f"auto: fp32, {evidence}")
     if requested == "fp16" and device.type != "cuda":
-        raise ConfigError("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
+        raise InvalidInput("precision", "fp16 needs CUDA; on the CPU use fp32 or bf16")
     return Precision(requested, device.type, "asked for in the config")
 
 

@@ -18,8 +18,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from app.worker.errors import InvalidInput
 from app.worker.training.checkpoint import FILENAME as CHECKPOINT_FILE
-from app.worker.training.config import ConfigError, RunConfig
+from app.worker.training.config import RunConfig
 from app.worker.training.outputs import run_folder
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -225,7 +226,7 @@ def _torchvision(arch: str, num_classes: int) -> Net:
         ]
         stages = [(name, nn.ModuleList([f[i] for i in idx])) for name, idx in cuts]
         return Net(arch, m, stages, m.classifier, "classifier.")
-    raise ConfigError("model", f"unknown model {arch}")
+    raise InvalidInput("model", f"unknown model {arch}")
 
 
 def _replace_head(net: Net, num_classes: int) -> None:
@@ -295,10 +296,10 @@ def imagenet_path(arch: str) -> tuple[Path, str]:
 
 
 def check_imagenet(arch: str) -> Path:
-    """The weights file's path; ConfigError("init", ...) naming the path and URL when absent."""
+    """The weights file's path; InvalidInput("init", ...) naming the path and URL when absent."""
     path, url = imagenet_path(arch)
     if not path.is_file():
-        raise ConfigError(
+        raise InvalidInput(
             "init",
             f"ImageNet weights for {arch} are not in the torch cache: expected {path} "
             f"(from {url}); run `cvprep weights fetch {arch}` where the internet can be reached, "
@@ -331,7 +332,7 @@ def resolve_init_checkpoint(config: RunConfig, runs_dir: Path | None) -> Path:
     """The checkpoint file behind init "run:<id>" (runs_dir/<id>/checkpoint.pt) or a path."""
     if config.init_kind == "run":
         if runs_dir is None:
-            raise ConfigError(
+            raise InvalidInput(
                 "init",
                 f"'{config.init}' names a run, but no runs folder is known here; give the checkpoint's path instead",
             )
@@ -339,21 +340,21 @@ def resolve_init_checkpoint(config: RunConfig, runs_dir: Path | None) -> Path:
     else:
         path = Path(config.init).expanduser()
     if not path.is_file():
-        raise ConfigError("init", f"no checkpoint at {path}")
+        raise InvalidInput("init", f"no checkpoint at {path}")
     return path
 
 
 def read_init_checkpoint(config: RunConfig, path: Path) -> dict[str, Any]:
     """The earlier run's checkpoint, checked against this config (same architecture).
 
-    Raises ConfigError("init", ...) when the file is not a run checkpoint or its model differs.
+    Raises InvalidInput("init", ...) when the file is not a run checkpoint or its model differs.
     """
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
-        raise ConfigError("init", f"cannot read {path} as a checkpoint: {error}") from error
+        raise InvalidInput("init", f"cannot read {path} as a checkpoint: {error}") from error
     if not isinstance(checkpoint, dict) or "model" not in checkpoint or "config" not in checkpoint:
-        raise ConfigError("init", f"{path} is not a cvprep run checkpoint (no model and config)")
+        raise InvalidInput("init", f"{path} is not a cvprep run checkpoint (no model and config)")
     source = checkpoint["config"]
     keys = ["model"] + (
         ["width", "depth", "batch_norm", "residual", "downsample"]
@@ -362,7 +363,7 @@ def read_init_checkpoint(config: RunConfig, path: Path) -> dict[str, Any]:
     )
     for key in keys:
         if source.get(key) != getattr(config, key):
-            raise ConfigError(
+            raise InvalidInput(
                 "init",
                 f"the run in {path} has {key} {source.get(key)!r}; this config has {getattr(config, key)!r}, so its weights do not fit",
             )
@@ -386,7 +387,7 @@ def load_transfer(net: Net, checkpoint: dict[str, Any], classes: list[str]) -> b
                 state[key] = value
     missing, unexpected = net.model.load_state_dict(state, strict=False)
     if unexpected or any(not k.startswith(net.head_prefix) for k in missing):
-        raise ConfigError(
+        raise InvalidInput(
             "init",
             f"the checkpoint's weights do not fit this model (missing {missing[:3]}, unexpected {unexpected[:3]})",
         )

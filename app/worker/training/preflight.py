@@ -3,7 +3,7 @@
 What `RunConfig.from_dict` cannot know: is there a GPU, is the folder or CIFAR-10 there, are
 the ImageNet weights in the torch cache, does the earlier run to start from exist and fit,
 and, when resuming, is there a checkpoint trained with this very config. Each failure is a
-ConfigError naming the field, so a form or the CLI can show it before anything is trained.
+InvalidInput naming the field, so a form or the CLI can show it before anything is trained.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
+from app.worker.errors import InvalidInput
 from app.worker.training import checkpoint
-from app.worker.training.config import ConfigError, RunConfig
+from app.worker.training.config import RunConfig
 from app.worker.training.data import preflight
 from app.worker.training.loop import Precision, resolve_precision
 from app.worker.training.models import (
@@ -44,7 +45,7 @@ def resolve_device(requested: str) -> torch.device:
     """
     if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
-            raise ConfigError("device", "CUDA is not available on this machine; use auto or cpu")
+            raise InvalidInput("device", "CUDA is not available on this machine; use auto or cpu")
         return torch.device("cuda")
     return torch.device("cpu")
 
@@ -58,7 +59,7 @@ def check_config(
 ) -> Plan:
     """Everything about the config that this machine decides, before any data is read.
 
-    Raises ConfigError for: CUDA asked for but absent; fp16 on the CPU; more stages to
+    Raises InvalidInput for: CUDA asked for but absent; fp16 on the CPU; more stages to
     unfreeze than the model has; a missing folder or CIFAR-10; ImageNet weights not in the
     torch cache (naming the path and URL); an init run or checkpoint that is missing or of
     another architecture; and, with `resume_dir`, a missing checkpoint or a config that
@@ -68,7 +69,7 @@ def check_config(
     precision = resolve_precision(config.precision, device)
     stages = stage_count(config)
     if config.strategy == "last_n" and config.unfreeze_stages > stages:
-        raise ConfigError(
+        raise InvalidInput(
             "unfreeze_stages",
             f"{config.model} has {stages} backbone stages; expected 1 to {stages}",
         )
@@ -77,15 +78,15 @@ def check_config(
     if resume_dir is not None:
         path = resume_dir / checkpoint.FILENAME
         if not path.is_file():
-            raise ConfigError("resume", f"no {checkpoint.FILENAME} in {resume_dir} to resume from")
+            raise InvalidInput("resume", f"no {checkpoint.FILENAME} in {resume_dir} to resume from")
         try:
             plan.resume_checkpoint = checkpoint.load(path)
         except Exception as error:
-            raise ConfigError("resume", f"cannot read {path}: {error}") from error
+            raise InvalidInput("resume", f"cannot read {path}: {error}") from error
         saved = plan.resume_checkpoint["config"]
         for key, value in config.to_dict().items():
             if saved.get(key) != value:
-                raise ConfigError(
+                raise InvalidInput(
                     key,
                     f"is {value!r} here but {saved.get(key)!r} in the checkpoint; a resumed run keeps its config",
                 )

@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from app.worker.errors import InvalidInput
 from app.worker.training.config import RunConfig
 from app.worker.training.data import cache, cifar10, digits, folder, shapes
 from app.worker.training.data.cache import TRAIN, UNASSIGNED, VAL, Decoded
-from app.worker.training.data.folder import DataError
 
-__all__ = ["DataError", "ImageSet", "load_data", "preflight"]
+__all__ = ["ImageSet", "InvalidInput", "load_data", "preflight"]
 
 
 @dataclass
@@ -52,7 +52,7 @@ class ImageSet:
 def preflight(config: RunConfig, data_dir: Path) -> None:
     """The checks that need only the file system: the folder or the CIFAR files exist.
 
-    Raises ConfigError naming the field; reads no image.
+    Raises InvalidInput naming the field; reads no image.
     """
     if config.dataset == "folder":
         assert config.folder is not None  # RunConfig.from_dict guarantees it
@@ -134,7 +134,7 @@ def _split(
             if cap:
                 loose = loose[:cap]
             if len(loose) < 2:
-                raise DataError(
+                raise InvalidInput(
                     _source_field(config),
                     f"class '{name}' has {len(loose)} usable image; at least 2 are needed to hold one out for validation",
                 )
@@ -197,21 +197,21 @@ def load_data(
     Decoding a folder asks `should_stop` between files and raises folder.DecodeStopped once
     it is true (a cancel or a time limit is honoured while the data loads).
 
-    Raises ConfigError for a missing source, DataError when the data cannot make a training
+    Raises InvalidInput for a missing source, InvalidInput when the data cannot make a training
     set (fewer than two classes, an empty class, no images, a class of one image).
     """
     decoded, hit, scan_skipped = _decoded(config, data_dir, should_stop)
     first = config.first_class
     n_classes = len(decoded.classes) - first
     if n_classes < 2:
-        raise DataError(
+        raise InvalidInput(
             "first_class",
             f"{config.dataset} has {len(decoded.classes)} classes; skipping {first} leaves "
             f"{max(0, n_classes)}, and a classifier needs 2",
         )
     if config.num_classes and config.dataset != "shapes":
         if config.num_classes > n_classes:
-            raise DataError(
+            raise InvalidInput(
                 "num_classes",
                 f"{config.dataset} has {n_classes} classes from class {first} on; "
                 f"asked for {config.num_classes}",
@@ -234,7 +234,7 @@ def load_data(
     train_idx.sort()
     val_idx.sort()
     if not len(val_idx):
-        raise DataError(_source_field(config), "the validation split has no images")
+        raise InvalidInput(_source_field(config), "the validation split has no images")
 
     def to_device(array: np.ndarray) -> torch.Tensor:
         tensor = torch.from_numpy(np.ascontiguousarray(array))

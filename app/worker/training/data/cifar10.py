@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from app.worker.training.config import ConfigError
+from app.worker.errors import InvalidInput
 from app.worker.training.data.cache import TRAIN, VAL, Decoded, digest_files
 
 FOLDER = "cifar-10-batches-py"
@@ -58,11 +58,11 @@ def folder(data_dir: Path) -> Path:
 
 
 def check_present(data_dir: Path) -> Path:
-    """The batches' folder; ConfigError("dataset", ...) naming what is missing and the fix."""
+    """The batches' folder; InvalidInput("dataset", ...) naming what is missing and the fix."""
     path = folder(data_dir)
     missing = [n for n in (*TRAIN_FILES, VAL_FILE, META_FILE) if not (path / n).is_file()]
     if missing:
-        raise ConfigError(
+        raise InvalidInput(
             "dataset",
             f"CIFAR-10 is not in {path} (missing {', '.join(missing)}); run "
             f"`cvprep data fetch cifar10` where the internet can be reached (it downloads {URL})",

@@ -6,7 +6,7 @@ per class (split later by a seeded, stratified `val_fraction`); `train/` and `va
 validation split, where the validation images are held out of `train/` and `test/` is counted
 as an unused split. Any other folder named like a split (`train/` alone, `val/` without
 `train/`, ...) or images lying flat beside a label file (`labels.csv`) is refused with a
-DataError naming the layout seen. Class names are the folder names, sorted; images may sit
+InvalidInput naming the layout seen. Class names are the folder names, sorted; images may sit
 deeper inside a class folder.
 
 Links (one rule, as torchvision's ImageFolder follows them): a symbolic link, to a file or a
@@ -30,7 +30,7 @@ What real folders and unzipped archives hold, and what happens to it:
   as 0–255 data clipped, as Pillow's own `convert("L")` reads it;
 - truncated or undecodable files (validated by a full decode, not `verify()`), and images past
   the pixel cap: skipped and counted by reason;
-- fewer than two classes, a class without a usable image, or no images at all: a DataError
+- fewer than two classes, a class without a usable image, or no images at all: a InvalidInput
   naming the folder, before training starts.
 
 Each image is resized so its shorter side is `size` px and centre-cropped to a square.
@@ -50,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from app.worker.training.config import ConfigError
+from app.worker.errors import InvalidInput
 from app.worker.training.data.cache import TRAIN, UNASSIGNED, VAL, Decoded, digest_files
 
 # Extensions that make a file outside the class folders a stray image (never opened).
@@ -82,15 +82,6 @@ UNDECODABLE = "not decodable as an image"
 TOO_LARGE = f"more than {MAX_PIXELS:,} pixels"
 
 
-class DataError(ValueError):
-    """The data cannot make a training set; `str()` reads "field: reason" like ConfigError."""
-
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field = field
-        self.reason = reason
-
-
 @dataclass
 class FolderScan:
     """What a folder holds, before any image is decoded."""
@@ -115,7 +106,7 @@ class FolderScan:
 def resolve_folder(data_dir: Path, folder: str) -> Path:
     """DATA_DIR/datasets/<folder>, refused unless it is an existing folder inside it.
 
-    Raises ConfigError("folder", ...) for a path that leaves DATA_DIR/datasets (through '..'
+    Raises InvalidInput("folder", ...) for a path that leaves DATA_DIR/datasets (through '..'
     or a symbolic link) or does not exist.
     """
     base = (data_dir / "datasets").resolve()
@@ -125,11 +116,11 @@ def resolve_folder(data_dir: Path, folder: str) -> Path:
         inside = path.is_relative_to(base)
         exists = inside and path.is_dir()
     except (OSError, ValueError) as error:  # a name too long, a NUL byte: not a folder of ours
-        raise ConfigError("folder", f"'{shown}' is not a usable folder name ({error})") from None
+        raise InvalidInput("folder", f"'{shown}' is not a usable folder name ({error})") from None
     if not inside:
-        raise ConfigError("folder", f"'{shown}' is outside DATA_DIR/datasets ({base})")
+        raise InvalidInput("folder", f"'{shown}' is outside DATA_DIR/datasets ({base})")
     if not exists:
-        raise ConfigError("folder", f"no folder '{shown}' in {base}")
+        raise InvalidInput("folder", f"no folder '{shown}' in {base}")
     return path
 
 
@@ -149,14 +140,14 @@ def split_layout(
 
     (None, None, []) for one folder per class; ("train", "val", [...]) for train/ with val/
     (or valid/, validation/); ("train", None, ["test", ...]) for train/ with test/ and no
-    validation split (validation is then held out of train/). Raises DataError naming what
+    validation split (validation is then held out of train/). Raises InvalidInput naming what
     it saw for another folder named like a split, or images flat beside a label file. `dirs`
     and `loose` are the names of the top level's folders and files.
     """
     labels = [f for f in loose if f.lower().endswith(LABEL_FILE_SUFFIXES)]
     flat = [f for f in loose if image_named(f)]
     if labels and flat:
-        raise DataError(
+        raise InvalidInput(
             name,
             f"found {len(flat)} images flat beside the label file '{labels[0]}' (a CSV of "
             "labels); training reads one folder of images per class, e.g. cats/1.jpg, dogs/2.jpg",
@@ -170,7 +161,7 @@ def split_layout(
     splits = [d for d in dirs if d.lower() in SPLIT_NAMES]
     if splits:
         seen = ", ".join(f"{d}/" for d in sorted(dirs)[:8])
-        raise DataError(
+        raise InvalidInput(
             name,
             f"the top level holds {seen}: {', '.join(s + '/' for s in splits)} looks like a "
             "split, but the splits read are train/ with val/ (or valid/, validation/), or "
@@ -238,7 +229,7 @@ def scan_folder(path: Path, name: str = "folder", base: Path | None = None) -> F
     """Find the classes and image files of an ImageFolder, descending a wrapping folder.
 
     `base` is the folder links may point into (DATA_DIR/datasets; default `path` itself).
-    Raises DataError when there are no class folders, or fewer than two, or for a layout
+    Raises InvalidInput when there are no class folders, or fewer than two, or for a layout
     `split_layout` refuses.
     """
     root = path.resolve()
@@ -274,16 +265,16 @@ def scan_folder(path: Path, name: str = "folder", base: Path | None = None) -> F
         split_classes.append(class_dirs)
     scan.classes = sorted({class_name(d) for d in split_classes[0]})
     if not scan.classes and skipped[LOOSE] and path != root:
-        raise DataError(
+        raise InvalidInput(
             name, f"found one class ('{path.name}'); a classifier needs at least two class folders"
         )
     if not scan.classes:
-        raise DataError(
+        raise InvalidInput(
             name,
             f"no class folders in {path}: expected one sub-folder of images per class (or train/ and val/ holding them)",
         )
     if len(scan.classes) < 2:
-        raise DataError(
+        raise InvalidInput(
             name,
             f"found one class ('{scan.classes[0]}') in {path}; a classifier needs at least two class folders",
         )
@@ -292,14 +283,14 @@ def scan_folder(path: Path, name: str = "folder", base: Path | None = None) -> F
         for class_dir in class_dirs:
             label = class_name(class_dir)
             if label not in index:
-                raise DataError(
+                raise InvalidInput(
                     name,
                     f"class '{label}' is in {class_dir.parent.name}/ but not in train/",
                 )
             for file in _class_files(class_dir, base, skipped):
                 scan.files.append((file, index[label], split))
     if not scan.files:
-        raise DataError(name, f"no image files in the class folders of {path}")
+        raise InvalidInput(name, f"no image files in the class folders of {path}")
     return scan
 
 
@@ -405,14 +396,14 @@ def decode_folder(
 
 
 def check_classes(decoded: Decoded, name: str = "folder") -> None:
-    """Raise DataError when a class ended up without any usable image."""
+    """Raise InvalidInput when a class ended up without any usable image."""
     counts = np.bincount(decoded.labels, minlength=len(decoded.classes))
     if counts.sum() == 0:
         reasons = ", ".join(f"{r}: {n}" for r, n in decoded.skipped.items())
-        raise DataError(name, f"no usable images ({reasons or 'none found'})")
+        raise InvalidInput(name, f"no usable images ({reasons or 'none found'})")
     empty = [decoded.classes[i] for i in np.flatnonzero(counts == 0)]
     if empty:
         listed = ", ".join(f"'{c}'" for c in empty)
-        raise DataError(
+        raise InvalidInput(
             name, f"class {listed} has no usable images; every class folder needs at least one"
         )
