@@ -44,7 +44,8 @@ def load_config(path: Path, overrides: list[str]) -> RunConfig:
     Raises InvalidInput naming the field (or "config" for an unreadable file, "--set" for a
     malformed override).
     """
-    from app.worker.training import InvalidInput, RunConfig
+    from app.worker.errors import InvalidInput
+    from app.worker.training import RunConfig
 
     try:
         loaded = yaml.safe_load(path.read_text()) if path.is_file() else None
@@ -224,7 +225,8 @@ def class_table(metrics: dict[str, Any]) -> Table:
 
 def train(args: argparse.Namespace) -> int:
     """`cvprep train`: returns the exit code (0, 1, 2 or 130, see the module docstring)."""
-    from app.worker.training import InvalidInput, run
+    from app.worker.errors import InvalidInput
+    from app.worker.training import run
 
     console, errors = Console(), Console(stderr=True)
     settings = get_settings()

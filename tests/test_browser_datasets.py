@@ -1,5 +1,6 @@
 """Your own data set in a real Chromium: upload a zip with the form, read the preview (the
-thumbnails load), start the New-run form from it, axe on both pages."""
+thumbnails load, the skipped file named), start the New-run form from it, axe on both pages,
+delete it from the dialog that asks first."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ def test_upload_preview_and_train_link(page: Page, tmp_path: Path) -> None:
     expect(page).to_have_url(re.compile(r"/datasets/\d+$"))
     expect(page.get_by_role("heading", level=1)).to_have_text("Flowers")
     expect(page.locator("#skipped")).to_contain_text("1 × not decodable as an image")
+    expect(page.locator("#skipped .skipped-files")).to_have_text("garden/tulips/broken.png")
     thumbs = page.locator(".dataset-thumbs img")
     expect(thumbs).to_have_count(6)
     # Every thumbnail decoded in the browser (a broken one would also fail the fixture).
@@ -53,3 +55,16 @@ def test_upload_preview_and_train_link(page: Page, tmp_path: Path) -> None:
     for path in ("/datasets", preview):
         page.goto(path)
         assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), path
+    # Delete asks in a dialog over the page; Escape keeps the data set, "Delete it" deletes.
+    opener = page.locator("#delete-dataset")
+    opener.click()
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_contain_text("Delete the data set 'Flowers'?")
+    expect(dialog).to_contain_text("Nothing else uses it.")
+    assert axe_violations(page) == []
+    page.keyboard.press("Escape")
+    expect(opener).to_be_focused()
+    opener.click()
+    dialog.get_by_role("button", name="Delete it").click()
+    expect(page).to_have_url(re.compile(r"/datasets$"))
+    expect(page.locator("main")).to_contain_text("No data sets yet")

@@ -112,37 +112,71 @@ def test_watching_an_experiment_breaks_no_content_security_rule(
     assert refused == [], refused
 
 
-def test_delete_asks_first_and_the_question_falls_back_to_the_complete_experiment(
-    page: Page,
-) -> None:
-    page.goto("/questions/pooling")  # a session of one's own
-    made = []
-    for _ in range(2):
-        launched = page.request.post("/api/experiments", data={"preset": "pooling"})
-        assert launched.ok, launched.text()
-        made.append(launched.json())
-        for run_id in made[-1]["runs"]:  # cancelled while queued (or stopped): they end
-            page.request.delete(f"/api/runs/{run_id}")
-    older, newer = made
-    run_id = newer["runs"][0]
+def _ended(page: Page, run_id: int) -> None:
     page.wait_for_function(
         f"fetch('/api/runs/{run_id}').then(r => r.json()).then(r => r.status !== 'queued'"
         " && r.status !== 'running')",
         polling=500,
         timeout=60_000,
     )
+
+
+def test_delete_asks_first_and_the_question_falls_back_to_the_complete_experiment(
+    browser: Browser, page: Page
+) -> None:
+    page.goto("/questions/pooling")  # a session of one's own
+    made = []
+    for _ in range(3):
+        launched = page.request.post("/api/experiments", data={"preset": "pooling"})
+        assert launched.ok, launched.text()
+        made.append(launched.json())
+        for run_id in made[-1]["runs"]:  # cancelled while queued (or stopped): they end
+            page.request.delete(f"/api/runs/{run_id}")
+    oldest, older, newer = made
+    run_id = newer["runs"][0]
+    _ended(page, run_id)
+    # With JavaScript: the question opens in a dialog over the run's page.
     page.goto(f"/runs/{run_id}")
-    page.locator("#delete-run").click()
-    expect(page).to_have_url(re.compile(rf"/runs/{run_id}/delete$"))
-    expect(page.locator(".confirm-depends")).to_contain_text(f"Experiment {newer['id']}")
+    opener = page.locator("#delete-run")
+    opener.click()
+    dialog = page.locator("dialog#confirm-dialog")
+    expect(dialog).to_be_visible()
+    expect(page).to_have_url(re.compile(rf"/runs/{run_id}$"))
+    expect(dialog.get_by_role("heading", name=f"Delete run {run_id}?")).to_be_visible()
+    expect(dialog.locator(".confirm-depends")).to_contain_text(f"Experiment {newer['id']}")
+    expect(dialog.locator("#keep-it")).to_be_focused()  # the choice that loses nothing
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(opener).to_be_focused()
+    page.keyboard.press("Enter")  # the keyboard opens it again
+    expect(dialog).to_be_visible()
     page.set_viewport_size({"width": 375, "height": 800})
     assert axe_violations(page) == []
-    page.get_by_role("button", name="Delete it").click()
+    dialog.get_by_role("button", name="Delete it").click()
     expect(page).to_have_url(re.compile(r"/runs$"))
     page.goto("/questions/pooling")
     latest = page.locator("#preset-pooling .experiment-latest a")
     expect(latest).to_have_attribute("href", f"/experiments/{older['id']}")
     expect(page.locator("#preset-pooling")).to_contain_text(f"experiment {newer['id']}")
+    # Without JavaScript: the link leads to the same question on its own page.
+    context = browser.new_context(
+        base_url=page.url.split("/questions")[0],
+        java_script_enabled=False,
+        storage_state=page.context.storage_state(),
+    )
+    plain = context.new_page()
+    run_id = older["runs"][0]
+    _ended(page, run_id)
+    plain.goto(f"/runs/{run_id}")
+    plain.locator("#delete-run").click()
+    expect(plain).to_have_url(re.compile(rf"/runs/{run_id}/delete$"))
+    expect(plain.locator(".confirm-depends")).to_contain_text(f"Experiment {older['id']}")
+    plain.get_by_role("button", name="Delete it").click()
+    expect(plain).to_have_url(re.compile(r"/runs$"))
+    plain.goto("/questions/pooling")
+    latest = plain.locator("#preset-pooling .experiment-latest a")
+    expect(latest).to_have_attribute("href", f"/experiments/{oldest['id']}")
+    context.close()
 
 
 def test_a_refused_launch_stays_on_its_question_with_what_to_do(page: Page) -> None:

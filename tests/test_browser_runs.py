@@ -21,6 +21,27 @@ LOSS_POINTS = (
     "Chart.getChart(document.getElementById('loss-chart'))?.data.datasets[0].data.length ?? 0"
 )
 PROGRESS = "document.querySelector('#run-progress')?.value ?? -1"
+# Looks at the training curves in every animation frame (what the next paint shows) and keeps
+# each frame where one of them is not on screen, has no size, or has no pixel drawn; counts
+# the polls that swapped the status in meanwhile.
+WATCH_CURVES = """() => {
+  window.blankFrames = []; window.polls = 0;
+  document.addEventListener('htmx:afterSettle', () => { window.polls += 1; });
+  function look() {
+    const canvases = [...document.querySelectorAll('#run-status .chart-grid canvas')];
+    const blank = canvases.filter(c => {
+      const box = c.getBoundingClientRect();
+      if (!c.width || !c.height || !box.width || !box.height) return true;
+      const alpha = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 3; i < alpha.length; i += 4 * 5) if (alpha[i]) return false;
+      return true;
+    }).map(c => c.id);
+    if ((blank.length || !canvases.length) && window.blankFrames.length < 50)
+      window.blankFrames.push({polls: window.polls, blank: blank, canvases: canvases.length});
+    if (document.querySelector('#run-status[hx-get]')) requestAnimationFrame(look);
+  }
+  requestAnimationFrame(look);
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +103,11 @@ def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Pag
     expect(page.locator("#input-images_per_class")).to_have_value("60")
     page.go_forward()
     expect(page).to_have_url(run_url)
+    # While the page polls, the curves never blank: no frame paints them empty or removed.
+    page.wait_for_function("Chart.getChart(document.getElementById('loss-chart'))")
+    page.evaluate(WATCH_CURVES)
+    loss_chart = "Chart.getChart(document.getElementById('loss-chart'))"
+    page.evaluate(f"{loss_chart}.hide(0)")  # as a click on its legend entry does
 
     # The progress bar moves and the loss curve grows while the page polls: sampled here until
     # the run ends, every distinct (progress, points) the page showed while it was running.
@@ -97,6 +123,9 @@ def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Pag
     points = [n for _, n in seen]
     assert len(set(progress)) >= 2 and progress == sorted(progress), seen
     assert len(set(points)) >= 2 and points == sorted(points), seen
+    assert page.evaluate("window.polls") >= 2
+    assert page.evaluate("window.blankFrames") == []
+    assert page.evaluate(f"{loss_chart}.isDatasetVisible(0)") is False  # the polls kept it hidden
 
     expect(page.locator("#run-status")).to_have_attribute(
         "data-status", "succeeded", timeout=240_000
@@ -124,7 +153,7 @@ def test_the_progress_page_draws_its_charts(run_page: Page) -> None:
     )
     assert answered.ok, answered.text()
     run_page.goto("/progress")
-    expect(run_page.locator(".chart-box.drawn")).to_have_count(2)  # due forecast, calendar
+    expect(run_page.locator(".chart-frame.drawn")).to_have_count(2)  # due forecast, calendar
     expect(run_page.locator("#forecast-figure details")).not_to_have_attribute("open", "")
 
 

@@ -47,8 +47,12 @@ def pets_zip() -> tuple[bytes, dict[str, list[bytes]]]:
         "dog": [image_bytes(50 + i, size=40) for i in range(2)],
     }
     entries = [(f"pets/{c}/{i}.png", b) for c, items in images.items() for i, b in enumerate(items)]
-    entries += [("pets/cat/readme.txt", b"hello"), ("__MACOSX/pets/._cat", b"\x00")]
+    entries += [(f"pets/cat/{TRICKY}", b"hello"), ("__MACOSX/pets/._cat", b"\x00")]
     return make_zip(entries), images
+
+
+# A skipped file's name is the uploader's text: the page shows it as text, never as markup.
+TRICKY = "<img src=x onerror=alert(1)>.jpg"
 
 
 def test_the_list_page_has_an_upload_form_that_sends_the_token_first(app_client) -> None:
@@ -72,8 +76,14 @@ def test_upload_by_form_then_preview_then_train_link(app_client) -> None:
         for row in page.select(".dataset-classes tbody tr")
     }
     assert counts == {"cat": 8, "dog": 2}
-    skipped = page.select_one("#skipped").text
-    assert "1 × not decodable as an image" in skipped and "1 × hidden or system file" in skipped
+    skipped = page.select_one("#skipped")
+    assert "1 × not decodable as an image" in skipped.text
+    assert "1 × hidden or system file" in skipped.text
+    # Each skipped file is named by its path inside the zip, escaped, never a server path.
+    named = [code.text for code in skipped.select(".skipped-files code")]
+    assert named == [f"pets/cat/{TRICKY}", "__MACOSX/pets/._cat"]
+    assert skipped.select("img") == [] and "&lt;img src=x" in str(skipped)
+    assert str(app_client.app.state.settings.data_dir) not in skipped.text
     assert (
         "largest class has 8 images and the smallest 2" in page.select_one("#imbalance-note").text
     )
@@ -93,6 +103,11 @@ def test_upload_by_form_then_preview_then_train_link(app_client) -> None:
     assert app_client.get(f"/datasets/{dataset_id}/images/1/2").status_code == 404  # 2 dogs
     listing = soup(app_client.get("/datasets"))
     assert listing.select_one(f"#dataset-{dataset_id} a").text == "Pets"
+    answer = app_client.get(f"/api/datasets/{dataset_id}").json()
+    assert answer["skipped_names"] == {
+        "not decodable as an image": [f"pets/cat/{TRICKY}"],
+        "hidden or system file": ["__MACOSX/pets/._cat"],
+    }
 
 
 def test_a_refused_form_upload_shows_why_and_keeps_nothing(app_client) -> None:

@@ -280,8 +280,9 @@ def test_a_long_file_name_is_shortened_into_the_name(make_client: MakeClient) ->
 def test_a_bomb_is_stopped_at_the_cap_not_after_it(tmp_path: Path) -> None:
     """Unpacked directly: what was on disk when the refusal came is within the cap (the
     caller then removes it), however large the entry would have grown."""
-    from app.datasets.entries import Caps, InvalidInput
+    from app.datasets.entries import Caps
     from app.datasets.extract import CHUNK, extract_zip
+    from app.worker.errors import InvalidInput
 
     archive = tmp_path / "bomb.zip"
     archive.write_bytes(make_zip([*two_classes(), ("a/zeros.png", bytes(50_000_000))]))

@@ -280,3 +280,52 @@ def test_0003_adds_runs_that_go_with_their_user_and_never_reuse_an_id(
         assert "run" not in sqlalchemy.inspect(connection).get_table_names()
     engine.dispose()
     upgrade(url)
+
+
+def test_0008_names_no_skipped_files_for_data_sets_from_before(empty_database_url: str) -> None:
+    url = empty_database_url
+    upgrade(url, "0007")
+    engine = sqlalchemy.create_engine(url)
+    when = datetime(2026, 12, 8, 10, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(
+            sqlalchemy.table("user", sqlalchemy.column("created_at")).insert(),
+            [{"created_at": when}],
+        )
+        dataset = sqlalchemy.table(
+            "dataset",
+            *(
+                sqlalchemy.column(c)
+                for c in ("owner_id", "name", "folder", "created_at", "classes", "images")
+            ),
+            sqlalchemy.column("skipped"),
+            sqlalchemy.column("disk_bytes"),
+        )
+        connection.execute(
+            dataset.insert(),
+            [
+                {
+                    "owner_id": 1,
+                    "name": "pets",
+                    "folder": "uploads/1/1",
+                    "created_at": when,
+                    "classes": '{"cat": 2, "dog": 2}',
+                    "images": 4,
+                    "skipped": '{"hidden or system file": 1}',
+                    "disk_bytes": 10,
+                }
+            ],
+        )
+    upgrade(url)
+    with engine.connect() as connection:
+        names = connection.execute(
+            sqlalchemy.select(sqlalchemy.column("skipped_names", sqlalchemy.JSON)).select_from(
+                sqlalchemy.table("dataset")
+            )
+        ).scalar_one()
+    assert names == {}  # the counts stay; no names were kept then
+    command.downgrade(alembic_config(url), "0007")
+    with engine.connect() as connection:
+        columns = {c["name"] for c in sqlalchemy.inspect(connection).get_columns("dataset")}
+    engine.dispose()
+    assert "skipped_names" not in columns and "skipped" in columns

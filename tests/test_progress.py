@@ -100,7 +100,7 @@ def test_progress_page_draws_the_charts(db_client: TestClient, bank: QuestionBan
     assert not page.select("svg.chart")
 
     def chart(chart_id: str) -> dict:
-        return json.loads(page.select_one(f"#{chart_id}-chart")["data-chart"])
+        return json.loads(page.select_one(f"#{chart_id}-figure")["data-chart"])
 
     forecast = chart("forecast")
     assert len(forecast["x"]["labels"]) == 14 and sum(forecast["series"][0]["values"]) >= 1

@@ -232,7 +232,7 @@ def test_a_finished_run_shows_every_result(client: TestClient, finished: int) ->
     assert status["data-status"] == "succeeded" and not status.has_attr("hx-trigger")
 
     def spec(chart_id: str) -> dict:
-        return json.loads(page.select_one(f"#{chart_id}-chart")["data-chart"])
+        return json.loads(page.select_one(f"#{chart_id}-figure")["data-chart"])
 
     confusion = spec("confusion")
     assert confusion["cells"] == metrics["confusion_matrix"]

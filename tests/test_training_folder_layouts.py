@@ -17,12 +17,13 @@ from PIL import Image
 from torchvision.datasets import ImageFolder
 
 from app.datasets.entries import Caps
-from app.datasets.extract import entry_name, extract_zip
+from app.datasets.extract import SKIPPED_NAMED, entry_name, extract_zip
 from app.worker.errors import InvalidInput
 from app.worker.training import RunConfig
 from app.worker.training.data import load_data
 from app.worker.training.data.cache import UNASSIGNED
 from app.worker.training.data.folder import (
+    HIDDEN,
     LINK_OUT,
     UNDECODABLE,
     UNUSED_SPLIT,
@@ -110,6 +111,24 @@ def test_a_jfif_or_extensionless_jpeg_is_read_by_what_pillow_says_it_is(tmp_path
     extracted = extract_zip(zip_tree(root, tmp_path / "web.zip"), tmp_path / "out", CAPS)
     assert extracted.classes == {"cats": 2, "dogs": 2}
     assert extracted.skipped == {UNDECODABLE: 1}
+    assert extracted.skipped_names == {UNDECODABLE: ["dogs/notes.txt"]}
+
+
+def test_skipped_files_are_named_up_to_the_cap_hidden_ones_last(tmp_path: Path) -> None:
+    root = tmp_path / "mac"
+    for c, name in enumerate(("cat", "dog")):
+        for i in range(2):
+            noise(10 * c + i, root / name / f"{i}.png")
+    for i in range(SKIPPED_NAMED + 10):  # what macOS's Archive Utility adds beside each file
+        (root / "__MACOSX" / f"._{i:03d}.png").parent.mkdir(parents=True, exist_ok=True)
+        (root / "__MACOSX" / f"._{i:03d}.png").write_bytes(b"\x00\x05\x16\x07")
+    (root / "dog" / "broken.png").write_bytes(b"\x89PNG not really")
+    extracted = extract_zip(zip_tree(root, tmp_path / "mac.zip"), tmp_path / "out", CAPS)
+    assert extracted.skipped == {HIDDEN: SKIPPED_NAMED + 10, UNDECODABLE: 1}
+    names = extracted.skipped_names
+    assert list(names) == [UNDECODABLE, HIDDEN]  # the file the learner looks for comes first
+    assert names[UNDECODABLE] == ["dog/broken.png"]
+    assert names[HIDDEN] == [f"__MACOSX/._{i:03d}.png" for i in range(SKIPPED_NAMED - 1)]
 
 
 def test_train_and_test_without_val_hold_validation_out_of_train_the_same_in_a_zip(
@@ -129,6 +148,9 @@ def test_train_and_test_without_val_hold_validation_out_of_train_the_same_in_a_z
     extracted = extract_zip(zip_tree(root, tmp_path / "k.zip"), tmp_path / "out", CAPS)
     assert extracted.classes == {"cat": 4, "dog": 4}
     assert extracted.skipped == {UNUSED_SPLIT: 4}
+    assert sorted(extracted.skipped_names[UNUSED_SPLIT]) == [
+        f"test/{name}/{i}.png" for name in ("cat", "dog") for i in range(2)
+    ]
     stored = scan_folder(tmp_path / "out")
     assert stored.classes == scan.classes and len(stored.files) == len(scan.files)
 

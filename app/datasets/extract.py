@@ -15,7 +15,9 @@ than two class folders, or a class without a usable image.
 Skipped and counted (the engine's own rules, app.worker.training.data.folder): `__MACOSX/`,
 AppleDouble `._x` and other hidden or system files; files outside any class folder; files that
 do not decode as an image (checked by a full decode, whatever the extension); truncated
-images; an archive inside the archive (never expanded).
+images; an archive inside the archive (never expanded). The first SKIPPED_NAMED of them are
+also named (their path inside the archive, as `shown`), hidden and system files last, so the
+learner can find the file that did not count.
 
 The layout is the folder reader's (`rules.split_layout`): class folders; train/ with val/;
 train/ with test/ (test/ counted unused, validation held out of train/ later); anything else
@@ -63,16 +65,51 @@ EXTENSIONS = {
     "PPM": ".ppm",
 }
 ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!", b"BZh")
+# Skipped files named per data set, in all (the counts cover every one): enough to find the
+# few that matter, small enough for a row and a page.
+SKIPPED_NAMED = 50
 
 
 @dataclass
 class Extracted:
     """What an archive gave: usable images per class (sorted by name), skipped files by reason,
-    and the bytes kept on disk."""
+    the bytes kept on disk, and the first SKIPPED_NAMED skipped files' names by reason (paths
+    inside the archive, printable, at most 80 characters each)."""
 
     classes: dict[str, int]
     skipped: dict[str, int]
     disk_bytes: int
+    skipped_names: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class Skips:
+    """Skipped files: every one counted by reason, the first SKIPPED_NAMED of each reason named
+    (memory stays bounded whatever the archive holds)."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    names: dict[str, list[str]] = field(default_factory=dict)
+
+    def add(self, reason: str, name: str) -> None:
+        """Count one skipped file; `name` is its path inside the archive."""
+        self.counts[reason] += 1
+        named = self.names.setdefault(reason, [])
+        if len(named) < SKIPPED_NAMED:
+            named.append(shown(name))
+
+    def order(self) -> list[str]:
+        """The reasons met, hidden and system files last, the rest by name."""
+        return sorted(self.counts, key=lambda reason: (reason == rules.HIDDEN, reason))
+
+    def named(self) -> dict[str, list[str]]:
+        """At most SKIPPED_NAMED names in all, hidden and system files last (a macOS zip holds
+        one `._x` per image, which would crowd out the file the learner is looking for)."""
+        left, kept = SKIPPED_NAMED, {}
+        for reason in self.order():
+            if left and self.names.get(reason):
+                kept[reason] = self.names[reason][:left]
+                left -= len(kept[reason])
+        return kept
 
 
 @dataclass
@@ -85,7 +122,7 @@ class _Entry:
 class _Plan:
     items: list[tuple[zipfile.ZipInfo, tuple[str, ...]]] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
-    skipped: Counter[str] = field(default_factory=Counter)
+    skips: Skips = field(default_factory=Skips)
 
 
 def entry_name(info: zipfile.ZipInfo) -> str:
@@ -133,7 +170,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
             continue
         if _junk(parts):
             if not info.is_dir():
-                result.skipped[rules.HIDDEN] += 1
+                result.skips.add(rules.HIDDEN, name)
         elif info.is_dir():
             folders.append(parts)
         else:
@@ -145,7 +182,8 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
         tops |= {p[depth] for p in folders if len(p) > depth}
         if len(tops) != 1 or any(rules.image_named(e.parts[-1]) for e in loose):
             break
-        result.skipped[rules.NOT_IMAGE] += len(loose)
+        for entry in loose:
+            result.skips.add(rules.NOT_IMAGE, entry_name(entry.info))
         files = [e for e in files if len(e.parts) > depth + 1]
         wrapper = next(iter(tops))
         depth += 1
@@ -160,16 +198,17 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     splits = [train, val] if train is not None else None
     classes: set[str] = set()
     for entry in files:
+        path = entry_name(entry.info)
         if len(entry.parts) == 1:
             image_name = rules.image_named(entry.parts[0])
-            result.skipped[rules.LOOSE if image_name else rules.NOT_IMAGE] += 1
+            result.skips.add(rules.LOOSE if image_name else rules.NOT_IMAGE, path)
         elif splits is None:
             classes.add(entry.parts[0])
             result.items.append((entry.info, (entry.parts[0],)))
         elif entry.parts[0] not in splits:
-            result.skipped[UNUSED_SPLIT] += 1
+            result.skips.add(UNUSED_SPLIT, path)
         elif len(entry.parts) == 2:
-            result.skipped[rules.LOOSE] += 1
+            result.skips.add(rules.LOOSE, path)
         elif val is None:  # train/ and test/: validation is held out of train/ later
             classes.add(entry.parts[1])
             result.items.append((entry.info, (entry.parts[1],)))
@@ -195,7 +234,7 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
                 "file", f"class folder '{shown(name)}' has a name over 100 characters"
             )
     result.classes = sorted(classes)
-    if not result.classes and wrapper and result.skipped[rules.LOOSE]:
+    if not result.classes and wrapper and result.skips.counts[rules.LOOSE]:
         result.classes = [wrapper]  # images in one folder: that folder is the only class
     if not result.classes:
         raise InvalidInput(
@@ -303,7 +342,7 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
         layout = plan(entries)
         budget.check_class_count(layout.classes, caps)
         pixel_budget = budget.PixelBudget(caps)
-        skipped = layout.skipped
+        skips = layout.skips
         counts = dict.fromkeys(layout.classes, 0)
         numbers: Counter[tuple[str, ...]] = Counter()
         written = disk = 0
@@ -322,21 +361,24 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
             except NotImplementedError as error:
                 raise InvalidInput("file", f"'{shown(info.filename)}': {error}") from None
             if size is None:
-                skipped[NESTED] += 1
+                skips.add(NESTED, entry_name(info))
                 continue
             written += size
             outcome = _image_extension(path, caps.pixels, shown(info.filename), pixel_budget)
             if not outcome.startswith("."):
                 path.unlink()
-                skipped[outcome] += 1
+                skips.add(outcome, entry_name(info))
                 continue
             path.rename(path.with_suffix(outcome))
             disk += size
             counts[dest_dir[-1]] += 1
     split = any(len(dest_dir) == 2 for _, dest_dir in layout.items)
-    _check_counts(counts, skipped, split=split)
+    _check_counts(counts, skips.counts, split=split)
     return Extracted(
-        classes=counts, skipped={k: v for k, v in skipped.items() if v}, disk_bytes=disk
+        classes=counts,
+        skipped={k: skips.counts[k] for k in skips.order() if skips.counts[k]},
+        disk_bytes=disk,
+        skipped_names=skips.named(),
     )
 
 

@@ -159,6 +159,7 @@ def keep(
             folder="",
             classes=extracted.classes,
             skipped=extracted.skipped,
+            skipped_names=extracted.skipped_names,
             disk_bytes=extracted.disk_bytes,
             now=utcnow(),
         )

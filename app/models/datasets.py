@@ -34,6 +34,11 @@ class Dataset(SQLModel, table=True):
     images: int = 0  # usable images over all classes
     # {reason: files}: what the archive held that is not training data, and why.
     skipped: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    # {reason: [path inside the archive]}: the first files skipped, named (at most
+    # app.datasets.extract.SKIPPED_NAMED in all); `skipped` counts every one.
+    skipped_names: dict[str, Any] = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default="{}")
+    )
     # Bytes of the kept files on disk (what the per-user quota counts).
     disk_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
 
@@ -46,6 +51,10 @@ class DatasetPublic(SQLModel):
     classes: dict[str, int] = Field(description="Usable images per class")
     images: int = Field(description="Usable images in all")
     skipped: dict[str, int] = Field(description="Files not used, by reason")
+    skipped_names: dict[str, list[str]] = Field(
+        description="The first files not used (at most 50 in all, hidden and system files "
+        "last), by reason: their paths inside the zip"
+    )
     bytes: int = Field(description="Bytes kept on disk (counted against your quota)")
     created: datetime
 
@@ -58,6 +67,7 @@ class DatasetPublic(SQLModel):
             classes={str(k): int(v) for k, v in row.classes.items()},
             images=row.images,
             skipped={str(k): int(v) for k, v in row.skipped.items()},
+            skipped_names={str(k): [str(n) for n in v] for k, v in row.skipped_names.items()},
             bytes=row.disk_bytes,
             created=row.created_at,
         )

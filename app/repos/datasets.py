@@ -21,8 +21,10 @@ def create_dataset(
     skipped: dict[str, int],
     disk_bytes: int,
     now: datetime,
+    skipped_names: dict[str, list[str]] | None = None,
 ) -> Dataset:
-    """A data set row (flushed, so it has an id; the caller commits)."""
+    """A data set row (flushed, so it has an id; the caller commits). `skipped_names` names
+    the first skipped files by reason (paths inside the archive)."""
     row = Dataset(
         owner_id=owner_id,
         name=name,
@@ -30,6 +32,7 @@ def create_dataset(
         classes=dict(classes),
         images=sum(classes.values()),
         skipped=dict(skipped),
+        skipped_names={reason: list(names) for reason, names in (skipped_names or {}).items()},
         disk_bytes=disk_bytes,
         created_at=now,
     )

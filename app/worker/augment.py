@@ -218,7 +218,9 @@ def _code(spec: AugmentSpec, names: Sequence[str], sources: list[int]) -> str:
     photo_list = ", ".join(f'"{names[i]}"' for i in sorted(set(sources)))
     lines = [
         "import torch",
-        "from PIL import Imagefrom torchvision.transforms import v2",
+        "from PIL import Image",
+        "from torchvision.transforms import v2",
+        "",
         f"transform = v2.Compose([\n{steps}])",
         "",
         f"# photos: {photo_list}, each an RGB PIL image with",

@@ -81,6 +81,7 @@ def _snippet(layer: ValidLayer, module: str, output_shape: tuple[int, ...], para
     lines = [
         "import torch",
         "from torch import nn",
+        "",
         f"layer = {module}",
         f"x = torch.randn(1, {layer.in_channels}, {layer.height}, {layer.width})",
     ]

@@ -48,6 +48,7 @@ def separable_comparison(result: LayerResult) -> SeparableComparison:
     code = "\n".join(
         [
             "from torch import nn",
+            "",
             f"standard = {standard}",
             "separable = nn.Sequential(",
             f"    {depthwise},  # depthwise: one k×k filter per channel",
@@ -97,6 +98,7 @@ def pointwise_vs_fc(result: LayerResult) -> PointwiseVsFc:
         [
             "import torch",
             "from torch import nn",
+            "",
             f"pointwise = {point_module}  # the same {c}→{out} matrix at every position",
             fc_line,
             f"x = torch.randn(1, {c}, {h}, {w})",

@@ -103,6 +103,66 @@
     if (xhr) renewCsrf(xhr.getResponseHeader("X-CSRF-Token"));
   });
 
+  // --- delete: a link to a confirmation page marked [data-confirm-dialog] shows that page's
+  // question (what depends on it, "Delete it", "Keep it") in a modal <dialog> instead of
+  // leaving the page. Focus goes to "Keep it" (the choice that loses nothing); Escape or
+  // "Keep it" closes it and gives the focus back to the link; "Delete it" posts the page's
+  // own form. Without this script, or if the page cannot be fetched, the link leads there.
+  let dialogOpener = null;
+
+  function confirmDialog() {
+    let dialog = document.getElementById("confirm-dialog");
+    if (dialog) return dialog;
+    dialog = document.createElement("dialog");
+    dialog.id = "confirm-dialog";
+    dialog.className = "confirm-dialog";
+    dialog.setAttribute("aria-labelledby", "confirm-dialog-heading");
+    dialog.addEventListener("click", function (event) {
+      if (event.target.closest(".confirm-keep")) {
+        event.preventDefault();
+        dialog.close();
+      }
+    });
+    dialog.addEventListener("close", function () {
+      if (dialogOpener && dialogOpener.isConnected) dialogOpener.focus();
+      dialogOpener = null;
+    });
+    document.body.appendChild(dialog);
+    return dialog;
+  }
+
+  function openConfirm(link) {
+    fetch(link.href, { credentials: "same-origin" }).then(function (response) {
+      if (!response.ok) throw new Error(String(response.status));
+      return response.text();
+    }).then(function (html) {
+      const body = new DOMParser().parseFromString(html, "text/html").querySelector(".confirm-body");
+      if (!body) throw new Error("no confirmation");
+      const heading = body.querySelector("h1");
+      if (heading) {  // the dialog's title, a level below the page's own heading
+        const title = document.createElement("h2");
+        title.id = "confirm-dialog-heading";
+        title.textContent = heading.textContent;
+        heading.replaceWith(title);
+      }
+      const dialog = confirmDialog();
+      if (dialog.open) return;  // a second click while the first was on its way
+      dialog.replaceChildren(document.importNode(body, true));
+      dialogOpener = link;
+      dialog.showModal();
+      const keep = dialog.querySelector(".confirm-keep");
+      if (keep) keep.focus();
+    }).catch(function () { location.assign(link.href); });
+  }
+
+  document.addEventListener("click", function (event) {
+    const link = event.target.closest && event.target.closest("a[data-confirm-dialog]");
+    if (!link || event.button !== 0 || event.ctrlKey || event.metaKey || event.shiftKey || event.altKey) return;
+    if (typeof HTMLDialogElement !== "function") return;
+    event.preventDefault();
+    openConfirm(link);
+  });
+
   // --- drafts: saved on the debounce (htmx), before a reveal, and when the page is left ----
 
   function draftParts() {

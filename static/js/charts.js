@@ -1,5 +1,6 @@
-// Charts: Chart.js draws every <canvas data-chart='{...}'> from the JSON spec in that attribute
-// (data, not script: the CSP stays script-src 'self', and htmx swaps it like any markup).
+// Charts: Chart.js draws the canvas of every <figure class="chart-box" data-chart='{...}'> from
+// the JSON spec in that attribute (data, not script: the CSP stays script-src 'self', and htmx
+// swaps it like any markup; the canvas's frame is kept across swaps, see the end).
 // Each chart's numbers are also in a table next to it, which is what a page without
 // JavaScript shows; once a chart is drawn its table folds away under "… as a table".
 //
@@ -17,6 +18,7 @@
   const PALETTE = ["#2f6fba", "#d9622b", "#2e8b57", "#8e5bd1", "#c23b3b", "#1b8a99",
     "#b08a12", "#c2477f", "#5f8f1f", "#66707c"];
   const openTables = new Set(); // tables a reader opened stay open across live refreshes
+  const drawnBoxes = new WeakSet(); // figures drawn (a swap brings new ones)
 
   function cssVar(name, fallback) {
     const value = getComputedStyle(document.documentElement).getPropertyValue(name).trim();
@@ -215,67 +217,73 @@
     openLink(link.getAttribute("href"));
   });
 
-  function draw(canvas) {
-    if (typeof window.Chart === "undefined") return;
-    const spec = JSON.parse(canvas.dataset.chart);
-    const previous = window.Chart.getChart(canvas);
-    if (previous) previous.destroy();
-    let config;
-    if (spec.type === "line") config = lineConfig(spec);
-    else if (spec.type === "bar") config = barConfig(spec);
-    else if (spec.type === "matrix") config = matrixConfig(spec);
-    else return;
-    const chart = new window.Chart(canvas, config);
+  function configFor(spec) {
+    if (spec.type === "line") return lineConfig(spec);
+    if (spec.type === "bar") return barConfig(spec);
+    if (spec.type === "matrix") return matrixConfig(spec);
+    return null;
+  }
+
+  // A reader's "… as a table" choice holds across live refreshes (the server sends it open,
+  // which is what a page without JavaScript needs).
+  function foldTable(box) {
+    const table = box.querySelector("details.chart-table");
+    if (!table || table.dataset.followed) return;
+    table.open = openTables.has(box.id);
+    table.dataset.followed = "true";
+    table.addEventListener("toggle", function () {
+      if (table.open) openTables.add(box.id); else openTables.delete(box.id);
+    });
+  }
+
+  // Draw the chart of one figure (<figure class="chart-box" data-chart='…'>), or, when its
+  // canvas already holds a chart of the same kind, put the new numbers into that chart: a
+  // live page's polls keep their canvases (hx-preserve), so the chart is never blank between
+  // two polls, and a series the reader hid in the legend stays hidden.
+  function draw(box) {
+    if (typeof window.Chart === "undefined" || drawnBoxes.has(box)) return;
+    const canvas = box.querySelector("canvas");
+    const frame = box.querySelector(".chart-frame");
+    if (!canvas || !frame) return;
+    const spec = JSON.parse(box.dataset.chart);
+    const config = configFor(spec);
+    if (!config) return;
+    drawnBoxes.add(box);
+    frame.classList.add("drawn"); // shown before Chart.js measures it: a hidden frame is 0×0
+    let chart = window.Chart.getChart(canvas);
+    const same = chart && chart.config.type === config.type;
+    if (same) {
+      const datasets = chart.data.datasets;
+      config.data.datasets.forEach(function (dataset, i) {
+        if (datasets[i]) Object.assign(datasets[i], dataset); // the same object keeps its legend state
+        else datasets.push(dataset);
+      });
+      datasets.length = config.data.datasets.length;
+      if (config.data.labels) chart.data.labels = config.data.labels;
+      chart.options = config.options;
+    } else {
+      if (chart) chart.destroy();
+      chart = new window.Chart(canvas, config);
+    }
     if (spec.type === "matrix") {
       chart.$cvprepLabels = Boolean(spec.cells);
       chart.$cvprepMax = Math.max(1, ...matrixPoints(spec).map(function (p) { return p.v; }));
-      chart.draw();
     }
-    const box = canvas.closest(".chart-box");
-    if (box) {
-      box.classList.add("drawn");
-      const table = box.querySelector("details.chart-table");
-      if (table) {
-        table.open = openTables.has(box.id);
-        table.addEventListener("toggle", function () {
-          if (table.open) openTables.add(box.id); else openTables.delete(box.id);
-        });
-      }
-    }
+    if (same || spec.type === "matrix") chart.update("none");
+    foldTable(box);
   }
 
-  function drawAll(root) {
-    if (!root || !root.querySelectorAll) return;
-    root.querySelectorAll("canvas[data-chart]").forEach(draw);
+  function drawAll() {
+    document.querySelectorAll(".chart-box[data-chart]").forEach(draw);
   }
 
   // New content is drawn in the same task that swapped it in (htmx:afterSwap), before the
-  // browser paints: a live run's page swaps its charts every second and must not flicker.
-  // htmx:load, later, catches whatever else was added.
-  function drawNew() {
-    document.querySelectorAll("canvas[data-chart]").forEach(function (canvas) {
-      if (!window.Chart || !window.Chart.getChart(canvas)) draw(canvas);
-    });
-  }
-  // htmx then "settles" a swapped-in element that has an id: after a short delay it puts back
-  // the attributes the element arrived with, which drops the box's "drawn" class (hiding the
-  // chart) and the size Chart.js gave the canvas. Draw those charts again once settled (in
-  // the same task, so nothing blank is painted).
-  function drawSettled() {
-    document.querySelectorAll(".chart-box:not(.drawn) canvas[data-chart]").forEach(draw);
-  }
-  document.addEventListener("DOMContentLoaded", function () { drawAll(document); });
-  document.addEventListener("htmx:afterSwap", drawNew);
-  document.addEventListener("htmx:load", drawNew);
-  document.addEventListener("htmx:afterSettle", drawSettled);
-  // Before that, htmx copies the old element's attributes onto the new one, the size Chart.js
-  // put in the old canvas's style attribute included, which the CSP (style-src 'self') refuses
-  // with a console error on every poll. The old canvas is about to go: drop its style first.
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    const target = event.detail.target;
-    if (!target || !target.querySelectorAll) return;
-    target.querySelectorAll("canvas[data-chart][style]").forEach(function (canvas) {
-      canvas.removeAttribute("style");
-    });
-  });
+  // browser paints. Each chart's frame is kept across a swap (hx-preserve, by its id), canvas
+  // and chart included, and only its numbers change: nothing is removed, so no frame is
+  // painted without the chart. htmx's settle step, later, restores the attributes the
+  // swapped-in figures arrived with; the frames are not among them (preserved elements are
+  // not settled), so the chart stays shown.
+  document.addEventListener("DOMContentLoaded", drawAll);
+  document.addEventListener("htmx:afterSwap", drawAll);
+  document.addEventListener("htmx:load", drawAll);
 })();

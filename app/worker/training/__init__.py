@@ -7,7 +7,6 @@ models, losses, loop, metrics, checkpoint, outputs, preflight, engine (and tutor
 the baseline loop the bench compares with).
 """
 
-from app.worker.errors import InvalidInput
 from app.worker.training.config import FieldSpec, RunConfig
 from app.worker.training.engine import RunResult, run
 from app.worker.training.events import (
@@ -29,7 +28,6 @@ __all__ = [
     "Failed",
     "FieldSpec",
     "Finished",
-    "InvalidInput",
     "RunConfig",
     "RunResult",
     "Started",
