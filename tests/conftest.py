@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from fastapi.testclient import TestClient
+from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (every table on SQLModel.metadata)
 from app.content import QuestionBank, load_questions
+from app.db import make_engine
 from app.main import create_app
 from app.migrate import upgrade
 from app.settings import ROOT, Settings
@@ -63,6 +65,14 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DATA_DIR for the training engine, shared by a module's tests, so that a generated
+    data set and its cache are made once per module. (A module whose tests need a DATA_DIR of
+    their own, or the environment variable set, overrides it.)"""
+    return tmp_path_factory.mktemp("data")
 
 
 @pytest.fixture
@@ -116,6 +126,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url = request.getfixturevalue("postgres_url")
     _truncate(url)
     return url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """A database engine on `database_url` (SQLite or PostgreSQL), migrated to the latest
+    revision: the same database as `db_settings` and `db_client`."""
+    upgrade(database_url)
+    made = make_engine(database_url)
+    yield made
+    made.dispose()
 
 
 @pytest.fixture

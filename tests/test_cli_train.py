@@ -43,6 +43,7 @@ def readme_config() -> str:
 
 @pytest.fixture
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DATA_DIR of the test's own, set in the environment as `cvprep train` reads it."""
     monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
@@ -19,6 +18,7 @@ from app.views.demos_augment import AUGMENT_LABELS
 from app.views.demos_pooling import POOLING_LABELS
 from app.views.demos_shapes import LAYER_LABELS
 from app.worker.stack import KNOWN_OPS
+from tests.web import soup
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,6 @@ PAGES = {
     "/demos/augmentation": "#augment-result",
     "/demos/architectures": "table.architectures",
 }
-
-
-def soup(html: str) -> BeautifulSoup:
-    return BeautifulSoup(html, "html.parser")
 
 
 def assert_no_inline_script_or_style(html: str) -> None:

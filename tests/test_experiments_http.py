@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import get_args
 
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
@@ -18,11 +17,7 @@ from app.runs.present import duration
 from app.worker.training import RunConfig
 from tests.test_accounts import csrf, login, register
 from tests.test_runs_api import TINY, train_now
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
-
+from tests.web import soup
 
 # --- experiments -------------------------------------------------------------------------------
 

@@ -10,25 +10,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
 from benchmarks.load import serving
-from tests.test_accounts import login, register
+from tests.test_accounts import csrf, login, register
 
 PASSWORD = "correct horse battery"
 
 
-def _token(client: httpx.Client | TestClient, path: str = "/login") -> str:
-    page = BeautifulSoup(client.get(path).text, "html.parser")
-    return page.select_one("input[name=csrf_token]")["value"]
-
-
 def _register_over_http(base_url: str, name: str) -> None:
     with httpx.Client(base_url=base_url, timeout=60) as client:
-        data = {"csrf_token": _token(client, "/register"), "username": name, "password": PASSWORD}
+        data = {"csrf_token": csrf(client, "/register"), "username": name, "password": PASSWORD}
         assert client.post("/register", data=data).status_code in (200, 303)
 
 
@@ -41,7 +35,7 @@ def test_concurrent_wrong_passwords_check_at_most_the_limit(
     with serving(env) as (_, base_url):
         _register_over_http(base_url, "target")
         clients = [httpx.Client(base_url=base_url, timeout=120) for _ in range(guesses)]
-        tokens = [_token(client) for client in clients]
+        tokens = [csrf(client) for client in clients]
         start = threading.Barrier(guesses)
 
         def guess(index: int) -> int:
@@ -108,7 +102,7 @@ def test_answers_do_not_time_out_while_ten_clients_log_in(tmp_path: Path) -> Non
             with httpx.Client(base_url=base_url, timeout=60) as client:
                 while not stop.is_set():
                     data = {
-                        "csrf_token": _token(client),
+                        "csrf_token": csrf(client),
                         "username": f"member-{n}",
                         "password": PASSWORD,
                     }

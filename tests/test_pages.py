@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
+from tests.web import soup
 
 HX = {"HX-Request": "true"}
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
 
 
 def test_home_lists_the_twelve_questions_with_tags_and_difficulty(

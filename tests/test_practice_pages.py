@@ -9,10 +9,7 @@ from app.content import QuestionBank
 from app.content.schema import ChoiceItem, NumericItem, QuizItem, RecallItem
 from app.practice.generators import variant
 from app.practice.grading import present
-
-
-def page(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
+from tests.web import soup
 
 
 def seed_of(form: BeautifulSoup) -> int | None:
@@ -68,23 +65,23 @@ def test_a_round_of_one_question_goes_item_by_item_to_a_summary(
         "/practice", params={"question": "pooling", "size": count, "new": "true"}
     )
     for _ in range(count):
-        form = page(response).select_one("#practice-card form")
+        form = soup(response).select_one("#practice-card form")
         assert form is not None, response.text[:500]
         seen.append(form.select_one("input[name=item_id]")["value"])
         feedback = submit(db_client, form, right_answer(bank, form))
         assert feedback.status_code == 200
-        verdict = page(feedback).select_one("#verdict").text
+        verdict = soup(feedback).select_one("#verdict").text
         assert "Correct" in verdict or "Graded" in verdict
-        assert page(feedback).select_one("[data-next]")["href"] == (
+        assert soup(feedback).select_one("[data-next]")["href"] == (
             "/practice/summary" if len(seen) == count else "/practice"
         )
         response = db_client.get("/practice")
     assert sorted(seen) == sorted(item.id for item in question.meta.quiz)
     # The round is over: "Practice" offers a new round, and the summary has every item.
-    start = page(response)
+    start = soup(response)
     assert start.select_one("form.round-form button").text == "Start a new round"
     assert start.select_one("a[href='/practice/summary']")
-    summary = page(db_client.get("/practice/summary"))
+    summary = soup(db_client.get("/practice/summary"))
     assert summary.h1.text == "Round summary"
     assert len(summary.select(".round-summary > li")) == count
 
@@ -95,7 +92,7 @@ def test_a_new_learners_first_round_covers_ten_questions(
     seen = []
     response = db_client.get("/practice", params={"new": "true", "size": 10})
     for _ in range(10):
-        form = page(response).select_one("#practice-card form")
+        form = soup(response).select_one("#practice-card form")
         seen.append(bank.item(form.select_one("input[name=item_id]")["value"])[0].number)
         assert submit(db_client, form, right_answer(bank, form)).status_code == 200
         response = db_client.get("/practice")
@@ -105,22 +102,22 @@ def test_a_new_learners_first_round_covers_ten_questions(
 def test_wrong_answer_shows_the_right_one_and_the_explanation(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
-    form = page(
+    form = soup(
         db_client.get("/practice", params={"question": "pooling", "new": "true"})
     ).select_one("#practice-card form")
-    feedback = page(submit(db_client, form, wrong_answer(bank, form)))
+    feedback = soup(submit(db_client, form, wrong_answer(bank, form)))
     assert "Not quite" in feedback.select_one("#verdict").text
     assert feedback.select_one(".explanation").text.strip()
 
 
 def test_an_unusable_answer_is_shown_inline_with_422(db_client: TestClient) -> None:
-    form = page(
+    form = soup(
         db_client.get("/practice", params={"question": "convolutional-layers", "new": "true"})
     ).select_one("#practice-card form")
     assert form.select_one("input[name=item_id]")["value"] == "conv-output-floor"
     response = submit(db_client, form, "sixteen")
     assert response.status_code == 422
-    error = page(response).select_one(".form-error").text
+    error = soup(response).select_one(".form-error").text
     assert error.startswith("Your answer: 'sixteen' is not a number")  # the label, not `answer:`
     assert db_client.get("/api/progress").json()["questions"][0]["reviews"] == 0
 
@@ -128,10 +125,10 @@ def test_an_unusable_answer_is_shown_inline_with_422(db_client: TestClient) -> N
 def test_undo_from_the_feedback_takes_the_grade_back(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
-    form = page(
+    form = soup(
         db_client.get("/practice", params={"question": "pooling", "new": "true"})
     ).select_one("#practice-card form")
-    feedback = page(submit(db_client, form, right_answer(bank, form)))
+    feedback = soup(submit(db_client, form, right_answer(bank, form)))
     undo = feedback.select_one("form[action='/practice/undo']")
     token = undo.select_one("input[name=csrf_token]")["value"]
     response = db_client.post("/practice/undo", data={"csrf_token": token}, follow_redirects=False)
@@ -158,10 +155,10 @@ def mock_items(bank: QuestionBank, round_page: BeautifulSoup) -> list[tuple[Quiz
 def test_mock_interview_gives_feedback_only_at_the_end(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
-    start = page(db_client.get("/practice/mock"))
+    start = soup(db_client.get("/practice/mock"))
     token = start.select_one("input[name=csrf_token]")["value"]
     db_client.post("/practice/mock", data={"csrf_token": token, "items": "4", "minutes": "5"})
-    round_page = page(db_client.get("/practice/mock"))
+    round_page = soup(db_client.get("/practice/mock"))
     assert len(round_page.select(".mock-items > li")) == 4
     assert round_page.select_one("[data-deadline]")
     assert not round_page.select(".explanation")
@@ -169,7 +166,7 @@ def test_mock_interview_gives_feedback_only_at_the_end(
     answers = {f"answer-{n}": right_for(item, seed) for n, (item, seed) in enumerate(drawn[:2])}
     result = db_client.post("/practice/mock/submit", data={"csrf_token": token, **answers})
     assert result.status_code == 200
-    body = page(result)
+    body = soup(result)
     assert body.h1.text.startswith("Mock interview: ")
     assert body.h1.text.endswith("of 4")
     assert len(body.select(".mock-results > li")) == 4
@@ -180,5 +177,5 @@ def test_mock_interview_gives_feedback_only_at_the_end(
 
 
 def test_mock_submit_without_a_running_round_is_409(db_client: TestClient) -> None:
-    token = page(db_client.get("/practice/mock")).select_one("input[name=csrf_token]")["value"]
+    token = soup(db_client.get("/practice/mock")).select_one("input[name=csrf_token]")["value"]
     assert db_client.post("/practice/mock/submit", data={"csrf_token": token}).status_code == 409

@@ -20,13 +20,13 @@ from app.practice.selection import candidates, mock_draw
 from tests.test_accounts import csrf
 from tests.test_practice_pages import (
     mock_items,
-    page,
     right_answer,
     right_for,
     seed_of,
     submit,
     wrong_answer,
 )
+from tests.web import soup
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 
@@ -34,7 +34,7 @@ NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 def current(
     client: TestClient, bank: QuestionBank, response=None
 ) -> tuple[BeautifulSoup, QuizItem]:
-    form = page(response or client.get("/practice")).select_one("#practice-card form")
+    form = soup(response or client.get("/practice")).select_one("#practice-card form")
     assert form is not None
     found = bank.item(form.select_one("input[name=item_id]")["value"])
     assert found is not None
@@ -113,11 +113,11 @@ def test_a_round_on_chosen_questions_and_size_stops_at_that_size(
     for _ in range(3):
         form, item = current(db_client, bank, response)
         seen.append(question_of(bank, item))
-        feedback = page(submit(db_client, form, right_answer(bank, form)))
+        feedback = soup(submit(db_client, form, right_answer(bank, form)))
         response = db_client.get("/practice")
     assert seen == [2, 9, 2]
     assert feedback.select_one("[data-next]")["href"] == "/practice/summary"
-    start = page(response)  # over: the practice page offers a new round
+    start = soup(response)  # over: the practice page offers a new round
     assert start.h1.text == "Practice" and start.select_one("form.round-form")
     assert "3 items" in start.select_one("a[href='/practice/summary']").parent.text
 
@@ -151,7 +151,7 @@ def test_the_summary_lists_prompt_your_answer_the_right_one_and_a_link(
         answered.append((item, shown, given))
         submit(db_client, form, given)
         response = db_client.get("/practice")
-    summary = page(db_client.get("/practice/summary"))
+    summary = soup(db_client.get("/practice/summary"))
     rows = summary.select(".round-summary > li")
     assert len(rows) == 2
     for row, (item, shown, given) in zip(rows, answered, strict=True):
@@ -178,7 +178,7 @@ def test_a_mistakes_round_brings_back_only_what_was_wrong(
         else:
             submit(db_client, form, right_answer(bank, form))
         response = db_client.get("/practice")
-    start = page(response)
+    start = soup(response)
     assert "2 items you answered wrongly" in start.text
     response = db_client.get("/practice", params={"new": "true", "mistakes": "true", "size": 2})
     again = []
@@ -190,7 +190,7 @@ def test_a_mistakes_round_brings_back_only_what_was_wrong(
     assert sorted(again) == sorted(wrong)
     assert list(reversed(wrong)) == again  # most recent mistake first
     assert (
-        "None yet" in page(db_client.get("/practice")).select_one("#mistakes-heading").parent.text
+        "None yet" in soup(db_client.get("/practice")).select_one("#mistakes-heading").parent.text
     )
 
 
@@ -203,7 +203,7 @@ def test_wrong_feedback_shows_what_you_typed_and_the_right_answer(
         db_client.get("/practice", params={"new": "true", "question": "convolutional-layers"}),
     )
     assert isinstance(item, NumericItem) and item.answer is not None
-    feedback = page(submit(db_client, form, "1,234"))
+    feedback = soup(submit(db_client, form, "1,234"))
     assert "Not quite" in feedback.select_one("#verdict").text
     assert feedback.select_one(".given").text == "1,234"
     assert feedback.select_one(".expected").text.startswith(f"{item.answer:g}")
@@ -219,7 +219,7 @@ def test_an_unreadable_number_keeps_the_text_with_an_inline_message(
     )
     response = submit(db_client, form, "sixteen")
     assert response.status_code == 422
-    again = page(response)
+    again = soup(response)
     field = again.select_one("input#answer")
     assert field["value"] == "sixteen"
     assert field["aria-invalid"] == "true" and field["aria-describedby"] == "answer-error"
@@ -245,7 +245,7 @@ def test_a_right_answer_after_the_hint_says_it_counted_as_hard(
     feedback = db_client.post(
         "/practice/answer", data={**fields, "hints_used": "1", "answer": right}
     )
-    verdict = page(feedback).select_one("#verdict").text
+    verdict = soup(feedback).select_one("#verdict").text
     assert verdict == "✓ Correct, counted as Hard"
     export = db_client.get("/progress/export.json").json()
     assert export["reviews"][-1]["rating"] == Rating.Hard.value
@@ -262,7 +262,7 @@ def test_grade_buttons_show_when_the_card_comes_back(
             break
         submit(db_client, form, right_answer(bank, form))
         response = db_client.get("/practice")
-    buttons = page(db_client.get("/practice")).select(".grades button")
+    buttons = soup(db_client.get("/practice")).select(".grades button")
     # A new card, as fsrs schedules it: the learning steps, then Easy's first interval.
     now = datetime.now(UTC)
     fsrs = Scheduler(desired_retention=0.9, enable_fuzzing=False)
@@ -279,11 +279,11 @@ def test_undo_says_so_and_shows_the_item_again_as_it_was(
     form, item = current(
         db_client, bank, db_client.get("/practice", params={"new": "true", "question": "pooling"})
     )
-    feedback = page(submit(db_client, form, right_answer(bank, form)))
+    feedback = soup(submit(db_client, form, right_answer(bank, form)))
     token = feedback.select_one("form[action='/practice/undo'] input[name=csrf_token]")["value"]
     undone = db_client.post("/practice/undo", data={"csrf_token": token})
     assert undone.status_code == 200 and str(undone.url).endswith("/practice?undone=true")
-    again = page(undone)
+    again = soup(undone)
     assert "taken back" in again.select_one("#undo-notice").text
     shown = again.select_one("#practice-card form")
     assert shown.select_one("input[name=item_id]")["value"] == item.id
@@ -297,7 +297,7 @@ def test_the_next_review_is_a_time_element_for_the_local_zone(
     form, _ = current(
         db_client, bank, db_client.get("/practice", params={"new": "true", "question": "pooling"})
     )
-    time = page(submit(db_client, form, right_answer(bank, form))).select_one("time[data-local]")
+    time = soup(submit(db_client, form, right_answer(bank, form))).select_one("time[data-local]")
     when = datetime.fromisoformat(time["datetime"].replace("Z", "+00:00"))
     assert time.text == f"{when:%Y-%m-%d %H:%M} UTC"  # the text without JavaScript
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", time["datetime"])
@@ -308,10 +308,10 @@ def test_mock_results_show_everything_for_every_item_skipped_included(
 ) -> None:
     token = csrf(db_client, "/practice/mock")
     db_client.post("/practice/mock", data={"csrf_token": token, "items": "3", "minutes": "5"})
-    drawn = mock_items(bank, page(db_client.get("/practice/mock")))
+    drawn = mock_items(bank, soup(db_client.get("/practice/mock")))
     item, seed = drawn[0]
     answers = {"answer-0": right_for(item, seed), "answer-1": "-999"}
-    body = page(db_client.post("/practice/mock/submit", data={"csrf_token": token, **answers}))
+    body = soup(db_client.post("/practice/mock/submit", data={"csrf_token": token, **answers}))
     rows = body.select(".mock-results > li")
     assert len(rows) == 3
     for row, (item, _seed) in zip(rows, drawn, strict=True):

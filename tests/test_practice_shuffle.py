@@ -15,7 +15,8 @@ from app.content import QuestionBank
 from app.content.schema import ChoiceItem
 from app.practice.grading import choice_order, grade, present
 from tests.test_accounts import csrf
-from tests.test_practice_pages import mock_items, page, seed_of, submit
+from tests.test_practice_pages import mock_items, seed_of, submit
+from tests.web import soup
 
 SEEDS = range(1, 1201)
 
@@ -77,8 +78,8 @@ def _options(card: BeautifulSoup) -> list[str]:
 def test_the_same_attempt_shows_the_same_order_after_a_reload(
     db_client: TestClient, bank: QuestionBank
 ) -> None:
-    first = page(db_client.get("/practice", params={"question": "pooling", "new": "true"}))
-    again = page(db_client.get("/practice"))
+    first = soup(db_client.get("/practice", params={"question": "pooling", "new": "true"}))
+    again = soup(db_client.get("/practice"))
     form = first.select_one("#practice-card form")
     assert seed_of(form) is not None and seed_of(form) == seed_of(again.select_one("form"))
     assert _options(first) == _options(again)
@@ -92,13 +93,13 @@ def test_the_same_attempt_shows_the_same_order_after_a_reload(
 
 
 def test_the_review_log_records_the_order_shown(db_client: TestClient, bank: QuestionBank) -> None:
-    form = page(
+    form = soup(
         db_client.get("/practice", params={"question": "pooling", "new": "true"})
     ).select_one("#practice-card form")
     item = bank.item(form.select_one("input[name=item_id]")["value"])[1]
     assert isinstance(item, ChoiceItem)
     shown = present(item, seed_of(form))
-    feedback = page(submit(db_client, form, "1"))  # the second option on screen
+    feedback = soup(submit(db_client, form, "1"))  # the second option on screen
     assert feedback.select_one(".given").text == shown.choices[1].text
     export = db_client.get("/progress/export.json").json()
     logged = export["reviews"][0]
@@ -131,7 +132,7 @@ def test_the_mock_round_shows_each_choice_item_in_its_own_order(
 ) -> None:
     token = csrf(db_client, "/practice/mock")
     db_client.post("/practice/mock", data={"csrf_token": token, "items": "12", "minutes": "5"})
-    round_page = page(db_client.get("/practice/mock"))
+    round_page = soup(db_client.get("/practice/mock"))
     entries = round_page.select(".mock-items > li")
     checked = 0
     for entry, (item, seed) in zip(entries, mock_items(bank, round_page), strict=True):
@@ -145,7 +146,7 @@ def test_the_mock_round_shows_each_choice_item_in_its_own_order(
 def test_an_import_with_a_choice_order_that_is_not_an_order_is_refused(
     db_client: TestClient, other_client: TestClient
 ) -> None:
-    form = page(
+    form = soup(
         db_client.get("/practice", params={"question": "pooling", "new": "true"})
     ).select_one("#practice-card form")
     submit(db_client, form, "0")

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, update
 
 from app.cli import build_parser
-from app.db import make_engine, read_session, write_session
+from app.db import read_session, write_session
 from app.main import create_app
 from app.models import Run
 from app.models.common import utcnow
@@ -28,19 +28,10 @@ from app.repos import users
 from app.runs.celery_tasks import RUN, SKIP, WAIT, decide
 from app.settings import Settings
 from tests.test_accounts import csrf
-from tests.test_runs_pages import form_data, soup
+from tests.test_runs_pages import form_data
+from tests.web import soup
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture
-def engine(db_settings: Settings) -> Iterator[Engine]:
-    from app.migrate import upgrade
-
-    upgrade(db_settings.sqlalchemy_url)
-    made = make_engine(db_settings.sqlalchemy_url)
-    yield made
-    made.dispose()
 
 
 def rules(db_settings: Settings, **extra: object) -> Settings:

@@ -44,14 +44,6 @@ def make_settings(tmp_path: Path, url: str, **extra: object) -> Settings:
 
 
 @pytest.fixture
-def engine(database_url: str) -> Engine:
-    upgrade(database_url)
-    made = make_engine(database_url)
-    yield made
-    made.dispose()
-
-
-@pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Engine:
     url = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
     upgrade(url)

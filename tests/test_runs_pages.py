@@ -22,10 +22,7 @@ from app.settings import ROOT
 from app.worker.training import RunConfig
 from tests.test_accounts import csrf
 from tests.test_runs_api import TINY, train_now
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
+from tests.web import soup
 
 
 def form_data(page: BeautifulSoup) -> dict[str, str]:

@@ -9,18 +9,9 @@ import pytest
 from sqlalchemy import Engine
 
 from app.db import make_engine, read_session, write_session
-from app.migrate import upgrade
 from app.models.common import utcnow
 from app.repos import runs as run_rows
 from app.repos import users
-
-
-@pytest.fixture
-def engine(database_url: str) -> Engine:
-    upgrade(database_url)
-    made = make_engine(database_url)
-    yield made
-    made.dispose()
 
 
 def queue(engine: Engine, count: int) -> list[int]:

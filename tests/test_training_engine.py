@@ -78,11 +78,6 @@ def same_numbers(a: dict[str, Any], b: dict[str, Any]) -> None:
         }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("data")
-
-
 def test_a_short_run_on_shapes_learns_well_above_chance(data_dir: Path, tmp_path: Path) -> None:
     config = RunConfig.from_dict(
         {

@@ -37,11 +37,6 @@ def train(config: RunConfig, out: Path, data_dir: Path) -> tuple[Any, list[Any]]
     return result, events
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("data")
-
-
 @pytest.mark.parametrize(
     ("values", "field"),
     [

@@ -57,6 +57,8 @@ def config_for(folder: str, **extra: object) -> RunConfig:
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
+    """A DATA_DIR of the test's own with an empty datasets/, where each test lays out its
+    folder."""
     (tmp_path / "datasets").mkdir()
     return tmp_path
 

@@ -15,7 +15,8 @@ from app.content.schema import ChoiceItem
 from app.worker.errors import InvalidInput
 from app.worker.numbers import as_finite_float, check_int, parse_float, parse_int
 from tests.test_accounts import csrf, login, register
-from tests.test_practice_pages import mock_items, page, right_for, seed_of, submit
+from tests.test_practice_pages import mock_items, right_for, seed_of, submit
+from tests.web import soup
 
 
 @pytest.mark.parametrize(
@@ -93,7 +94,7 @@ def test_a_400_digit_integer_in_a_pooling_grid_is_422(client: TestClient) -> Non
 
 def _choice_form(client: TestClient, bank: QuestionBank) -> tuple[BeautifulSoup, ChoiceItem]:
     response = client.get("/practice", params={"question": "pooling", "new": "true"})
-    form = page(response).select_one("#practice-card form")
+    form = soup(response).select_one("#practice-card form")
     found = bank.item(form.select_one("input[name=item_id]")["value"])
     assert found is not None and isinstance(found[1], ChoiceItem)
     return form, found[1]
@@ -111,7 +112,7 @@ def test_a_superscript_choice_in_the_practice_form_is_that_option(
     superscript = "⁰¹²³⁴⁵⁶⁷⁸⁹"[_right_position(form, item)]
     response = submit(db_client, form, superscript)
     assert response.status_code == 200
-    assert "Correct" in page(response).select_one("#verdict").text
+    assert "Correct" in soup(response).select_one("#verdict").text
 
 
 def test_a_circled_digit_in_the_mock_round_is_that_option(
@@ -119,7 +120,7 @@ def test_a_circled_digit_in_the_mock_round_is_that_option(
 ) -> None:
     token = csrf(db_client, "/practice/mock")
     db_client.post("/practice/mock", data={"csrf_token": token, "items": "⑫", "minutes": "５"})
-    round_page = page(db_client.get("/practice/mock"))
+    round_page = soup(db_client.get("/practice/mock"))
     # "⑫" read as 12: one item from each question, so some are multiple choice.
     assert len(round_page.select(".mock-items > li")) == 12
     drawn = mock_items(bank, round_page)
@@ -130,7 +131,7 @@ def test_a_circled_digit_in_the_mock_round_is_that_option(
     answers = {"csrf_token": token, f"answer-{index}": circled}
     result = db_client.post("/practice/mock/submit", data=answers)
     assert result.status_code == 200
-    verdicts = [v.text for v in page(result).select(".mock-results .verdict")]
+    verdicts = [v.text for v in soup(result).select(".mock-results .verdict")]
     assert verdicts[index].startswith("✓ Correct")
 
 
@@ -215,5 +216,5 @@ def test_the_round_cookie_stays_small_however_many_answers(
         assert submit(db_client, form, str(_right_position(form, item))).status_code == 200
     cookie = db_client.cookies.get("cvprep_round")
     assert cookie is not None and len(cookie) < 1000
-    summary = page(db_client.get("/practice/summary"))
+    summary = soup(db_client.get("/practice/summary"))
     assert summary.h1.text == "Round summary"
