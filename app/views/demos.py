@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from app.demos import shape_forms
+from app.demos import augment_form, pooling_form, shape_forms
 from app.deps import BankDep
 from app.views import api_shapes, demos_architectures, demos_augment, demos_pooling, demos_shapes
 from app.web import render, templates
@@ -120,13 +120,13 @@ templates.env.globals["inline_demos"] = InlineDemos(
     layer_kinds=shape_forms.KIND_TITLES,
     layer_labels=shape_forms.LAYER_LABELS,
     field_kinds=shape_forms.FIELD_KINDS,
-    pooling_labels=demos_pooling.POOLING_LABELS,
-    augment_labels=demos_augment.AUGMENT_LABELS,
+    pooling_labels=pooling_form.POOLING_LABELS,
+    augment_labels=augment_form.AUGMENT_LABELS,
     photos=SAMPLE_PHOTOS,
-    conv_weights=demos_pooling.WEIGHT_TITLES,
-    mix_titles=demos_augment.MIX_TITLES,
-    pooling_form=demos_pooling.POOLING_DEFAULTS,
-    augment_form=demos_augment.AUGMENT_DEFAULTS,
+    conv_weights=pooling_form.WEIGHT_TITLES,
+    mix_titles=augment_form.MIX_TITLES,
+    pooling_form=pooling_form.POOLING_DEFAULTS,
+    augment_form=augment_form.AUGMENT_DEFAULTS,
 )
 
 router = APIRouter(tags=["demos"])

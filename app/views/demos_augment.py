@@ -8,81 +8,20 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.datastructures import ImmutableMultiDict
 
+from app.demos.augment_form import AUGMENT_DEFAULTS, AUGMENT_LABELS, MIX_TITLES, augment_spec_from
 from app.demos.forms import FormValues, MultiValues
 from app.demos.messages import on_screen
 from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
 from app.demos.uploads import Upload, check_no_lost_upload, read_form_with_upload
 from app.web import render
-from app.worker.augment import MIX_KINDS, AugmentSpec, augment
+from app.worker.augment import augment
 from app.worker.errors import InvalidInput
 from app.worker.images import PHOTO_NAMES, SAMPLE_PHOTOS, decode_upload, sample_photo
 
 router = APIRouter(tags=["demos"])
 
-_DEFAULT = AugmentSpec()
-AUGMENT_DEFAULTS = {
-    "photo": "astronaut",
-    "seed": str(_DEFAULT.seed),
-    "views": str(_DEFAULT.views),
-    "size": str(_DEFAULT.size),
-    "crop": "true",
-    "scale_min": f"{_DEFAULT.scale_min:g}",
-    "scale_max": f"{_DEFAULT.scale_max:g}",
-    "flip": f"{_DEFAULT.flip:g}",
-    "brightness": f"{_DEFAULT.brightness:g}",
-    "contrast": f"{_DEFAULT.contrast:g}",
-    "saturation": f"{_DEFAULT.saturation:g}",
-    "hue": f"{_DEFAULT.hue:g}",
-    "randaugment": "false",
-    "num_ops": str(_DEFAULT.num_ops),
-    "magnitude": str(_DEFAULT.magnitude),
-    "mix": "none",
-    "alpha": f"{_DEFAULT.alpha:g}",
-}
-AUGMENT_LABELS = {
-    "photo": "Photo",
-    "seed": "Seed",
-    "views": "Views",
-    "size": "Size (px)",
-    "crop": "RandomResizedCrop (off: resize and centre crop)",
-    "scale_min": "Scale from",
-    "scale_max": "Scale to",
-    "flip": "Flip probability",
-    "brightness": "Brightness",
-    "contrast": "Contrast",
-    "saturation": "Saturation",
-    "hue": "Hue",
-    "randaugment": "RandAugment",
-    "num_ops": "N (operations)",
-    "magnitude": "M (magnitude, 0–30)",
-    "mix": "Batch mixing",
-    "alpha": "α (λ ~ Beta(α, α))",
-    "image": "Your own photo",
-}
-MIX_TITLES = {"none": "none", "mixup": "MixUp (blend)", "cutmix": "CutMix (paste a box)"}
 UPLOAD_NAME = "your photo"
-
-
-def spec_from(form: FormValues) -> AugmentSpec:
-    return AugmentSpec(
-        seed=form.integer("seed"),
-        views=form.integer("views"),
-        size=form.integer("size"),
-        crop=form.flag("crop"),
-        scale_min=form.number("scale_min"),
-        scale_max=form.number("scale_max"),
-        flip=form.number("flip"),
-        brightness=form.number("brightness"),
-        contrast=form.number("contrast"),
-        saturation=form.number("saturation"),
-        hue=form.number("hue"),
-        randaugment=form.flag("randaugment"),
-        num_ops=form.integer("num_ops"),
-        magnitude=form.integer("magnitude"),
-        mix=form.choice("mix", MIX_KINDS),  # type: ignore[arg-type]
-        alpha=form.number("alpha"),
-    ).validate()
 
 
 def _photos(first: str, first_image: Any) -> list[tuple[str, Any]]:
@@ -110,7 +49,7 @@ async def _gallery_response(
     try:
         if upload_error is not None:
             raise upload_error
-        spec = spec_from(form)
+        spec = augment_spec_from(form)
         if upload is not None:
             max_bytes = request.app.state.settings.upload_max_bytes
             image = await run_demo(request, decode_upload, upload.data, max_bytes=max_bytes)
