@@ -11,12 +11,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.content import QuestionBank
+from app.demos.augment_form import AUGMENT_LABELS
+from app.demos.pooling_form import POOLING_LABELS
 from app.demos.present import short_count
+from app.demos.shape_forms import LAYER_LABELS
 from app.main import create_app
 from app.settings import ROOT, Settings
-from app.views.demos_augment import AUGMENT_LABELS
-from app.views.demos_pooling import POOLING_LABELS
-from app.views.demos_shapes import LAYER_LABELS
 from app.worker.stack import KNOWN_OPS
 from tests.web import soup
 

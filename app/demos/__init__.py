@@ -1,1 +1,3 @@
-"""Web-side helpers for the demos: the worker thread pool, form and upload parsing, papers' figures."""
+"""The web side of the demos: each demo's form (`shape_forms`, `pooling_form`,
+`augment_form`), reading typed form values (`forms`), uploads, error messages on screen, the
+worker thread pool, papers' figures."""

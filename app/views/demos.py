@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.demos import augment_form, pooling_form, shape_forms
 from app.deps import BankDep
 from app.views import api_shapes, demos_architectures, demos_augment, demos_pooling, demos_shapes
 from app.web import render, templates
@@ -112,20 +113,20 @@ class InlineDemos:
     augment_form: dict[str, str]
 
     def layer_form(self, question_number: int) -> dict[str, str]:
-        return {**demos_shapes.LAYER_DEFAULTS, **LAYER_PRESETS.get(question_number, {})}
+        return {**shape_forms.LAYER_DEFAULTS, **LAYER_PRESETS.get(question_number, {})}
 
 
 templates.env.globals["inline_demos"] = InlineDemos(
-    layer_kinds=demos_shapes.KIND_TITLES,
-    layer_labels=demos_shapes.LAYER_LABELS,
-    field_kinds=demos_shapes.FIELD_KINDS,
-    pooling_labels=demos_pooling.POOLING_LABELS,
-    augment_labels=demos_augment.AUGMENT_LABELS,
+    layer_kinds=shape_forms.KIND_TITLES,
+    layer_labels=shape_forms.LAYER_LABELS,
+    field_kinds=shape_forms.FIELD_KINDS,
+    pooling_labels=pooling_form.POOLING_LABELS,
+    augment_labels=augment_form.AUGMENT_LABELS,
     photos=SAMPLE_PHOTOS,
-    conv_weights=demos_pooling.WEIGHT_TITLES,
-    mix_titles=demos_augment.MIX_TITLES,
-    pooling_form=demos_pooling.POOLING_DEFAULTS,
-    augment_form=demos_augment.AUGMENT_DEFAULTS,
+    conv_weights=pooling_form.WEIGHT_TITLES,
+    mix_titles=augment_form.MIX_TITLES,
+    pooling_form=pooling_form.POOLING_DEFAULTS,
+    augment_form=augment_form.AUGMENT_DEFAULTS,
 )
 
 router = APIRouter(tags=["demos"])

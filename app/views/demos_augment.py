@@ -7,80 +7,18 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
+from app.demos.augment_form import AUGMENT_DEFAULTS, AUGMENT_LABELS, MIX_TITLES, augment_spec_from
 from app.demos.forms import FormValues
 from app.demos.present import code_html
 from app.demos.runner import run_demo
 from app.demos.uploads import PhotoForm, chosen_photo, photo_context, read_photo_form
 from app.messages import on_screen
 from app.web import render
-from app.worker.augment import MIX_KINDS, AugmentSpec, augment
+from app.worker.augment import augment
 from app.worker.errors import InvalidInput
 from app.worker.images import PHOTO_NAMES, SAMPLE_PHOTOS, sample_photo
 
 router = APIRouter(tags=["demos"])
-
-_DEFAULT = AugmentSpec()
-AUGMENT_DEFAULTS = {
-    "photo": "astronaut",
-    "seed": str(_DEFAULT.seed),
-    "views": str(_DEFAULT.views),
-    "size": str(_DEFAULT.size),
-    "crop": "true",
-    "scale_min": f"{_DEFAULT.scale_min:g}",
-    "scale_max": f"{_DEFAULT.scale_max:g}",
-    "flip": f"{_DEFAULT.flip:g}",
-    "brightness": f"{_DEFAULT.brightness:g}",
-    "contrast": f"{_DEFAULT.contrast:g}",
-    "saturation": f"{_DEFAULT.saturation:g}",
-    "hue": f"{_DEFAULT.hue:g}",
-    "randaugment": "false",
-    "num_ops": str(_DEFAULT.num_ops),
-    "magnitude": str(_DEFAULT.magnitude),
-    "mix": "none",
-    "alpha": f"{_DEFAULT.alpha:g}",
-}
-AUGMENT_LABELS = {
-    "photo": "Photo",
-    "seed": "Seed",
-    "views": "Views",
-    "size": "Size (px)",
-    "crop": "RandomResizedCrop (off: resize and centre crop)",
-    "scale_min": "Scale from",
-    "scale_max": "Scale to",
-    "flip": "Flip probability",
-    "brightness": "Brightness",
-    "contrast": "Contrast",
-    "saturation": "Saturation",
-    "hue": "Hue",
-    "randaugment": "RandAugment",
-    "num_ops": "N (operations)",
-    "magnitude": "M (magnitude, 0–30)",
-    "mix": "Batch mixing",
-    "alpha": "α (λ ~ Beta(α, α))",
-    "image": "Your own photo",
-}
-MIX_TITLES = {"none": "none", "mixup": "MixUp (blend)", "cutmix": "CutMix (paste a box)"}
-
-
-def spec_from(form: FormValues) -> AugmentSpec:
-    return AugmentSpec(
-        seed=form.integer("seed"),
-        views=form.integer("views"),
-        size=form.integer("size"),
-        crop=form.flag("crop"),
-        scale_min=form.number("scale_min"),
-        scale_max=form.number("scale_max"),
-        flip=form.number("flip"),
-        brightness=form.number("brightness"),
-        contrast=form.number("contrast"),
-        saturation=form.number("saturation"),
-        hue=form.number("hue"),
-        randaugment=form.flag("randaugment"),
-        num_ops=form.integer("num_ops"),
-        magnitude=form.integer("magnitude"),
-        mix=form.choice("mix", MIX_KINDS),  # type: ignore[arg-type]
-        alpha=form.number("alpha"),
-    ).validate()
 
 
 def _photos(first: str, first_image: Any) -> list[tuple[str, Any]]:
@@ -101,7 +39,7 @@ async def _gallery_response(request: Request, sent: PhotoForm) -> HTMLResponse:
     try:
         if sent.error is not None:
             raise sent.error
-        spec = spec_from(form)
+        spec = augment_spec_from(form)
         name, image = await chosen_photo(request, form.text("photo"), sent.upload)
         photos = await run_demo(request, _photos, name, image)
         gallery = await run_demo(request, augment, photos, spec)

@@ -10,66 +10,28 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from app.demos.api import ERRORS, api_error
 from app.demos.forms import FormValues
+from app.demos.pooling_form import (
+    POOLING_DEFAULTS,
+    POOLING_LABELS,
+    WEIGHT_TITLES,
+    pooling_spec_from,
+    traced_cell,
+)
 from app.demos.runner import run_demo
 from app.demos.uploads import PhotoForm, chosen_photo, photo_context, read_photo_form
 from app.messages import on_screen
 from app.web import render
 from app.worker.errors import InvalidInput
 from app.worker.images import SAMPLE_PHOTOS
-from app.worker.numbers import parse_int
 from app.worker.pooling import (
-    CONV_WEIGHTS,
-    EXAMPLE_GRID,
     GridPooling,
     PoolingSpec,
-    grid_text,
     parse_grid,
     pool_grid,
     pooling_demo,
 )
 
 router = APIRouter(tags=["demos"])
-
-POOLING_DEFAULTS = {
-    "photo": "astronaut",
-    "kernel": "2",
-    "stride": "",
-    "conv_weights": "edges",
-    "grid": grid_text(EXAMPLE_GRID),
-    "cell": "0,0",
-}
-POOLING_LABELS = {
-    "kernel": "Kernel (k×k)",
-    "stride": "Stride",
-    "conv_weights": "Strided conv weights",
-    "photo": "Photo",
-    "grid": "Grid of numbers (rows of 2–12 values)",
-    "cell": "Traced output cell",
-    "image": "Your own photo",
-}
-WEIGHT_TITLES = {
-    "edges": "edges (left −, right +)",
-    "blur": "blur (1/k² each: average pooling as a conv)",
-    "subsample": "subsample (one tap: keep every s-th pixel)",
-}
-
-
-def _spec(form: FormValues) -> PoolingSpec:
-    stride_text = form.text("stride").strip()
-    return PoolingSpec(
-        kernel=form.integer("kernel"),
-        stride=form.integer("stride") if stride_text else None,
-        conv_weights=form.choice("conv_weights", CONV_WEIGHTS),  # type: ignore[arg-type]
-    )
-
-
-def _cell(form: FormValues) -> tuple[int, int]:
-    raw = form.text("cell").replace(" ", "")
-    parts = raw.split(",")
-    if len(parts) != 2:
-        raise InvalidInput("cell", f"must be row,column, e.g. 0,1 (got {raw[:40]!r})")
-    row, col = (parse_int(part, field="cell", minimum=0, maximum=10_000) for part in parts)
-    return row, col
 
 
 async def _pooling_response(request: Request, sent: PhotoForm) -> HTMLResponse:
@@ -84,9 +46,9 @@ async def _pooling_response(request: Request, sent: PhotoForm) -> HTMLResponse:
     try:
         if sent.error is not None:
             raise sent.error
-        spec = _spec(form)
+        spec = pooling_spec_from(form)
         rows = parse_grid(form.text("grid"))
-        cell = _cell(form)
+        cell = traced_cell(form)
         _, image = await chosen_photo(request, form.text("photo"), sent.upload)
         result = await run_demo(request, pooling_demo, image, rows, spec)
         out_h, out_w = result.grid.output_size

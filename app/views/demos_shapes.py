@@ -10,96 +10,29 @@ from fastapi.responses import HTMLResponse
 from app.demos.forms import MAX_TEXT, FormValues
 from app.demos.present import code_html, placement
 from app.demos.runner import run_demo
+from app.demos.shape_forms import (
+    FIELD_KINDS,
+    KIND_TITLES,
+    LAYER_DEFAULTS,
+    LAYER_LABELS,
+    MODEL_DEFAULTS,
+    MODEL_LABELS,
+    STACK_DEFAULTS,
+    STACK_LABELS,
+    layer_spec_from,
+    model_arguments,
+    stack_arguments,
+)
 from app.messages import on_screen
 from app.web import render
 from app.worker.errors import InvalidInput
 from app.worker.formulas import formulas
-from app.worker.layer_spec import LAYER_KINDS, UNUSED_FIELDS, LayerSpec
 from app.worker.layers import LayerResult, compute_layer
-from app.worker.stack import EXAMPLE as STACK_EXAMPLE
 from app.worker.stack import summarize_stack
 from app.worker.summary import ARCHITECTURES, ModelSummary, summarize_architecture
 from app.worker.tradeoffs import pointwise_vs_fc, separable_comparison
 
 router = APIRouter(tags=["demos"])
-
-# --- one layer ------------------------------------------------------------------------------
-
-KIND_TITLES = {
-    "conv2d": "Conv2d",
-    "conv_transpose2d": "ConvTranspose2d",
-    "max_pool2d": "MaxPool2d",
-    "avg_pool2d": "AvgPool2d",
-    "linear": "Linear (on the flattened input)",
-}
-LAYER_DEFAULTS = {
-    "kind": "conv2d",
-    "in_channels": "3",
-    "height": "224",
-    "width": "224",
-    "out_channels": "64",
-    "kernel_size": "7",
-    "stride": "2",
-    "padding": "3",
-    "dilation": "1",
-    "groups": "1",
-    "bias": "false",
-    "ceil_mode": "false",
-    "output_padding": "0",
-}
-
-
-# The labels the one-layer form shows; an error names its field with these words.
-LAYER_LABELS = {
-    "kind": "Layer",
-    "in_channels": "Channels",
-    "height": "Height",
-    "width": "Width",
-    "out_channels": "Out channels / features",
-    "kernel_size": "Kernel",
-    "stride": "Stride",
-    "padding": "Padding",
-    "dilation": "Dilation",
-    "groups": "Groups",
-    "output_padding": "Output padding",
-    "bias": "Bias",
-    "ceil_mode": "ceil_mode",
-}
-# For each setting, the kinds that use it: the form shows only those fields for a kind.
-FIELD_KINDS: dict[str, list[str]] = {
-    name: [kind for kind in LAYER_KINDS if name not in UNUSED_FIELDS[kind]]
-    for name in ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups",
-                 "output_padding", "bias", "ceil_mode")
-}  # fmt: skip
-
-
-def layer_spec_from(form: FormValues) -> LayerSpec:
-    """The layer the form describes. Only the settings its kind uses are read: the form hides
-    (and does not send) the others."""
-    kind = form.choice("kind", LAYER_KINDS)
-
-    def stride(name: str) -> int | tuple[int, int] | None:
-        return form.pair(name) if form.text(name).strip() else None
-
-    readers = {
-        "out_channels": form.integer,
-        "kernel_size": form.pair,
-        "stride": stride,
-        "padding": form.padding,
-        "dilation": form.pair,
-        "groups": form.integer,
-        "bias": form.flag,
-        "ceil_mode": form.flag,
-        "output_padding": form.pair,
-    }
-    settings = {name: read(name) for name, read in readers.items() if kind in FIELD_KINDS[name]}
-    return LayerSpec(
-        kind=kind,  # type: ignore[arg-type]
-        in_channels=form.integer("in_channels"),
-        height=form.integer("height"),
-        width=form.integer("width"),
-        **settings,  # type: ignore[arg-type]
-    )
 
 
 def layer_context(result: LayerResult) -> dict[str, Any]:
@@ -145,17 +78,6 @@ def shapes_page(request: Request) -> HTMLResponse:
     )
 
 
-STACK_DEFAULTS = {"layers": STACK_EXAMPLE, "in_channels": "3", "height": "224", "width": "224"}
-MODEL_DEFAULTS = {"arch": "resnet50", "height": "224", "width": "224", "trainable": "all"}
-STACK_LABELS = {"layers": "Layers", "in_channels": "Channels", "height": "Height", "width": "Width"}
-MODEL_LABELS = {
-    "arch": "Architecture",
-    "height": "Height",
-    "width": "Width",
-    "trainable": "Trainable",
-}
-
-
 def _summary_context(summary: ModelSummary) -> dict[str, Any]:
     return {"summary": summary, "code": code_html(summary.code)}
 
@@ -173,10 +95,7 @@ async def stack_page(request: Request) -> HTMLResponse:
     }
     status = 200
     try:
-        channels, height, width = (form.integer(n) for n in ("in_channels", "height", "width"))
-        summary = await run_demo(
-            request, summarize_stack, form.text("layers"), channels, height, width
-        )
+        summary = await run_demo(request, summarize_stack, *stack_arguments(form))
         context |= _summary_context(summary)
     except InvalidInput as error:
         context["error"], status = on_screen(error, STACK_LABELS), 422
@@ -202,10 +121,7 @@ async def model_page(request: Request) -> HTMLResponse:
     }
     status = 200
     try:
-        arch = form.text("arch").strip()
-        height, width = form.integer("height"), form.integer("width")
-        trainable = form.choice("trainable", ("all", "head"))
-        summary = await run_demo(request, summarize_architecture, arch, height, width, trainable)  # type: ignore[arg-type]
+        summary = await run_demo(request, summarize_architecture, *model_arguments(form))
         context |= _summary_context(summary)
     except InvalidInput as error:
         context["error"], status = on_screen(error, MODEL_LABELS), 422
