@@ -105,3 +105,13 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session)]
 WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+
+
+async def get_engine(request: Request) -> Engine:
+    return request.app.state.engine
+
+
+# The one way a route reaches the database: SessionDep / WriteSessionDep in a route whose work
+# is one transaction in its thread; EngineDep where the route hands the work to a function that
+# opens its own transactions off the event loop (a launch, an upload, a delete, a login).
+EngineDep = Annotated[Engine, Depends(get_engine)]

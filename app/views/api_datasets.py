@@ -18,6 +18,7 @@ from app.auth import OptionalUser
 from app.datasets import store
 from app.datasets.accept import accept_upload
 from app.datasets.upload import CsrfRefused
+from app.db import EngineDep
 from app.deps import SettingsDep
 from app.errors import API_ERRORS, ErrorBody
 from app.models.datasets import DatasetPublic
@@ -109,15 +110,17 @@ async def create_dataset(
 
 
 @router.get("", response_model=list[DatasetPublic])
-def list_datasets(request: Request, user: OptionalUser) -> list[DatasetPublic]:
+def list_datasets(request: Request, engine: EngineDep, user: OptionalUser) -> list[DatasetPublic]:
     """The caller's data sets, newest first."""
-    return [DatasetPublic.of(row) for row in store.list_for(request.app.state.engine, user)]
+    return [DatasetPublic.of(row) for row in store.list_for(engine, user)]
 
 
 @router.get("/{dataset_id}", response_model=DatasetPublic, responses=NOT_FOUND)
-def read_dataset(request: Request, dataset_id: DatasetId, user: OptionalUser) -> DatasetPublic:
+def read_dataset(
+    request: Request, engine: EngineDep, dataset_id: DatasetId, user: OptionalUser
+) -> DatasetPublic:
     """One of the caller's data sets."""
-    row = store.owned(request.app.state.engine, dataset_id=dataset_id, owner=user)
+    row = store.owned(engine, dataset_id=dataset_id, owner=user)
     if row is None:
         raise HTTPException(status_code=404, detail=f"No data set {dataset_id} of yours.")
     return DatasetPublic.of(row)
@@ -133,10 +136,13 @@ def read_dataset(request: Request, dataset_id: DatasetId, user: OptionalUser) ->
     },
 )
 async def delete_dataset(
-    request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
+    request: Request,
+    engine: EngineDep,
+    dataset_id: DatasetId,
+    user: OptionalUser,
+    settings: SettingsDep,
 ) -> Response:
     """Delete one of the caller's data sets and its files."""
-    engine = request.app.state.engine
     row = await run_in_threadpool(store.owned, engine, dataset_id=dataset_id, owner=user)
     if row is not None:
         busy = await run_in_threadpool(store.live_run_using, engine, row)

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
 from app.auth import ActingUser, OptionalUser
-from app.db import SessionDep
+from app.db import EngineDep, SessionDep
 from app.deps import JobsDep, SettingsDep
 from app.errors import API_ERRORS, ErrorBody
 from app.experiments.launch import describe
@@ -175,7 +175,7 @@ def list_presets() -> list[dict[str, Any]]:
     },
 )
 async def create_experiment(
-    request: Request, user: ActingUser, settings: SettingsDep, jobs: JobsDep
+    request: Request, engine: EngineDep, user: ActingUser, settings: SettingsDep, jobs: JobsDep
 ) -> ExperimentAccepted:
     """Launch a preset: its runs are queued; poll `GET /api/experiments/{id}`."""
     raw = await request.body()
@@ -190,7 +190,7 @@ async def create_experiment(
             status_code=422, detail='body: expected {"preset": NAME, "size"?: SIZE} only'
         )
     experiment = await launch_preset(
-        request,
+        engine,
         values.get("preset"),
         user=user,
         settings=settings,

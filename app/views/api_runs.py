@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 
 from app.auth import ActingUser, OptionalUser
 from app.datasets import runs as dataset_runs
-from app.db import SessionDep, read_session
+from app.db import EngineDep, SessionDep, read_session
 from app.deps import JobsDep, SettingsDep
 from app.errors import API_ERRORS, ErrorBody
 from app.models import User
@@ -110,7 +110,7 @@ CONFIG_BODY: dict[str, Any] = {
     },
 )
 async def create_run(
-    request: Request, user: ActingUser, settings: SettingsDep, jobs: JobsDep
+    request: Request, engine: EngineDep, user: ActingUser, settings: SettingsDep, jobs: JobsDep
 ) -> RunAccepted:
     """Queue a training run of the config in the body; poll `GET /api/runs/{id}` to follow it.
 
@@ -128,15 +128,13 @@ async def create_run(
     try:
         checked = check_json_types(values)
         if dataset_runs.FIELD in checked:
-            checked = await run_in_threadpool(
-                _resolve_dataset, request.app.state.engine, checked, user
-            )
+            checked = await run_in_threadpool(_resolve_dataset, engine, checked, user)
         config = RunConfig.from_dict(checked)
         run = await run_in_threadpool(
             dispatch.launch,
             config,
             owner=user,
-            engine=request.app.state.engine,
+            engine=engine,
             settings=settings,
             backend=jobs,
         )
@@ -190,6 +188,7 @@ def read_run(run_id: RunId, session: SessionDep, user: OptionalUser) -> RunPubli
 )
 def delete_run(
     request: Request,
+    engine: EngineDep,
     run_id: RunId,
     user: OptionalUser,
     settings: SettingsDep,
@@ -200,7 +199,6 @@ def delete_run(
 ) -> Response:
     """Cancel a queued or running run (202, its status after the call), or with
     `?purge=true` delete an ended run and its files (204)."""
-    engine = request.app.state.engine
     run = dispatch.owned_run(engine, run_id=run_id, owner=user)
     if run is None:
         raise HTTPException(status_code=404, detail=f"No run {run_id} of yours.")

@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel import Session
 
 from app.auth import OptionalUser
-from app.db import read_session
+from app.db import SessionDep
 from app.deps import JobsDep
 from app.repos import runs as run_rows
 from app.runs import compare, compare_csv, present
@@ -34,15 +35,14 @@ def _explain(ids: list[str] | None, message: str) -> str:
     return message.removeprefix("ids: ").capitalize() + "."
 
 
-def _owned(request: Request, user: OptionalUser, ids: list[str] | None) -> list:
+def _owned(session: Session, user: OptionalUser, ids: list[str] | None) -> list:
     try:
         run_ids = compare.parse_ids(",".join(ids or []))
     except InvalidInput as error:
         raise HTTPException(status_code=422, detail=str(error)) from None
     runs = None
     if user is not None and user.id is not None:
-        with read_session(request.app.state.engine) as session:
-            runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
+        runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
     if runs is None:
         raise HTTPException(status_code=404, detail="Not all of these runs exist and are yours.")
     return runs
@@ -55,13 +55,13 @@ CSV_TABLES = {"curves": compare_csv.curves_csv, "figures": compare_csv.figures_c
 
 @router.get("/compare/{table}.csv")
 def compare_download(
-    request: Request,
+    session: SessionDep,
     user: OptionalUser,
     table: Literal["curves", "figures"],
     ids: Annotated[list[str] | None, Query(max_length=200)] = None,
 ) -> Response:
     """The compared runs' curves or figures as a CSV download."""
-    runs = _owned(request, user, ids)
+    runs = _owned(session, user, ids)
     name = f"{table}-" + "-".join(str(r.id) for r in runs) + ".csv"
     return Response(
         CSV_TABLES[table](runs),
@@ -73,6 +73,7 @@ def compare_download(
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request,
+    session: SessionDep,
     user: OptionalUser,
     jobs: JobsDep,
     ids: Annotated[list[str] | None, Query(max_length=200)] = None,
@@ -87,8 +88,7 @@ def compare_page(
         return render(request, "pages/runs.html", context, status_code=422)
     runs = None
     if user is not None and user.id is not None:
-        with read_session(request.app.state.engine) as session:
-            runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
+        runs = run_rows.owned_runs(session, owner_id=user.id, run_ids=run_ids)
     if runs is None:
         raise HTTPException(status_code=404, detail="Not all of these runs exist and are yours.")
     data = compare.comparison(runs)

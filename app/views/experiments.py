@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
 from app.auth import ActingUser, CsrfChecked, OptionalUser
-from app.db import read_session
+from app.db import EngineDep, read_session
 from app.deps import JobsDep, SettingsDep
 from app.experiments import refusal
 from app.experiments.launch import describe, launch_experiment, preset_named
@@ -104,7 +104,7 @@ def list_context(engine: Engine, settings: Settings, user: User | None) -> dict[
 
 
 async def launch_preset(
-    request: Request,
+    engine: Engine,
     name: object,
     *,
     user: User,
@@ -129,7 +129,7 @@ async def launch_preset(
             launch_experiment,
             preset,
             owner=user,
-            engine=request.app.state.engine,
+            engine=engine,
             settings=settings,
             backend=jobs,
             size=size,
@@ -142,7 +142,7 @@ async def launch_preset(
 
 @router.post("", dependencies=[CsrfChecked])
 async def launch(
-    request: Request,
+    engine: EngineDep,
     user: ActingUser,
     settings: SettingsDep,
     jobs: JobsDep,
@@ -154,7 +154,7 @@ async def launch(
     question's page (`back`) goes back there, the reason shown beside the preset."""
     try:
         experiment = await launch_preset(
-            request, preset, user=user, settings=settings, jobs=jobs, size=size
+            engine, preset, user=user, settings=settings, jobs=jobs, size=size
         )
     except HTTPException as error:
         path = refusal.back_path(back)
@@ -166,18 +166,24 @@ async def launch(
 
 
 @router.get("", response_class=HTMLResponse)
-def experiments_page(request: Request, user: OptionalUser, settings: SettingsDep) -> HTMLResponse:
+def experiments_page(
+    request: Request, engine: EngineDep, user: OptionalUser, settings: SettingsDep
+) -> HTMLResponse:
     """Your experiments, newest first: preset, status, verdict; the presets to start one."""
-    context = list_context(request.app.state.engine, settings, user)
+    context = list_context(engine, settings, user)
     return render(request, "pages/experiments.html", context)
 
 
 @router.get("/{experiment_id}", response_class=HTMLResponse)
 def experiment_page(
-    request: Request, experiment_id: ExperimentId, user: OptionalUser, settings: SettingsDep
+    request: Request,
+    engine: EngineDep,
+    experiment_id: ExperimentId,
+    user: OptionalUser,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """The experiment; htmx polls the same URL for the status fragment while it is live."""
-    context = _page_context(request.app.state.engine, settings, experiment_id, user)
+    context = _page_context(engine, settings, experiment_id, user)
     return render(
         request, "pages/experiment.html", context, fragment="partials/_experiment_status.html"
     )

@@ -14,7 +14,7 @@ from sqlmodel import Session
 
 from app.auth import OptionalUser
 from app.content import Question, QuestionBank
-from app.db import read_session
+from app.db import EngineDep, read_session
 from app.deps import BankDep
 from app.experiments import refusal
 from app.experiments.presets import PRESETS, Preset
@@ -83,6 +83,7 @@ def _progress_and_resume(
 @router.get("/", response_class=HTMLResponse)
 async def home(
     request: Request,
+    engine: EngineDep,
     bank: BankDep,
     user: OptionalUser,
     q: SearchText = "",
@@ -93,7 +94,6 @@ async def home(
     progress: dict = {}
     resume = None
     if user is not None and user.id is not None:
-        engine = request.app.state.engine
         progress, resume = await run_in_threadpool(_home_progress, engine, bank, user.id)
     hits = bank.search(q, tag)
     context = {
@@ -127,6 +127,7 @@ def demos_html(request: Request, question: Question) -> str:
 @router.get("/questions/{slug}", response_class=HTMLResponse)
 async def question_page(
     request: Request,
+    engine: EngineDep,
     slug: str,
     bank: BankDep,
     user: OptionalUser,
@@ -138,10 +139,10 @@ async def question_page(
     draft = None
     latest: dict[str, Any] = {}
     if user is not None and user.id is not None:
-        draft = await run_in_threadpool(_draft, request.app.state.engine, user.id, slug)
+        draft = await run_in_threadpool(_draft, engine, user.id, slug)
         latest = await run_in_threadpool(
             latest_results,
-            request.app.state.engine,
+            engine,
             request.app.state.settings,
             user,
             list(question.meta.experiments),
