@@ -141,7 +141,8 @@ def test_the_form_offers_your_data_sets_and_starts_a_run_on_one(app_client: Test
     assert chosen["value"] == f"upload:{dataset['id']}"
     assert chosen.text.startswith("Colours: your upload, 2 classes, 24 images")
     assert page.select_one("#error-dataset").text == ""
-    assert page.select_one("#config-yaml") is not None  # the config checks out
+    # The config checks out; its folder line says which data set it is.
+    assert "# your data set 'Colours'" in page.select_one("#config-yaml").text
     form = form_data(page)  # what the browser sends: the data set chosen, the rest defaults
     assert form["dataset"] == f"upload:{dataset['id']}"
     form.update(csrf_token=csrf(app_client, "/runs/new"), epochs="1", image_size="16")
@@ -152,6 +153,7 @@ def test_the_form_offers_your_data_sets_and_starts_a_run_on_one(app_client: Test
     listed = BeautifulSoup(app_client.get("/runs").text, "html.parser")
     link = listed.select_one(f'.run-list a[href="/datasets/{dataset["id"]}"]')
     assert link is not None and link.text == "Colours"
+    assert link.parent.text == "Colours (your upload)"  # not the engine's "folder"
     # The run's title, and Run again, name the data set as the learner does.
     assert "smallcnn on Colours" in app_client.get(f"/runs/{run_id}").text
     again = BeautifulSoup(app_client.get(f"/runs/new?from={run_id}").text, "html.parser")

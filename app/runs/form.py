@@ -279,13 +279,28 @@ def changed_fields(config: RunConfig) -> dict[str, Any]:
     }
 
 
-def config_yaml(config: RunConfig) -> str:
-    """The config as a YAML file for `cvprep train`: the fields that differ from the defaults."""
+def _named_folder(text: str, config: RunConfig, names: Mapping[str, str] | None) -> str:
+    """`text` with an uploaded folder's line followed by its data set's name as a comment
+    (`names`: folder → name), so the learner sees which of their data sets it is."""
+    name = (names or {}).get(config.folder or "")
+    if not name:
+        return text
+    shown = name.replace("\n", " ")
+    return text.replace(
+        f"folder: {config.folder}\n", f"folder: {config.folder}  # your data set '{shown}'\n", 1
+    )
+
+
+def config_yaml(config: RunConfig, names: Mapping[str, str] | None = None) -> str:
+    """The config as a YAML file for `cvprep train`: the fields that differ from the defaults
+    (an uploaded folder named as in `full_yaml`)."""
     changed = changed_fields(config)
     head = "# cvprep train run.yaml (every field not listed takes its default)\n"
     if not changed:
         return head + "{}\n"
-    return head + yaml.safe_dump(changed, sort_keys=False, allow_unicode=True)
+    return head + _named_folder(
+        yaml.safe_dump(changed, sort_keys=False, allow_unicode=True), config, names
+    )
 
 
 def full_yaml(config: RunConfig, names: Mapping[str, str] | None = None) -> str:
@@ -293,19 +308,16 @@ def full_yaml(config: RunConfig, names: Mapping[str, str] | None = None) -> str:
     an uploaded folder is followed by its data set's name as a comment (`names`: folder →
     name)."""
     text = yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
-    name = (names or {}).get(config.folder or "")
-    if name:
-        text = text.replace(
-            f"folder: {config.folder}\n", f"folder: {config.folder}  # your data set '{name}'\n", 1
-        )
-    return text
+    return _named_folder(text, config, names)
 
 
-def train_command(config: RunConfig) -> str:
+def train_command(config: RunConfig, names: Mapping[str, str] | None = None) -> str:
     """A shell command that writes the YAML above to run.yaml and trains it headless."""
     changed = changed_fields(config)
     body = yaml.safe_dump(changed, sort_keys=False, allow_unicode=True) if changed else "{}\n"
-    return f"cat > run.yaml <<'YAML'\n{body}YAML\ncvprep train run.yaml"
+    return (
+        f"cat > run.yaml <<'YAML'\n{_named_folder(body, config, names)}YAML\ncvprep train run.yaml"
+    )
 
 
 def query_values(params: Mapping[str, str]) -> dict[str, Any]:

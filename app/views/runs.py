@@ -87,6 +87,7 @@ def _form_context(
     runs = runs_of(request.app.state.engine, user)
     datasets = store.list_for(request.app.state.engine, user)
     typed = {**typed, "dataset": choices.choice_value(typed, datasets)}
+    names = {d.folder: d.name for d in datasets}
     for hidden in ("folder", dataset_runs.FIELD):  # the data set choice stands for both
         if hidden in errors:
             errors.setdefault("dataset", errors.pop(hidden))
@@ -97,8 +98,8 @@ def _form_context(
         "duration": present.duration,
         "errors": errors,
         "config": config,
-        "yaml": config_yaml(config) if config else None,
-        "command": train_command(config) if config else None,
+        "yaml": config_yaml(config, names) if config else None,
+        "command": train_command(config, names) if config else None,
         "note": note,
         "problem": problem,
         "limits": settings,
