@@ -7,6 +7,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, Response, sync_playwright
@@ -66,17 +67,25 @@ def _broken_resource(response: Response) -> str | None:
     return f"{response.status} {response.url}"
 
 
-@pytest.fixture
-def page(browser: Browser, live_server: str) -> Iterator[Page]:
-    """A fresh browser context (its own cookies) on the live server; fails the test on any
-    JavaScript error or broken resource. bypass_csp lets tests inject axe-core."""
-    context = browser.new_context(base_url=live_server, bypass_csp=True)
-    page = context.new_page()
+@contextmanager
+def checked_page(browser: Browser, base_url: str, **options: Any) -> Iterator[Page]:
+    """A fresh browser context (its own cookies) on `base_url`; fails the test on any
+    JavaScript error or broken resource. bypass_csp lets tests inject axe-core; `options` go
+    to `new_context` (a colour scheme, a viewport, JavaScript off)."""
+    context = browser.new_context(base_url=base_url, bypass_csp=True, **options)
+    opened = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.on(
         "response", lambda r: errors.append(problem) if (problem := _broken_resource(r)) else None
     )
-    yield page
+    yield opened
     context.close()
     assert errors == [], errors
+
+
+@pytest.fixture
+def page(browser: Browser, live_server: str) -> Iterator[Page]:
+    """A checked page on the shared live server."""
+    with checked_page(browser, live_server) as opened:
+        yield opened

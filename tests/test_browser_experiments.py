@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from benchmarks.load import serving
-from tests.browser import _broken_resource, axe_violations
+from tests.browser import axe_violations, checked_page
 
 pytestmark = pytest.mark.browser
 
@@ -31,16 +31,8 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def page(browser: Browser, server_url: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=server_url, bypass_csp=True)
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    opened.on(
-        "response", lambda r: errors.append(problem) if (problem := _broken_resource(r)) else None
-    )
-    yield opened
-    context.close()
-    assert errors == [], errors
+    with checked_page(browser, server_url) as opened:
+        yield opened
 
 
 def test_launch_from_the_question_and_read_the_verdict_and_its_evidence(page: Page) -> None:

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from benchmarks.load import serving
-from tests.browser import _broken_resource, axe_violations
+from tests.browser import axe_violations, checked_page
 
 pytestmark = pytest.mark.browser
 
@@ -54,16 +54,8 @@ def trainer_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture
 def run_page(browser: Browser, trainer_url: str) -> Iterator[Page]:
-    context = browser.new_context(base_url=trainer_url, bypass_csp=True)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on(
-        "response", lambda r: errors.append(problem) if (problem := _broken_resource(r)) else None
-    )
-    yield page
-    context.close()
-    assert errors == [], errors
+    with checked_page(browser, trainer_url) as opened:
+        yield opened
 
 
 def test_fill_the_form_watch_the_run_and_read_the_confusion_matrix(run_page: Page) -> None:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from PIL import Image
 
@@ -17,6 +16,7 @@ from app.main import create_app
 from app.settings import Settings
 from tests.datasets_zips import files_under, image_bytes, make_zip
 from tests.test_accounts import csrf
+from tests.web import soup
 
 
 @pytest.fixture
@@ -24,10 +24,6 @@ def app_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k")
     with TestClient(create_app(settings)) as client:
         yield client
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
 
 
 def form_upload(client: TestClient, data: bytes, token: str | None = None, **fields: str):

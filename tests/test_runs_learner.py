@@ -8,7 +8,6 @@ from __future__ import annotations
 import re
 
 import yaml
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.db import write_session
@@ -18,10 +17,7 @@ from app.worker.training import RunConfig
 from tests.datasets_zips import classes_zip, upload
 from tests.test_accounts import csrf
 from tests.test_runs_api import TINY, train_now
-
-
-def soup(response) -> BeautifulSoup:
-    return BeautifulSoup(response.text, "html.parser")
+from tests.web import soup
 
 
 def cancelled_experiment(client: TestClient, preset: str) -> dict:
