@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     # saved action makes one; more is a 429), counted per web process.
     guest_max_per_address: int = Field(default=10, validation_alias="GUEST_MAX_PER_ADDRESS", ge=1)
     guest_window_minutes: int = Field(default=10, validation_alias="GUEST_WINDOW_MINUTES", ge=1)
+    # Run pages (and a live run's page polls) served per second to one user, per web process;
+    # a second's worth may come at once, more wait their turn (a 429 past RUN_PAGE_MAX_WAIT
+    # seconds of waiting), so one user's tabs or script cannot keep the server busy.
+    run_page_rate: float = Field(default=10, validation_alias="RUN_PAGE_RATE", gt=0, le=10_000)
+    # Seconds a run page may wait for its turn under RUN_PAGE_RATE before the answer is a 429.
+    run_page_max_wait: float = Field(default=10, validation_alias="RUN_PAGE_MAX_WAIT", ge=0, le=300)
     # Seconds a write waits for SQLite's one write lock before the request gets a 503 with
     # Retry-After (the server is overloaded, not broken).
     database_busy_timeout: float = Field(
