@@ -155,6 +155,13 @@ class Settings(BaseSettings):
     dataset_max_total_pixels: int = Field(
         default=2_000_000_000, validation_alias="DATASET_MAX_TOTAL_PIXELS", ge=64
     )
+    # Seconds one archive's images may take to decode in full (the check that each is a
+    # whole image), counted while they decode, not while they wait their turn; past it the
+    # upload is a 413. An honest 200 MB upload decodes in seconds on a laptop; this bounds
+    # the slowest archives the other caps admit (dozens of 40 MP images).
+    dataset_max_decode_seconds: float = Field(
+        default=60, validation_alias="DATASET_MAX_DECODE_SECONDS", gt=0, le=3600
+    )
     # Per user: data sets kept at once, and their bytes on disk together.
     dataset_quota_count: int = Field(default=10, validation_alias="DATASET_QUOTA_COUNT", ge=1)
     dataset_quota_bytes: int = Field(
