@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     # saved action makes one; more is a 429), counted per web process.
     guest_max_per_address: int = Field(default=10, validation_alias="GUEST_MAX_PER_ADDRESS", ge=1)
     guest_window_minutes: int = Field(default=10, validation_alias="GUEST_WINDOW_MINUTES", ge=1)
+    # A guest with no session live for this many hours (its browser gone, or logged in to an
+    # account without moving its work) and no run queued or running is deleted with its data
+    # sets, runs and experiments (files too): when the server starts, hourly, and by
+    # `cvprep sweep-guests`.
+    guest_retention_hours: float = Field(
+        default=24, validation_alias="GUEST_RETENTION_HOURS", ge=0, le=100_000
+    )
     # Run pages (and a live run's page polls) served per second to one user, per web process;
     # a second's worth may come at once, more wait their turn (a 429 past RUN_PAGE_MAX_WAIT
     # seconds of waiting), so one user's tabs or script cannot keep the server busy.
