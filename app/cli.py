@@ -1,5 +1,5 @@
-"""`cvprep` command line: serve, worker, check-content, db upgrade, train, data fetch, weights
-fetch."""
+"""`cvprep` command line: serve, worker, check-content, db upgrade, sweep-guests, train, data
+fetch, weights fetch."""
 
 from __future__ import annotations
 
@@ -79,6 +79,41 @@ def db_upgrade(_: argparse.Namespace) -> int:
     return 0
 
 
+def sweep_guests(args: argparse.Namespace) -> int:
+    from app.db import make_engine
+    from app.guest_sweep import sweep_guests as sweep
+    from app.migrate import upgrade
+
+    settings = get_settings()
+    if args.retention_hours is not None:
+        settings = settings.model_copy(update={"guest_retention_hours": args.retention_hours})
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.sqlalchemy_url)
+    engine = make_engine(
+        settings.sqlalchemy_url, busy_timeout_ms=int(settings.database_busy_timeout * 1000)
+    )
+    try:
+        swept = sweep(engine, settings)
+    finally:
+        engine.dispose()
+    sys.stdout.write(
+        f"Deleted {swept.guests} guest{'s' if swept.guests != 1 else ''} left behind "
+        f"({swept.datasets} data sets, {swept.runs} runs).\n"
+    )
+    return 0
+
+
+def retention_hours(text: str) -> float:
+    """`--retention-hours`: a number of hours, 0 or more."""
+    try:
+        hours = float(text)
+    except ValueError:
+        hours = -1.0
+    if not 0 <= hours <= 100_000:
+        raise argparse.ArgumentTypeError(f"expected hours from 0 to 100000, got {text!r}")
+    return hours
+
+
 def db_revision(args: argparse.Namespace) -> int:
     from app.migrate import revision
 
@@ -137,6 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
         "-m", "--message", required=True, help="what the migration changes"
     )
     revision_parser.set_defaults(handler=db_revision)
+    sweep_parser = commands.add_parser(
+        "sweep-guests",
+        help="delete guests left behind, with their data sets and runs",
+        description="Delete every guest with no session live for GUEST_RETENTION_HOURS and no "
+        "run queued or running, with its data sets, runs and experiments (files too). The "
+        "server also does it when it starts and every hour.",
+    )
+    sweep_parser.add_argument(
+        "--retention-hours",
+        type=retention_hours,
+        metavar="H",
+        help="hours without a live session before a guest goes (default: GUEST_RETENTION_HOURS)",
+    )
+    sweep_parser.set_defaults(handler=sweep_guests)
     add_training_commands(commands)
     return parser
 

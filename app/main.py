@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
@@ -17,6 +20,7 @@ from app.auth import GuestLimiter
 from app.content import load_questions
 from app.db import make_engine
 from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
+from app.guest_sweep import SWEEP_EVERY_S, sweep_guests
 from app.migrate import upgrade
 from app.runs.backend import make_backend
 from app.security import SecurityHeadersMiddleware
@@ -46,6 +50,18 @@ from app.views import (
 # The practice round's cookie (ids and grades only, bounded: app.practice.rounds); the
 # session cookie itself is app.sessions'.
 ROUND_COOKIE = "cvprep_round"
+logger = logging.getLogger("cvprep.guests")
+
+
+async def _sweeping(engine: Engine, settings: Settings) -> None:
+    """Sweep guests left behind (app.guest_sweep) now and every SWEEP_EVERY_S; a failed sweep
+    (a busy database) is logged and tried again next time."""
+    while True:
+        try:
+            await anyio.to_thread.run_sync(sweep_guests, engine, settings)
+        except Exception:
+            logger.exception("sweeping guests left behind failed; trying again later")
+        await anyio.sleep(SWEEP_EVERY_S)
 
 
 def create_app(settings: Settings | None = None, *, migrate: bool = True) -> FastAPI:
@@ -70,7 +86,13 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         # restart) start once they are up; a run still training at shutdown ends interrupted.
         jobs.start()
         try:
-            yield
+            async with anyio.create_task_group() as tasks:
+                # Guests left behind are deleted now and hourly (a cheap query when none is).
+                tasks.start_soon(_sweeping, engine, settings)
+                try:
+                    yield
+                finally:
+                    tasks.cancel_scope.cancel()
         finally:
             await anyio.to_thread.run_sync(jobs.stop)
 

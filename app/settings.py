@@ -45,6 +45,19 @@ class Settings(BaseSettings):
     # saved action makes one; more is a 429), counted per web process.
     guest_max_per_address: int = Field(default=10, validation_alias="GUEST_MAX_PER_ADDRESS", ge=1)
     guest_window_minutes: int = Field(default=10, validation_alias="GUEST_WINDOW_MINUTES", ge=1)
+    # A guest with no session live for this many hours (its browser gone, or logged in to an
+    # account without moving its work) and no run queued or running is deleted with its data
+    # sets, runs and experiments (files too): when the server starts, hourly, and by
+    # `cvprep sweep-guests`.
+    guest_retention_hours: float = Field(
+        default=24, validation_alias="GUEST_RETENTION_HOURS", ge=0, le=100_000
+    )
+    # Run pages (and a live run's page polls) served per second to one user, per web process;
+    # a second's worth may come at once, more wait their turn (a 429 past RUN_PAGE_MAX_WAIT
+    # seconds of waiting), so one user's tabs or script cannot keep the server busy.
+    run_page_rate: float = Field(default=10, validation_alias="RUN_PAGE_RATE", gt=0, le=10_000)
+    # Seconds a run page may wait for its turn under RUN_PAGE_RATE before the answer is a 429.
+    run_page_max_wait: float = Field(default=10, validation_alias="RUN_PAGE_MAX_WAIT", ge=0, le=300)
     # Seconds a write waits for SQLite's one write lock before the request gets a 503 with
     # Retry-After (the server is overloaded, not broken).
     database_busy_timeout: float = Field(
@@ -148,6 +161,13 @@ class Settings(BaseSettings):
     # before it is decoded (a few KB of PNG can hold 40 MP).
     dataset_max_total_pixels: int = Field(
         default=2_000_000_000, validation_alias="DATASET_MAX_TOTAL_PIXELS", ge=64
+    )
+    # Seconds one archive's images may take to decode in full (the check that each is a
+    # whole image), counted while they decode, not while they wait their turn; past it the
+    # upload is a 413. An honest 200 MB upload decodes in seconds on a laptop; this bounds
+    # the slowest archives the other caps admit (dozens of 40 MP images).
+    dataset_max_decode_seconds: float = Field(
+        default=60, validation_alias="DATASET_MAX_DECODE_SECONDS", gt=0, le=3600
     )
     # Per user: data sets kept at once, and their bytes on disk together.
     dataset_quota_count: int = Field(default=10, validation_alias="DATASET_QUOTA_COUNT", ge=1)

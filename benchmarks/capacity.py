@@ -9,7 +9,9 @@ beside its idle baseline measured in the same run:
   budget allows, palette PNGs of a few KB: the cheapest bytes for the most decoding);
 - largest run page: the same while 20 clients view, flat out, the page of a run with the
   most classes a data set may have (DATASET_MAX_CLASSES; the engine's report of a noisy
-  classifier).
+  classifier). A run page is its owner's only, so the 20 are one user's browsers: the
+  server keeps the rendered page and serves that user RUN_PAGE_RATE pages a second, the
+  rest waiting their turn (the views' own latency, printed below, shows the wait).
 
 Reported: p50/p99 of `/healthz` in each case and p99 against the idle one. Aim: ≤ 2×.
 """

@@ -12,12 +12,14 @@ def csrf(client: TestClient, path: str = "/login") -> str:
     return page.select_one("input[name=csrf_token]")["value"]
 
 
-def register(client: TestClient, username: str, password: str = "correct horse battery"):
-    return client.post(
-        "/register",
-        data={"csrf_token": csrf(client, "/register"), "username": username, "password": password},
-        follow_redirects=False,
-    )
+def register(
+    client: TestClient, username: str, password: str = "correct horse battery", move: bool = True
+):
+    """Register; `move` ticks the box that moves the guest's data sets, runs and experiments."""
+    data = {"csrf_token": csrf(client, "/register"), "username": username, "password": password}
+    if move:
+        data["move_guest_work"] = "true"
+    return client.post("/register", data=data, follow_redirects=False)
 
 
 def login(

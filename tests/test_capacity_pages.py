@@ -135,3 +135,55 @@ def test_an_ended_runs_results_are_rendered_once_and_only_for_its_owner(
     assert other_client.get(f"/runs/{run_id}").status_code == 404
     assert db_client.delete(f"/api/runs/{run_id}?purge=true").status_code == 204
     assert db_client.get(f"/runs/{run_id}").status_code == 404
+
+
+def test_a_kept_run_page_carries_each_browsers_token_and_follows_what_changes(
+    db_client: TestClient, other_client: TestClient
+) -> None:
+    from tests.test_accounts import csrf, login, register
+
+    assert register(db_client, "viewer").status_code == 303
+    metrics, _, _ = report(3)
+    run_id = finished_with(db_client, metrics)
+    assert login(other_client, "viewer").status_code == 303  # the same account, a 2nd browser
+
+    def token_in(page: str) -> str:
+        body = BeautifulSoup(page, "html.parser").select_one("body")
+        return body["hx-headers"].split('"X-CSRF-Token": "', 1)[1].split('"', 1)[0]
+
+    first = db_client.get(f"/runs/{run_id}").text
+    again = db_client.get(f"/runs/{run_id}").text
+    elsewhere = other_client.get(f"/runs/{run_id}").text
+    assert len(db_client.app.state.run_pages._pages) == 1  # kept once, served three times
+    assert token_in(first) == token_in(again) == csrf(db_client, "/datasets")
+    assert token_in(elsewhere) == csrf(other_client, "/datasets") != token_in(first)
+    assert "Fine-tune from this run" not in again
+    folder = db_client.app.state.settings.runs_dir / str(run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "checkpoint.pt").write_bytes(b"weights")
+    assert "Fine-tune from this run" in db_client.get(f"/runs/{run_id}").text
+
+
+def test_one_user_is_served_run_pages_at_the_paced_rate(tmp_path) -> None:
+    from app.main import create_app
+    from app.runs.page_cache import Pace
+    from app.settings import Settings
+
+    pace = Pace(rate=10, max_wait=1)
+    waits = [pace.reserve(7, now=100.0) for _ in range(21)]
+    assert waits[:10] == [(True, 0.0)] * 10  # a second's worth at once
+    assert [round(w, 3) for _, w in waits[10:20]] == [round(0.1 * i, 3) for i in range(1, 11)]
+    assert waits[20][0] is False and pace.reserve(8, now=100.0) == (True, 0.0)  # per user
+
+    # One view each 100 s, none waiting: a second view is refused at once, naming the setting.
+    settings = Settings(
+        DATA_DIR=tmp_path / "data", SECRET_KEY="k", RUN_PAGE_RATE=0.01, RUN_PAGE_MAX_WAIT=0
+    )
+    with TestClient(create_app(settings)) as client, TestClient(client.app) as other:
+        run_id = finished_with(client, report(3)[0])
+        assert client.get(f"/runs/{run_id}").status_code == 200
+        refused = client.get(f"/runs/{run_id}")
+        assert refused.status_code == 429 and "RUN_PAGE_RATE" in refused.text
+        assert int(refused.headers["retry-after"]) >= 99
+        other_run = finished_with(other, report(3)[0])
+        assert other.get(f"/runs/{other_run}").status_code == 200  # another user's turn

@@ -108,6 +108,47 @@ def test_a_planted_guest_cookies_work_is_not_merged_at_login_unless_ticked(
     assert owners == [(None,)]
 
 
+def test_registration_with_a_planted_guest_cookie_takes_its_work_only_when_ticked(
+    app_client: TestClient,
+) -> None:
+    app = app_client.app
+
+    def planted_guest(name: str) -> tuple[str, int]:
+        """A guest's cookie with a data set, a run and an answer: (cookie, guest id)."""
+        with TestClient(app) as attacker:
+            made = upload(attacker, classes_zip({"a": 2, "b": 2}), name=name)
+            assert made.status_code == 201, made.text
+            assert attacker.post("/api/runs", json=TINY).status_code == 202
+            answer(attacker)
+            cookie = saved(attacker)
+        owner = sql_rows(app_client, f"SELECT owner_id FROM dataset WHERE name = '{name}'")
+        return cookie, owner[0][0]
+
+    planted, guest_id = planted_guest("planted-set")
+    with browser_with(app, planted) as victim:
+        shown = victim.get("/register").text
+        assert "planted-set" in shown and "1 run" in shown  # the box lists what would move
+        assert register(victim, "newcomer", move=False).status_code == 303
+        assert victim.get("/api/datasets").json() == []
+        assert victim.get("/api/runs").json() == []
+        progress = victim.get("/api/progress").json()["questions"]
+        assert sum(q["reviews"] for q in progress) == 1  # practice progress moves as before
+    # The account is a new row; the guest keeps its work, and its cookie is ended.
+    account = sql_rows(app_client, "SELECT id FROM \"user\" WHERE username = 'newcomer'")
+    assert account[0][0] != guest_id
+    assert sql_rows(app_client, "SELECT owner_id FROM dataset") == [(guest_id,)]
+    assert sql_rows(app_client, "SELECT owner_id FROM run") == [(guest_id,)]
+    assert replay_reviews(app_client, planted) == 0
+    # Ticked, the work moves (within the caps) and the guest's row goes.
+    mine, other_guest = planted_guest("my-set")
+    with browser_with(app, mine) as learner:
+        assert register(learner, "learner", move=True).status_code == 303
+        assert [d["name"] for d in learner.get("/api/datasets").json()] == ["my-set"]
+        assert len(learner.get("/api/runs").json()) == 1
+    assert sql_rows(app_client, f'SELECT id FROM "user" WHERE id = {other_guest}') == []
+    assert replay_reviews(app_client, mine) == 0
+
+
 def test_over_https_the_cookie_is_host_prefixed_and_an_unprefixed_one_is_ignored(
     app_client: TestClient,
 ) -> None:

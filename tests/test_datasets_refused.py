@@ -197,6 +197,12 @@ def test_over_the_pixel_cap(make_client: MakeClient) -> None:
     refused(make_client(DATASET_MAX_PIXELS=1_000), data, 422, "1,600 pixels", "DATASET_MAX_PIXELS")
 
 
+def test_past_the_decode_time_budget(make_client: MakeClient) -> None:
+    # A budget no decode fits in: the first image's decode passes it.
+    client = make_client(DATASET_MAX_DECODE_SECONDS=1e-9)
+    refused(client, classes_zip({"a": 2, "b": 2}), 413, "DATASET_MAX_DECODE_SECONDS", "decode")
+
+
 def test_over_the_quota_bytes(make_client: MakeClient) -> None:
     data = classes_zip({"a": 3, "b": 3}, size=32)
     refused(make_client(DATASET_QUOTA_BYTES=8_000), data, 413, "quota", "DATASET_QUOTA_BYTES")

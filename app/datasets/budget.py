@@ -6,9 +6,12 @@ checks of app.datasets.entries:
 - `check_class_count`: DATASET_MAX_CLASSES, from the names alone, before anything is read;
 - `PixelBudget`: DATASET_MAX_TOTAL_PIXELS over the whole archive, counted from each image's
   header before it is decoded in full;
-- `decoding()`: at most DECODES full decodes at once in the process (each may take a few
-  hundred MB for a large image), and `unpacking` (an anyio limiter) at most that many
-  uploads unpacked at once, the others waiting in the event loop rather than in threads.
+- `DecodeBudget`: DATASET_MAX_DECODE_SECONDS over the whole archive, the time its images take
+  to decode (not the time they wait for a slot), checked after each decode;
+- `decoding()`: at most DECODES full decodes at once in the process (each holds at most 4
+  bytes a pixel: 160 MB for an image of 40 MP), and `unpacking` (an anyio limiter) at most
+  that many uploads unpacked at once, the others waiting in the event loop rather than in
+  threads.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,6 +96,30 @@ class PixelBudget:
                 "file",
                 f"the images add up to more than {self.limit:,} pixels at '{label}', the limit "
                 "for one archive (DATASET_MAX_TOTAL_PIXELS); send fewer or smaller images",
+                status=413,
+            )
+
+
+class DecodeBudget:
+    """Seconds spent decoding the images of one archive; InvalidInput (413) once past
+    DATASET_MAX_DECODE_SECONDS. The clock runs only while a decode holds its slot."""
+
+    def __init__(self, caps: Caps) -> None:
+        self.limit, self.used = caps.decode_seconds, 0.0
+
+    @contextmanager
+    def decoding(self, label: str) -> Iterator[None]:
+        """Hold a decode slot (`decoding()`) for one image and count the time it takes; a
+        decode that raises is not counted (its upload is refused or the image skipped)."""
+        with decoding():
+            start = time.perf_counter()
+            yield
+            self.used += time.perf_counter() - start
+        if self.used > self.limit:
+            raise InvalidInput(
+                "file",
+                f"the images took more than {self.limit:g} s to decode by '{label}', the limit "
+                "for one archive (DATASET_MAX_DECODE_SECONDS); send fewer or smaller images",
                 status=413,
             )
 

@@ -29,6 +29,7 @@ class Caps:
     pixels: int
     classes: int = 200  # DATASET_MAX_CLASSES
     total_pixels: int = 2_000_000_000  # DATASET_MAX_TOTAL_PIXELS
+    decode_seconds: float = 60.0  # DATASET_MAX_DECODE_SECONDS
 
 
 def shown(name: str) -> str:

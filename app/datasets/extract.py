@@ -9,7 +9,9 @@ drive letter, a backslash or a `..` part or a control character; a symbolic link
 FIFO or socket (the Unix mode in the entry's external attributes); an encrypted entry or an
 unknown compression method; more entries than DATASET_MAX_FILES; an entry that expands more
 than DATASET_MAX_RATIO times its compressed size (entries under RATIO_FLOOR are let through);
-more bytes in all than the cap; an image over DATASET_MAX_PIXELS; a damaged archive; fewer
+more bytes in all than the cap; an image over DATASET_MAX_PIXELS; images over
+DATASET_MAX_TOTAL_PIXELS together, or taking over DATASET_MAX_DECODE_SECONDS to decode; a
+damaged archive; fewer
 than two class folders, or a class without a usable image.
 
 Skipped and counted (the engine's own rules, app.worker.training.data.folder): `__MACOSX/`,
@@ -250,10 +252,37 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     return result
 
 
+def full_decode(path: Path) -> str | None:
+    """Decode every pixel of the image in its own mode (at most 4 bytes a pixel held): a
+    truncated or damaged file fails here, as it would in training. None when it decodes,
+    else the reason to skip it (the folder reader's words)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+    except Image.DecompressionBombError:
+        return rules.TOO_LARGE
+    except UnidentifiedImageError:
+        return rules.UNDECODABLE
+    except OSError as error:
+        return rules.TRUNCATED if "truncated" in str(error).lower() else rules.UNDECODABLE
+    except (ValueError, TypeError, SyntaxError, IndexError, KeyError, EOFError):
+        return rules.UNDECODABLE
+    return None
+
+
 def _image_extension(
-    path: Path, pixels: int, label: str, pixel_budget: budget.PixelBudget | None = None
+    path: Path,
+    pixels: int,
+    label: str,
+    pixel_budget: budget.PixelBudget | None = None,
+    decode_budget: budget.DecodeBudget | None = None,
 ) -> str:
-    """The kept file's extension, or the reason to skip it; InvalidInput over the pixel cap."""
+    """The kept file's extension, or the reason to skip it; InvalidInput over the pixel cap or
+    past the archive's decode time."""
     from PIL import Image, UnidentifiedImageError
 
     try:
@@ -277,10 +306,9 @@ def _image_extension(
         return OTHER_FORMAT
     if pixel_budget is not None:  # counted from the header, before the full decode
         pixel_budget.take(width * height, label)
-    with warnings.catch_warnings(), budget.decoding():
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        decoded = rules.decode_image(path, 8)  # a full decode: truncated files fail here
-    return decoded if isinstance(decoded, str) else EXTENSIONS[kind]
+    with decode_budget.decoding(label) if decode_budget else budget.decoding():
+        failed = full_decode(path)  # truncated files fail here
+    return failed or EXTENSIONS[kind]
 
 
 def _copy(
@@ -342,6 +370,7 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
         layout = plan(entries)
         budget.check_class_count(layout.classes, caps)
         pixel_budget = budget.PixelBudget(caps)
+        decode_budget = budget.DecodeBudget(caps)
         skips = layout.skips
         counts = dict.fromkeys(layout.classes, 0)
         numbers: Counter[tuple[str, ...]] = Counter()
@@ -364,7 +393,9 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
                 skips.add(NESTED, entry_name(info))
                 continue
             written += size
-            outcome = _image_extension(path, caps.pixels, shown(info.filename), pixel_budget)
+            outcome = _image_extension(
+                path, caps.pixels, shown(info.filename), pixel_budget, decode_budget
+            )
             if not outcome.startswith("."):
                 path.unlink()
                 skips.add(outcome, entry_name(info))

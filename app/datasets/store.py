@@ -124,6 +124,7 @@ def check_room(engine: Engine, owner_id: int, settings: Settings) -> Caps:
         pixels=settings.dataset_max_pixels,
         classes=settings.dataset_max_classes,
         total_pixels=settings.dataset_max_total_pixels,
+        decode_seconds=settings.dataset_max_decode_seconds,
     )
 
 

@@ -1,9 +1,9 @@
 """What a guest holds besides practice progress (data sets, runs, experiments), and whether
-moving it into an account at login keeps that account within its caps.
+moving it into an account at login or registration keeps that account within its caps.
 
-A browser may carry a guest cookie that someone else planted; so at login the guest's data
-sets, runs and experiments move only when the person logging in ticks the box that lists
-them, and only if the account stays within DATASET_QUOTA_COUNT, DATASET_QUOTA_BYTES,
+A browser may carry a guest cookie that someone else planted; so at login and at
+registration the guest's data sets, runs and experiments move only when the person ticks the
+box that lists them, and only if the account stays within DATASET_QUOTA_COUNT, DATASET_QUOTA_BYTES,
 RUN_MAX_QUEUED (single runs) and EXPERIMENT_MAX_LIVE afterwards. Practice progress (answers, cards, drafts) always moves.
 """
 
@@ -97,27 +97,27 @@ def merge_refusal(guest: Holdings, account: Holdings, settings: Settings) -> str
         return (
             f"Moving this browser's guest work would give the account {datasets} data sets, "
             f"more than the {settings.dataset_quota_count} allowed (DATASET_QUOTA_COUNT). "
-            "Delete some first, or log in without moving the guest's work."
+            "Delete some first, or go on without moving the guest's work."
         )
     size = guest.dataset_bytes + account.dataset_bytes
     if guest.dataset_names and size > settings.dataset_quota_bytes:
         return (
             f"Moving this browser's guest work would give the account {size:,} bytes of data "
             f"sets, more than the {settings.dataset_quota_bytes:,} allowed "
-            "(DATASET_QUOTA_BYTES). Delete some first, or log in without moving it."
+            "(DATASET_QUOTA_BYTES). Delete some first, or go on without moving it."
         )
     live = guest.live_runs + account.live_runs
     if guest.live_runs and live > settings.run_max_queued:
         return (
             f"Moving this browser's guest work would give the account {live} runs queued or "
             f"running, more than the {settings.run_max_queued} allowed at once "
-            "(RUN_MAX_QUEUED). Cancel some, wait for them to end, or log in without moving it."
+            "(RUN_MAX_QUEUED). Cancel some, wait for them to end, or go on without moving it."
         )
     groups = guest.live_experiments + account.live_experiments
     if guest.live_experiments and groups > settings.experiment_max_live:
         return (
             f"Moving this browser's guest work would give the account {groups} experiments "
             f"still training, more than the {settings.experiment_max_live} allowed at once "
-            "(EXPERIMENT_MAX_LIVE). Wait for one to end, or log in without moving it."
+            "(EXPERIMENT_MAX_LIVE). Wait for one to end, or go on without moving it."
         )
     return None

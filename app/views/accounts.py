@@ -2,7 +2,9 @@
 
 Each route keeps its database transactions short and hashes passwords between them, in a
 worker thread with no transaction open: a login never holds the SQLite write lock while argon2
-runs. A guest's progress moves into the account; the guest's session never does.
+runs. A guest's progress moves into the account (at registration as at login: the account
+is always a new row); its data sets, runs and experiments only when the person ticks the box
+that lists them; the guest's session never does.
 """
 
 from __future__ import annotations
@@ -93,8 +95,9 @@ def lifetime(settings: Settings) -> session_rows.Lifetime:
 
 
 @router.get("/register", response_class=HTMLResponse)
-def register_form(request: Request) -> HTMLResponse:
-    return _form(request, "pages/register.html")
+def register_form(request: Request, current: OptionalUser) -> HTMLResponse:
+    work = _guest_work(request.app.state.engine, current)
+    return _form(request, "pages/register.html", guest_work=work)
 
 
 def _name_taken(engine: Engine, key: str) -> bool:
@@ -103,13 +106,22 @@ def _name_taken(engine: Engine, key: str) -> bool:
 
 
 def _register(
-    engine: Engine, request: Request, user: User | None, name: Username, password_hash: str
+    engine: Engine,
+    request: Request,
+    current: User | None,
+    name: Username,
+    password_hash: str,
+    move_work: bool,
 ) -> tuple[str, User] | None:
-    """The guest (or a new user) becomes the account; None if the name was taken meanwhile."""
+    """A new account row, and the browser's guest moved into it as at login: its practice
+    progress always, its data sets, runs and experiments only when `move_work` (the box the
+    person ticked) and the caps allow. None if the name was taken meanwhile; raises
+    MergeRefused (nothing written) when moving the work would pass a cap.
+
+    The guest never becomes the account itself: its cookie may have been planted, and what
+    it holds is then someone else's. Every session the guest had ends here either way."""
     with write_session(engine) as session:
-        account = session.get(User, user.id) if user is not None else None
-        if account is None:
-            account = users.create_guest(session)
+        account = users.create_guest(session)
         assert account.id is not None
         try:
             users.register(
@@ -122,8 +134,19 @@ def _register(
         except IntegrityError:
             session.rollback()
             return None
-        # Every cookie the guest had (copied, planted or this one) stops working here.
-        session_rows.end_user_sessions(session, user_id=account.id)
+        guest = session.get(User, current.id) if current is not None and current.is_guest else None
+        if guest is not None and guest.id is not None:
+            held = guest_work.holdings(session, user_id=guest.id)
+            work = held.empty or move_work
+            if work and not held.empty:
+                mine = guest_work.holdings(session, user_id=account.id)
+                refusal = guest_work.merge_refusal(held, mine, request.app.state.settings)
+                if refusal is not None:
+                    session.rollback()
+                    raise MergeRefused(refusal)
+            # Every cookie the guest had (copied, planted or this one) stops working here.
+            session_rows.end_user_sessions(session, user_id=guest.id)
+            users.merge_guest(session, guest=guest, account=account, work=work)
         key = start_session(session, request, account)
         session.commit()
         return key, account
@@ -136,10 +159,12 @@ async def register(
     username: Text = "",
     password: Text = "",
     next_page: Annotated[FormText, Form(alias="next", max_length=2000)] = "",
+    move_guest_work: Annotated[bool, Form()] = False,
 ) -> Response:
     engine = request.app.state.engine
     name = parse_username(username)
     error = ""
+    status = 422
     if name is None:
         error = USERNAME_RULE
     elif not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
@@ -148,30 +173,29 @@ async def register(
         error = "You are already logged in. Log out first to register another account."
     elif await run_in_threadpool(_name_taken, engine, name.key):
         error = "username: that name is taken; choose another."
-    if error or name is None:
-        return _form(
-            request,
-            "pages/register.html",
-            error=error,
-            username=username,
-            next_page=next_page,
-            status=422,
-        )
-    password_hash = await hash_password(password)
-    registered = await run_in_threadpool(_register, engine, request, user, name, password_hash)
-    if registered is None:
-        error = "username: that name is taken; choose another."
-        return _form(
-            request,
-            "pages/register.html",
-            error=error,
-            username=username,
-            next_page=next_page,
-            status=422,
-        )
-    key, account = registered
-    adopted(request, key, account)
-    return _landing(next_page)
+    if not error and name is not None:
+        password_hash = await hash_password(password)
+        try:
+            registered = await run_in_threadpool(
+                _register, engine, request, user, name, password_hash, move_guest_work
+            )
+        except MergeRefused as refused:
+            error, status = str(refused), 409
+        else:
+            if registered is not None:
+                key, account = registered
+                adopted(request, key, account)
+                return _landing(next_page)
+            error = "username: that name is taken; choose another."
+    return _form(
+        request,
+        "pages/register.html",
+        error=error,
+        username=username,
+        next_page=next_page,
+        status=status,
+        guest_work=await run_in_threadpool(_guest_work, engine, user),
+    )
 
 
 # --- login -----------------------------------------------------------------------------------

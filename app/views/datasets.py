@@ -3,8 +3,11 @@ thumbnails (owner-checked), delete. Every form works without JavaScript."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path as FilePath
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -91,8 +94,27 @@ def dataset_page(
     return render(request, "pages/dataset.html", context)
 
 
+def _thumbnail_source(
+    request: Request, dataset_id: int, class_index: int, number: int, user: User | None
+) -> bytes | FilePath:
+    """The kept thumbnail's PNG, or the image to make it from (404 if there is none)."""
+    settings: Settings = request.app.state.settings
+    row = _owned_or_404(request, dataset_id, user)
+    assert row.id is not None
+    found = thumbnails.kept(settings, row.id, class_index, number)
+    if found is not None:
+        return found
+    names = list(row.classes)
+    files = (
+        store.class_images(settings, row, names[class_index]) if class_index < len(names) else []
+    )
+    if number >= len(files):
+        raise HTTPException(status_code=404, detail="No such image in this data set.")
+    return files[number]
+
+
 @router.get("/{dataset_id}/images/{class_index}/{number}")
-def thumbnail(
+async def thumbnail(
     request: Request,
     dataset_id: DatasetId,
     class_index: Annotated[int, Path(ge=0, le=100_000)],
@@ -101,16 +123,18 @@ def thumbnail(
     settings: SettingsDep,
 ) -> Response:
     """A square PNG thumbnail of one kept image, re-encoded (never the file as uploaded),
-    decoded once and kept (app.datasets.thumbnails)."""
-    row = _owned_or_404(request, dataset_id, user)
-    names = list(row.classes)
-    files = (
-        store.class_images(settings, row, names[class_index]) if class_index < len(names) else []
+    decoded once and kept (app.datasets.thumbnails); requests waiting for a decode wait in
+    the event loop, not in the shared thread pool."""
+    source = await run_in_threadpool(
+        _thumbnail_source, request, dataset_id, class_index, number, user
     )
-    if number >= len(files):
-        raise HTTPException(status_code=404, detail="No such image in this data set.")
-    assert row.id is not None
-    png = thumbnails.thumbnail_png(settings, row.id, class_index, number, files[number], THUMB_PX)
+    if isinstance(source, bytes):
+        png: bytes | str = source
+    else:
+        make = functools.partial(
+            thumbnails.thumbnail_png, settings, dataset_id, class_index, number, source, THUMB_PX
+        )
+        png = await anyio.to_thread.run_sync(make, limiter=thumbnails.limiter())
     if isinstance(png, str):
         raise HTTPException(status_code=404, detail=f"This image cannot be shown ({png}).")
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=3600"})

@@ -8,8 +8,10 @@ run page poll a fragment once a second until the run ends.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Annotated, Any
 
+import anyio
 import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -17,7 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from markupsafe import Markup
 from sqlalchemy import Engine
 
-from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.auth import ActingUser, CsrfChecked, OptionalUser, csrf_token, signed_in_name
 from app.datasets import runs as dataset_runs
 from app.datasets import store
 from app.db import read_session
@@ -45,7 +47,7 @@ from app.runs.limits import QueueFull
 from app.runs.validate import check_for_user
 from app.settings import Settings
 from app.views.runs_context import delete_context, form_options, list_context, runs_of
-from app.web import render, templates
+from app.web import is_fragment_request, render, templates
 from app.worker.errors import InvalidInput
 from app.worker.training import RunConfig
 
@@ -318,8 +320,26 @@ async def run_page(
 ) -> HTMLResponse:
     """The run; htmx polls the same URL for the status fragment while it is live.
 
-    Rendered in a worker thread, at most `page_cache.HEAVY_PAGES` at once: the others wait
-    without holding the interpreter, so 20 viewers do not slow every other route."""
+    Served to one user at most RUN_PAGE_RATE a second (the others wait their turn, a 429
+    past RUN_PAGE_MAX_WAIT), rendered in a worker thread, at most `page_cache.HEAVY_PAGES`
+    at once: the others wait without holding the interpreter, so 20 viewers do not slow
+    every other route."""
+    if user is not None and user.id is not None:
+        pace: page_cache.Pace = request.app.state.__dict__.setdefault(
+            "run_page_pace", page_cache.Pace(settings.run_page_rate, settings.run_page_max_wait)
+        )
+        reserved, wait = pace.reserve(user.id)
+        if not reserved:
+            raise HTTPException(
+                status_code=429,
+                detail=(
+                    f"More than {settings.run_page_rate:g} run pages a second asked for "
+                    "(RUN_PAGE_RATE): wait a moment and reload."
+                ),
+                headers={"Retry-After": str(max(1, math.ceil(wait - settings.run_page_max_wait)))},
+            )
+        if wait:
+            await anyio.sleep(wait)
     return await anyio.to_thread.run_sync(
         functools.partial(_run_page, request, run_id, user, settings),
         limiter=page_cache.limiter(),
@@ -328,11 +348,21 @@ async def run_page(
 
 def _run_page(request: Request, run_id: int, user: User | None, settings: Settings) -> HTMLResponse:
     engine = request.app.state.engine
-    cache: page_cache.ResultsCache = request.app.state.__dict__.setdefault(
-        "run_results", page_cache.ResultsCache()
-    )
-    owned, key = page_cache.ended_key(engine, run_id=run_id, owner=user)
-    cached = cache.get(key) if owned and key is not None else None
+    state = request.app.state.__dict__
+    results: page_cache.ResultsCache = state.setdefault("run_results", page_cache.ResultsCache())
+    pages: page_cache.ResultsCache = state.setdefault("run_pages", page_cache.ResultsCache())
+    owned, key = page_cache.ended_key(engine, settings, run_id=run_id, owner=user)
+    if not owned:
+        raise HTTPException(status_code=404, detail=f"No run {run_id} of yours.")
+    token = csrf_token(request)
+    # A link with a query shows it in the header's login link: such views are not kept.
+    page_key = None
+    if key is not None and not request.url.query:
+        page_key = (key, is_fragment_request(request), signed_in_name(request))
+        html = pages.get(page_key)
+        if html is not None:
+            return HTMLResponse(page_cache.with_token(html, token), headers={"Vary": "HX-Request"})
+    cached = results.get(key) if key is not None else None
     run = page_cache.run_without_metrics(engine, run_id=run_id) if cached else None
     if run is None:
         run, cached = _run_or_404(engine, run_id, user), None
@@ -341,9 +371,12 @@ def _run_page(request: Request, run_id: int, user: User | None, settings: Settin
         cached = templates.env.get_template("partials/_run_results.html").render(
             {**context, "request": request}
         )
-        cache.put(key, cached)
+        results.put(key, cached)
     context["results_html"] = Markup(cached) if cached else None
-    return render(request, "pages/run.html", context, fragment="partials/_run_status.html")
+    response = render(request, "pages/run.html", context, fragment="partials/_run_status.html")
+    if page_key is not None:
+        pages.put(page_key, page_cache.without_token(bytes(response.body).decode(), token))
+    return response
 
 
 @router.post("/{run_id}/cancel", dependencies=[CsrfChecked])
