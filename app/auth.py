@@ -1,4 +1,4 @@
-"""Who is asking: the session's user, guests, usernames, passwords, CSRF tokens.
+"""Who is asking: the session's user, guests, usernames, passwords (CSRF is app.csrf).
 
 The session itself (cookie, row, expiry) is `app.sessions`; this module is what routes use.
 """
@@ -6,7 +6,6 @@ The session itself (cookie, row, expiry) is `app.sessions`; this module is what 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import os
 import re
 import secrets
@@ -32,10 +31,7 @@ from app.models import User
 from app.models.common import utcnow
 from app.repos import sessions as session_rows
 from app.repos import users
-from app.sessions import browser, csrf_for, key_hash, new_key
-
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
+from app.sessions import browser, key_hash, new_key
 
 password_hasher = PasswordHash.recommended()  # argon2id with the library's current parameters
 # Verifying against this keeps a login for an unknown user as slow as one with a wrong password.
@@ -46,35 +42,6 @@ _DUMMY_HASH = password_hasher.hash(secrets.token_urlsafe(16))
 HASH_CONCURRENCY = max(1, (os.cpu_count() or 2) // 2)
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,40}", re.ASCII)
-
-
-# --- CSRF ------------------------------------------------------------------------------------
-
-
-def csrf_token(request: Request) -> str:
-    """The token this browser's forms must carry (derived from its session key)."""
-    return csrf_for(request.app.state.settings, browser(request).current_key())
-
-
-async def require_csrf(request: Request) -> None:
-    """403 unless the form field or the htmx header carries this session's token."""
-    presented = browser(request).presented_key
-    expected = csrf_for(request.app.state.settings, presented) if presented else None
-    submitted = request.headers.get(CSRF_HEADER)
-    if submitted is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        form = await request.form()
-        value = form.get(CSRF_FIELD)
-        submitted = value if isinstance(value, str) else None
-    if not expected or not submitted or not hmac.compare_digest(expected, submitted):
-        raise HTTPException(
-            status_code=403,
-            detail="This form has expired or did not come from cvprep. Reload the page and try again.",
-        )
-
-
-CsrfChecked = Depends(require_csrf)
 
 
 # --- the session's user ----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -18,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from app import __version__
 from app.auth import GuestLimiter
 from app.content import load_questions
+from app.csrf import csrf_for
 from app.db import make_engine
 from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
 from app.guest_sweep import SWEEP_EVERY_S, sweep_guests
@@ -122,7 +124,12 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
         same_site="lax",
         https_only=bool(settings.cookie_secure),
     )
-    app.add_middleware(ServerSessionMiddleware, engine=engine, settings=settings)
+    app.add_middleware(
+        ServerSessionMiddleware,
+        engine=engine,
+        settings=settings,
+        renewed_token=partial(csrf_for, settings),
+    )
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)

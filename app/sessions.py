@@ -6,7 +6,7 @@ The cookie's value is `<mark>.<key>`, signed (itsdangerous, HMAC-SHA256, with a 
 name. The row is found by the key's SHA-256, so a stolen database holds no usable cookie.
 
 - A visitor without a row costs nothing: no database read, no thread (the question-page cache
-  relies on it). Their CSRF token is derived from the key, so forms work before any row exists.
+  relies on it). Their CSRF token (app.csrf) is derived from the key, so forms work before any row exists.
 - A row is made with a fresh key at login, at registration and when a visitor becomes a guest
   (their first saved action): a key issued before, copied or planted, is never promoted into
   anyone's session (no fixation). The response that changes the key carries the new CSRF
@@ -21,11 +21,10 @@ name. The row is found by the key's SHA-256, so a stolen database holds no usabl
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import anyio.to_thread
@@ -46,7 +45,8 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "cvprep_session"
 # The name over HTTPS: a `__Host-` cookie can only be set Secure, by this host, for Path=/.
 HOST_SESSION_COOKIE = "__Host-" + SESSION_COOKIE
-# The response header that hands a page the CSRF token of a key that changed under it.
+# The response header that hands a page the CSRF token of a key that changed under it
+# (app.csrf gives the token; main.py passes it in as `renewed_token`).
 CSRF_RENEWED_HEADER = "X-CSRF-Token"
 SCOPE_KEY = "cvprep.browser"
 ANONYMOUS, STORED = "a", "s"
@@ -107,18 +107,6 @@ def browser(request: Request) -> BrowserState:
     return request.scope[SCOPE_KEY]
 
 
-@lru_cache(maxsize=8)
-def _csrf_secret(secret_key: str) -> bytes:
-    return hashlib.sha256(b"cvprep.csrf\x00" + secret_key.encode()).digest()
-
-
-def csrf_for(settings: Settings, key: str) -> str:
-    """The CSRF token bound to a session key: HMAC-SHA256 under a key derived from SECRET_KEY."""
-    return hmac.new(_csrf_secret(settings.secret_key), key.encode(), hashlib.sha256).hexdigest()[
-        :43
-    ]
-
-
 class ServerSessionMiddleware:
     """Reads and verifies the session cookie, looks up the session row, writes the cookie back.
 
@@ -126,10 +114,20 @@ class ServerSessionMiddleware:
     thread (and, every TOUCH_AFTER, a write of its last use); any other request none.
     """
 
-    def __init__(self, app: ASGIApp, *, engine: Engine, settings: Settings) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        engine: Engine,
+        settings: Settings,
+        renewed_token: Callable[[str], str],
+    ) -> None:
+        """`renewed_token(key)` is the CSRF token of a new session key (app.csrf.csrf_for),
+        sent in CSRF_RENEWED_HEADER with the response that changes the key."""
         self.app = app
         self.engine = engine
         self.settings = settings
+        self.renewed_token = renewed_token
         self.signer = TimestampSigner(
             settings.secret_key, salt="cvprep.session", digest_method=hashlib.sha256
         )
@@ -212,7 +210,7 @@ class ServerSessionMiddleware:
                     headers.append("Set-Cookie", self._cookie(state, scope))
                     if state.presented_key and state.key != state.presented_key:
                         assert state.key is not None
-                        headers[CSRF_RENEWED_HEADER] = csrf_for(self.settings, state.key)
+                        headers[CSRF_RENEWED_HEADER] = self.renewed_token(state.key)
                 personal = state.user is not None or path.startswith(PERSONAL_PREFIXES)
                 if personal and "cache-control" not in headers:
                     headers["Cache-Control"] = "no-store"

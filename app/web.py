@@ -14,7 +14,8 @@ from markupsafe import Markup
 from starlette.responses import HTMLResponse
 
 from app import __version__
-from app.auth import CSRF_FIELD, csrf_token, signed_in_name
+from app.auth import signed_in_name
+from app.csrf import CSRF_FIELD, csrf_token
 from app.demos.present import short_count
 from app.settings import ROOT
 

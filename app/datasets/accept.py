@@ -14,8 +14,6 @@ Any refusal removes everything this upload wrote; the zip itself is removed in e
 from __future__ import annotations
 
 import functools
-import hmac
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio.to_thread
@@ -23,29 +21,18 @@ from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import Engine
 from starlette.requests import Request
 
-from app.auth import CSRF_HEADER, acting_user
+from app.auth import acting_user
+from app.csrf import CSRF_HEADER, CsrfRefused, token_check
 from app.datasets import budget, store
 from app.datasets.extract import extract_zip
-from app.datasets.upload import CsrfRefused, Received, receive_file
+from app.datasets.upload import Received, receive_file
 from app.inputs import storable
 from app.models import User
 from app.models.datasets import Dataset
-from app.sessions import browser, csrf_for
 from app.settings import Settings
 from app.worker.errors import InvalidInput
 
 MAX_NAME = 80
-
-
-def _token_checker(request: Request, settings: Settings) -> Callable[[str | None], bool]:
-    """Whether a token is this browser session's CSRF token."""
-    presented = browser(request).presented_key
-    expected = csrf_for(settings, presented) if presented else None
-
-    def ok(token: str | None) -> bool:
-        return bool(expected and token and hmac.compare_digest(expected, token))
-
-    return ok
 
 
 def data_set_name(received: Received) -> str:
@@ -75,7 +62,7 @@ async def accept_upload(request: Request, user: User | None, settings: Settings)
     upload wrote is left behind then.
     """
     engine = request.app.state.engine
-    token_ok = _token_checker(request, settings)
+    token_ok = token_check(request)
     header = request.headers.get(CSRF_HEADER)
 
     async def check_room() -> None:

@@ -18,17 +18,13 @@ from typing import IO
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
+from app.csrf import CSRF_FIELD, CsrfRefused
 from app.worker.errors import InvalidInput
 
 MAX_FIELDS = 8
 MAX_FIELD_BYTES = 4096
 FILE_FIELD = "file"
-TOKEN_FIELD = "csrf_token"
 BODY_OVERHEAD = 256 * 1024  # the other fields, part headers and boundaries around the file
-
-
-class CsrfRefused(Exception):
-    """The request carried no valid CSRF token."""
 
 
 @dataclass
@@ -70,7 +66,7 @@ class _Reader:
         self.verified = False  # the file part began with a valid token
 
     def token(self) -> str | None:
-        return self.header_token or self.received.fields.get(TOKEN_FIELD)
+        return self.header_token or self.received.fields.get(CSRF_FIELD)
 
     def on_part_begin(self) -> None:
         self.parts += 1

@@ -18,8 +18,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from app import login_limit
 from app.auth import (
-    CsrfChecked,
     OptionalUser,
     Username,
     adopted,
@@ -30,6 +30,7 @@ from app.auth import (
     start_session,
     verify_password,
 )
+from app.csrf import CsrfChecked
 from app.db import read_session, write_session
 from app.deps import SettingsDep
 from app.inputs import FormText
@@ -207,39 +208,6 @@ def login_form(request: Request, current: OptionalUser) -> HTMLResponse:
     return _form(request, "pages/login.html", guest_work=work)
 
 
-def _open_attempt(
-    engine: Engine, settings: Settings, name_key: str, address: str
-) -> tuple[int, str | None]:
-    """Count the earlier tries, then record this one: (attempt id, None), or (0, "name"/"address")
-    when a limit is reached and nothing was recorded.
-
-    The count and the insert run in one transaction that holds a lock per name and per
-    address (`users.lock_login_counters`), so however many tries run at once, exactly the
-    first `LOGIN_MAX_FAILURES` for a name get past here and the rest are refused.
-    """
-    now = utcnow()
-    window = timedelta(minutes=settings.login_window_minutes)
-    limited = None
-    attempt_id = 0
-    with write_session(engine) as session:
-        users.delete_old_login_attempts(session, before=now - window)
-        session_rows.delete_expired(session, now=now, lifetime=lifetime(settings))
-        users.lock_login_counters(session, username_key=name_key, address=address)
-        by_name, by_address = users.count_login_attempts(
-            session, username_key=name_key, address=address, since=now - window
-        )
-        if name_key and by_name >= settings.login_max_failures:
-            limited = "name"
-        elif by_address >= settings.login_max_failures_per_address:
-            limited = "address"
-        else:
-            attempt_id = users.start_login_attempt(
-                session, username_key=name_key, address=address, now=now
-            )
-        session.commit()
-    return attempt_id, limited
-
-
 def _find_account(engine: Engine, name_key: str) -> User | None:
     with read_session(engine) as session:
         return users.find_by_username_key(session, username_key=name_key)
@@ -252,7 +220,7 @@ class MergeRefused(Exception):
 def _finish_login(
     engine: Engine,
     request: Request,
-    attempt_id: int,
+    attempt: login_limit.Attempt,
     account: User,
     current: User | None,
     name_key: str,
@@ -263,8 +231,7 @@ def _finish_login(
     person ticked) and the account's caps allow. Raises MergeRefused (nothing written but
     the cleared attempt) when they do not."""
     with write_session(engine) as session:
-        users.forget_login_attempt(session, attempt_id=attempt_id)
-        users.clear_failed_logins(session, username_key=name_key)
+        login_limit.forget(session, attempt, name_key)
         target = session.get(User, account.id)
         assert target is not None and target.id is not None
         refusal = None
@@ -281,8 +248,7 @@ def _finish_login(
                     users.merge_guest(session, guest=guest, account=target, work=work)
         if refusal is not None:
             session.rollback()
-            users.forget_login_attempt(session, attempt_id=attempt_id)
-            users.clear_failed_logins(session, username_key=name_key)
+            login_limit.forget(session, attempt, name_key)
             session.commit()
             raise MergeRefused(refusal)
         session.commit()
@@ -310,19 +276,19 @@ async def login(
     engine = request.app.state.engine
     name = parse_username(username)
     name_key = name.key if name is not None else ""
-    attempt_id, limited = await run_in_threadpool(
-        _open_attempt, engine, settings, name_key, client_address(request)
+    attempt = await run_in_threadpool(
+        login_limit.open_attempt,
+        engine,
+        settings,
+        name_key,
+        client_address(request),
+        lifetime(settings),
     )
-    if limited:
-        where = "for this name" if limited == "name" else "from your network"
-        message = (
-            f"Too many failed attempts {where}; "
-            f"try again in {settings.login_window_minutes} minutes."
-        )
+    if attempt.limited:
         return _form(
             request,
             "pages/login.html",
-            error=message,
+            error=attempt.refusal(settings),
             username=username,
             next_page=next_page,
             status=429,
@@ -342,7 +308,7 @@ async def login(
         )
     try:
         key = await run_in_threadpool(
-            _finish_login, engine, request, attempt_id, account, current, name_key, move_guest_work
+            _finish_login, engine, request, attempt, account, current, name_key, move_guest_work
         )
     except MergeRefused as refused:
         return _form(

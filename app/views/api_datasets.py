@@ -15,9 +15,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from app.auth import OptionalUser
+from app.csrf import UPLOAD_REFUSED, CsrfRefused
 from app.datasets import store
 from app.datasets.accept import accept_upload
-from app.datasets.upload import CsrfRefused
 from app.db import EngineDep
 from app.deps import SettingsDep
 from app.errors import API_ERRORS, ErrorBody
@@ -33,10 +33,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
         "model": ErrorBody,
     }
 }
-CSRF_MESSAGE = (
-    "This upload did not carry this session's CSRF token (the X-CSRF-Token header, or a "
-    "csrf_token field before the file). Reload the page and try again."
-)
 UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -74,7 +70,7 @@ def in_use(dataset_id: int, run_id: int) -> str:
 def refusal(error: InvalidInput | CsrfRefused) -> HTTPException:
     """The HTTP error for a refused upload: its status and "field: reason"."""
     if isinstance(error, CsrfRefused):
-        return HTTPException(status_code=403, detail=CSRF_MESSAGE)
+        return HTTPException(status_code=403, detail=UPLOAD_REFUSED)
     return HTTPException(status_code=error.status, detail=str(error))
 
 

@@ -12,10 +12,10 @@ from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.auth import CsrfChecked, OptionalUser
+from app.auth import OptionalUser
+from app.csrf import CsrfChecked, CsrfRefused
 from app.datasets import store, thumbnails
 from app.datasets.accept import accept_upload
-from app.datasets.upload import CsrfRefused
 from app.db import read_session
 from app.deps import SettingsDep
 from app.models import User

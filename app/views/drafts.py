@@ -7,7 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.auth import ActingUser, CsrfChecked
+from app.auth import ActingUser
+from app.csrf import CsrfChecked
 from app.db import WriteSessionDep
 from app.deps import BankDep
 from app.inputs import FormText

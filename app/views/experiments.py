@@ -14,7 +14,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy import Engine
 
-from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.auth import ActingUser, OptionalUser
+from app.csrf import CsrfChecked
 from app.db import EngineDep, read_session
 from app.deps import JobsDep, SettingsDep
 from app.experiments import refusal

@@ -10,8 +10,9 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.datastructures import FormData
 
-from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.auth import ActingUser, OptionalUser
 from app.content.render import render_markdown
+from app.csrf import CsrfChecked
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.auth import ActingUser, OptionalUser
 from app.content import Question, QuestionBank
 from app.content.render import render_markdown
 from app.content.schema import QuizItem
+from app.csrf import CsrfChecked
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep
 from app.inputs import TypedInt

@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, File, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from app.auth import ActingUser, CsrfChecked, OptionalUser
+from app.auth import ActingUser, OptionalUser
+from app.csrf import CsrfChecked
 from app.db import SessionDep, WriteSessionDep
 from app.deps import BankDep, SettingsDep
 from app.models import User

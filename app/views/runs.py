@@ -19,7 +19,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from markupsafe import Markup
 from sqlalchemy import Engine
 
-from app.auth import ActingUser, CsrfChecked, OptionalUser, csrf_token, signed_in_name
+from app.auth import ActingUser, OptionalUser, signed_in_name
+from app.csrf import CsrfChecked, csrf_token
 from app.datasets import runs as dataset_runs
 from app.datasets import store
 from app.db import read_session
