@@ -11,7 +11,7 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from tests.test_accounts import csrf
+from tests.web import csrf
 
 Entry = tuple[str | zipfile.ZipInfo, bytes]
 

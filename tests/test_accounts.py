@@ -6,44 +6,7 @@ import pytest
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-
-def csrf(client: TestClient, path: str = "/login") -> str:
-    page = BeautifulSoup(client.get(path).text, "html.parser")
-    return page.select_one("input[name=csrf_token]")["value"]
-
-
-def register(
-    client: TestClient, username: str, password: str = "correct horse battery", move: bool = True
-):
-    """Register; `move` ticks the box that moves the guest's data sets, runs and experiments."""
-    data = {"csrf_token": csrf(client, "/register"), "username": username, "password": password}
-    if move:
-        data["move_guest_work"] = "true"
-    return client.post("/register", data=data, follow_redirects=False)
-
-
-def login(
-    client: TestClient, username: str, password: str = "correct horse battery", move: bool = True
-):
-    """Log in; `move` ticks the box that moves the guest's data sets, runs and experiments."""
-    data = {"csrf_token": csrf(client), "username": username, "password": password}
-    if move:
-        data["move_guest_work"] = "true"
-    return client.post("/login", data=data, follow_redirects=False)
-
-
-def logout(client: TestClient):
-    return client.post("/logout", data={"csrf_token": csrf(client, "/")}, follow_redirects=False)
-
-
-def reviews(client: TestClient) -> int:
-    return sum(q["reviews"] for q in client.get("/api/progress").json()["questions"])
-
-
-def answer(client: TestClient, item: str = "pool-max-gradient", value: object = 0) -> None:
-    assert (
-        client.post("/api/quiz/answers", json={"item_id": item, "answer": value}).status_code == 200
-    )
+from tests.web import answer, csrf, login, logout, register, reviews
 
 
 def test_session_cookie_is_signed_httponly_and_lax(db_client: TestClient) -> None:

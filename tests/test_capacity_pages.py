@@ -140,7 +140,7 @@ def test_an_ended_runs_results_are_rendered_once_and_only_for_its_owner(
 def test_a_kept_run_page_carries_each_browsers_token_and_follows_what_changes(
     db_client: TestClient, other_client: TestClient
 ) -> None:
-    from tests.test_accounts import csrf, login, register
+    from tests.web import csrf, login, register
 
     assert register(db_client, "viewer").status_code == 303
     metrics, _, _ = report(3)

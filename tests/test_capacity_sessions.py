@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from tests.datasets_zips import classes_zip, upload
-from tests.test_accounts import answer, login, register
 from tests.test_runs_api import TINY
 from tests.test_sessions import COOKIE, browser_with, replay_reviews, saved
+from tests.web import answer, login, register
 
 
 def make_client(tmp_path: Path, database_url: str, **values: object) -> TestClient:

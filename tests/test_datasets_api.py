@@ -21,7 +21,7 @@ from PIL import Image
 from app.main import create_app
 from app.settings import Settings
 from tests.datasets_zips import classes_zip, files_under, image_bytes, make_zip, upload
-from tests.test_accounts import login, register
+from tests.web import login, register
 
 
 @pytest.fixture

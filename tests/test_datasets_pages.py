@@ -15,8 +15,7 @@ from PIL import Image
 from app.main import create_app
 from app.settings import Settings
 from tests.datasets_zips import files_under, image_bytes, make_zip
-from tests.test_accounts import csrf
-from tests.web import soup
+from tests.web import csrf, soup
 
 
 @pytest.fixture

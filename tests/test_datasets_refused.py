@@ -25,7 +25,7 @@ from tests.datasets_zips import (
     symlink_entry,
     upload,
 )
-from tests.test_accounts import csrf
+from tests.web import csrf
 
 MakeClient = Callable[..., TestClient]
 

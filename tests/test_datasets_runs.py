@@ -19,9 +19,9 @@ from app.repos import runs as run_rows
 from app.runs.execute import execute_run
 from app.settings import Settings
 from tests.datasets_zips import make_zip, upload
-from tests.test_accounts import csrf
 from tests.test_runs_execute import WORKER, row
 from tests.test_runs_pages import form_data
+from tests.web import csrf
 
 TINY = {"image_size": 16, "epochs": 1, "batch_size": 8, "width": 8, "val_fraction": 0.25}
 

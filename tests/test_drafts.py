@@ -6,7 +6,7 @@ from __future__ import annotations
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from tests.test_accounts import csrf
+from tests.web import csrf
 
 
 def _draft_text(client: TestClient, slug: str) -> str:

@@ -15,9 +15,8 @@ from app.models.common import utcnow
 from app.repos import runs as run_rows
 from app.runs.present import duration
 from app.worker.training import RunConfig
-from tests.test_accounts import csrf, login, register
 from tests.test_runs_api import TINY, train_now
-from tests.web import soup
+from tests.web import csrf, login, register, soup
 
 # --- experiments -------------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ from app.guest_sweep import sweep_guests
 from app.models import Dataset, Run, User
 from app.models.common import utcnow
 from tests.datasets_zips import classes_zip, upload
-from tests.test_accounts import csrf, login, register
 from tests.test_capacity_pages import finished_with, report
 from tests.test_runs_api import TINY
+from tests.web import csrf, login, register
 
 
 def _owned_by(client: TestClient, user_id: int) -> tuple[list[int], list[int]]:

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 from fsrs import Card, Rating, State
 
 from app.practice.scheduling import SCHEDULER
-from tests.test_accounts import answer, login, register
 from tests.test_progress import _comparable, _export, _import
+from tests.web import answer, login, register
 
 ITEM = "pool-max-gradient"  # a choice item of the pooling question
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.settings import Settings
 from benchmarks.load import serving
-from tests.test_accounts import csrf, login, register
+from tests.web import csrf, login, register
 
 PASSWORD = "correct horse battery"
 

@@ -9,7 +9,7 @@ from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
 from app.web import safe_next
-from tests.test_accounts import csrf, logout, register
+from tests.web import csrf, logout, register
 
 PASSWORD = "correct horse battery"
 

@@ -17,7 +17,6 @@ from app.models import CardState
 from app.practice.generators import variant
 from app.practice.grading import present
 from app.practice.selection import candidates, mock_draw
-from tests.test_accounts import csrf
 from tests.test_practice_pages import (
     mock_items,
     right_answer,
@@ -26,7 +25,7 @@ from tests.test_practice_pages import (
     submit,
     wrong_answer,
 )
-from tests.web import soup
+from tests.web import csrf, soup
 
 NOW = datetime(2026, 5, 1, 12, tzinfo=UTC)
 

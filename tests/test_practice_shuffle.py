@@ -14,9 +14,8 @@ from scipy.stats import chisquare
 from app.content import QuestionBank
 from app.content.schema import ChoiceItem
 from app.practice.grading import choice_order, grade, present
-from tests.test_accounts import csrf
 from tests.test_practice_pages import mock_items, seed_of, submit
-from tests.web import soup
+from tests.web import csrf, soup
 
 SEEDS = range(1, 1201)
 

@@ -21,7 +21,7 @@ from app.practice.progress import (
     streak,
     true_retention,
 )
-from tests.test_accounts import csrf
+from tests.web import csrf
 
 # The scheduler as the app configures it (fsrs 6, desired retention 0.9, no fuzzing).
 FSRS = Scheduler(desired_retention=0.9, enable_fuzzing=False)

@@ -22,7 +22,7 @@ from app.worker.errors import InvalidInput
 from app.worker.training import RunConfig
 from app.worker.training.config import DATASETS, MODELS
 from app.worker.training.models import check_imagenet
-from tests.test_accounts import csrf, login, logout, register
+from tests.web import csrf, login, logout, register
 
 SMALLEST = {"dataset": "shapes", "model": "smallcnn", "epochs": 1}
 TINY = {

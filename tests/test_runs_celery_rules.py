@@ -27,9 +27,8 @@ from app.repos import runs as run_rows
 from app.repos import users
 from app.runs.celery_tasks import RUN, SKIP, WAIT, decide
 from app.settings import Settings
-from tests.test_accounts import csrf
 from tests.test_runs_pages import form_data
-from tests.web import soup
+from tests.web import csrf, soup
 
 HOST = socket.gethostname()
 

@@ -15,9 +15,8 @@ from app.experiments.presets import PRESETS
 from app.models import Run
 from app.worker.training import RunConfig
 from tests.datasets_zips import classes_zip, upload
-from tests.test_accounts import csrf
 from tests.test_runs_api import TINY, train_now
-from tests.web import soup
+from tests.web import csrf, soup
 
 
 def cancelled_experiment(client: TestClient, preset: str) -> dict:

@@ -20,9 +20,8 @@ from app.runs.form import GROUPS, HIDDEN, form_specs, read_form
 from app.runs.prefill import from_preset
 from app.settings import ROOT
 from app.worker.training import RunConfig
-from tests.test_accounts import csrf
 from tests.test_runs_api import TINY, train_now
-from tests.web import soup
+from tests.web import csrf, soup
 
 
 def form_data(page: BeautifulSoup) -> dict[str, str]:

@@ -18,7 +18,7 @@ from app.db import make_engine
 from app.main import create_app
 from app.models import BrowserSession
 from app.settings import Settings
-from tests.test_accounts import answer, login, logout, register, reviews
+from tests.web import answer, login, logout, register, reviews
 
 COOKIE = "cvprep_session"
 

@@ -174,11 +174,11 @@ def test_other_split_or_label_file_layouts_are_refused_naming_what_was_seen(
             noise(i, root / name)
     with pytest.raises(InvalidInput) as error:
         scan_folder(root)
-    assert said in error.value.reason
+    assert said in error.value.message
     with pytest.raises(InvalidInput) as refused:
         extract_zip(zip_tree(root, tmp_path / "odd.zip"), tmp_path / "out", CAPS)
     assert refused.value.field == "file"
-    assert str(refused.value).endswith(error.value.reason) or error.value.reason in str(
+    assert str(refused.value).endswith(error.value.message) or error.value.message in str(
         refused.value
     )
 

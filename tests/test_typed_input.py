@@ -14,9 +14,8 @@ from app.content import QuestionBank
 from app.content.schema import ChoiceItem
 from app.worker.errors import InvalidInput
 from app.worker.numbers import as_finite_float, check_int, parse_float, parse_int
-from tests.test_accounts import csrf, login, register
 from tests.test_practice_pages import mock_items, right_for, seed_of, submit
-from tests.web import soup
+from tests.web import csrf, login, register, soup
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ A kept image may be as large as DATASET_MAX_PIXELS (a 5 KB palette PNG can hold 
 data set page asks for up to 300 thumbnails, so each is decoded once into
 `DATA_DIR/thumbs/<data set id>/<class>-<n>.png` (written by rename, so a reader never sees
 half a file) and served from there afterwards. A decode shrinks the image in its own mode
-before anything else (`decode_preview`: one decode at most 4 bytes a pixel, 160 MB for an
+before anything else (`decode_image(..., preview=True)`: one decode at most 4 bytes a pixel, 160 MB for an
 image of 40 MP, and a fraction of a full conversion's time); decodes run at most `DECODES` at
 a time in the web process, and the requests waiting for one wait in the event loop
 (`limiter`), not in threads of the pool every other route shares. A data set's thumbnails go
@@ -13,35 +13,22 @@ with it.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 import os
 import shutil
 import tempfile
 import threading
-import weakref
 from pathlib import Path
 
-import anyio
-
+from app.concurrency import LoopLimiter
 from app.settings import Settings
 
 # Thumbnails decoded at once per web process (one per two cores).
 DECODES = max(1, (os.cpu_count() or 2) // 2)
 _decoding = threading.BoundedSemaphore(DECODES)
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def limiter() -> anyio.CapacityLimiter:
-    """This event loop's limiter of thumbnails decoded at once (DECODES)."""
-    loop = asyncio.get_running_loop()
-    found = _limiters.get(loop)
-    if found is None:
-        found = _limiters[loop] = anyio.CapacityLimiter(DECODES)
-    return found
+# This event loop's limiter of thumbnails decoded at once (DECODES).
+limiter = LoopLimiter(DECODES)
 
 
 def folder(settings: Settings, dataset_id: int) -> Path:
@@ -70,13 +57,13 @@ def thumbnail_png(
         return found
     from PIL import Image
 
-    from app.worker.training.data.folder import decode_preview
+    from app.worker.training.data.folder import decode_image
 
     cached = _kept_path(settings, dataset_id, class_index, number)
     with _decoding:
         with contextlib.suppress(OSError):  # made while this one waited
             return cached.read_bytes()
-        pixels = decode_preview(source, size)
+        pixels = decode_image(source, size, preview=True)
         if isinstance(pixels, str):
             return pixels
         out = io.BytesIO()

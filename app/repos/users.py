@@ -9,10 +9,6 @@ from app.models import CardState, Dataset, Draft, Experiment, ReviewLog, Run, Us
 from app.practice.scheduling import detach_snapshot
 
 
-def get_user(session: Session, *, user_id: int) -> User | None:
-    return session.get(User, user_id)
-
-
 def find_by_username_key(session: Session, *, username_key: str) -> User | None:
     """The account whose case-folded name is `username_key`."""
     return session.exec(select(User).where(User.username_key == username_key)).first()

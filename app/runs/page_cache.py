@@ -22,21 +22,19 @@ whole process from everyone else.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import threading
 import time
-import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-import anyio
 from sqlalchemy import Engine
 from sqlalchemy.orm import defer
 from sqlmodel import col, select
 
+from app.concurrency import LoopLimiter
 from app.db import read_session
 from app.models import Dataset, Experiment, Run, User
 from app.models.runs import END_STATUSES
@@ -49,18 +47,8 @@ RESULTS_PAGES = 64
 # other route wait its turn too.
 HEAVY_PAGES = max(1, (os.cpu_count() or 2) // 2)
 
-_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, anyio.CapacityLimiter] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def limiter() -> anyio.CapacityLimiter:
-    """This event loop's limiter of HEAVY_PAGES run pages rendered at once."""
-    loop = asyncio.get_running_loop()
-    found = _limiters.get(loop)
-    if found is None:
-        found = _limiters[loop] = anyio.CapacityLimiter(HEAVY_PAGES)
-    return found
+# This event loop's limiter of HEAVY_PAGES run pages rendered at once.
+limiter = LoopLimiter(HEAVY_PAGES)
 
 
 @dataclass(frozen=True)

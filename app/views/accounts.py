@@ -31,7 +31,7 @@ from app.auth import (
     verify_password,
 )
 from app.csrf import CsrfChecked
-from app.db import read_session, write_session
+from app.db import EngineDep, read_session, write_session
 from app.deps import SettingsDep
 from app.inputs import FormText
 from app.models import User
@@ -96,8 +96,8 @@ def lifetime(settings: Settings) -> session_rows.Lifetime:
 
 
 @router.get("/register", response_class=HTMLResponse)
-def register_form(request: Request, current: OptionalUser) -> HTMLResponse:
-    work = _guest_work(request.app.state.engine, current)
+def register_form(request: Request, engine: EngineDep, current: OptionalUser) -> HTMLResponse:
+    work = _guest_work(engine, current)
     return _form(request, "pages/register.html", guest_work=work)
 
 
@@ -156,13 +156,13 @@ def _register(
 @router.post("/register", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def register(
     request: Request,
+    engine: EngineDep,
     user: OptionalUser,
     username: Text = "",
     password: Text = "",
     next_page: Annotated[FormText, Form(alias="next", max_length=2000)] = "",
     move_guest_work: Annotated[bool, Form()] = False,
 ) -> Response:
-    engine = request.app.state.engine
     name = parse_username(username)
     error = ""
     status = 422
@@ -203,8 +203,8 @@ async def register(
 
 
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, current: OptionalUser) -> HTMLResponse:
-    work = _guest_work(request.app.state.engine, current)
+def login_form(request: Request, engine: EngineDep, current: OptionalUser) -> HTMLResponse:
+    work = _guest_work(engine, current)
     return _form(request, "pages/login.html", guest_work=work)
 
 
@@ -266,6 +266,7 @@ def _guest_work(engine: Engine, user: User | None) -> str:
 @router.post("/login", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def login(
     request: Request,
+    engine: EngineDep,
     settings: SettingsDep,
     current: OptionalUser,
     username: Text = "",
@@ -273,7 +274,6 @@ async def login(
     next_page: Annotated[FormText, Form(alias="next", max_length=2000)] = "",
     move_guest_work: Annotated[bool, Form()] = False,
 ) -> Response:
-    engine = request.app.state.engine
     name = parse_username(username)
     name_key = name.key if name is not None else ""
     attempt = await run_in_threadpool(
@@ -334,8 +334,8 @@ def _end(engine: Engine, request: Request) -> None:
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-async def logout(request: Request) -> Response:
-    await run_in_threadpool(_end, request.app.state.engine, request)
+async def logout(engine: EngineDep, request: Request) -> Response:
+    await run_in_threadpool(_end, engine, request)
     ended(request)
     return RedirectResponse("/", status_code=303)
 
@@ -348,11 +348,13 @@ def _session_count(engine: Engine, settings: Settings, user_id: int) -> int:
 
 
 @router.get("/account", response_class=HTMLResponse)
-async def account_page(request: Request, settings: SettingsDep, user: OptionalUser) -> Response:
+async def account_page(
+    request: Request, engine: EngineDep, settings: SettingsDep, user: OptionalUser
+) -> Response:
     """The signed-in account: its name, how many browsers are signed in, log out everywhere."""
     if user is None or user.is_guest or user.id is None:
         return RedirectResponse("/login", status_code=303)
-    count = await run_in_threadpool(_session_count, request.app.state.engine, settings, user.id)
+    count = await run_in_threadpool(_session_count, engine, settings, user.id)
     context = {"account": user, "sessions": count, "settings": settings}
     return render(request, "pages/account.html", context)
 
@@ -364,9 +366,9 @@ def _end_everywhere(engine: Engine, user_id: int) -> None:
 
 
 @router.post("/account/logout-everywhere", dependencies=[CsrfChecked])
-async def logout_everywhere(request: Request, user: OptionalUser) -> Response:
+async def logout_everywhere(request: Request, engine: EngineDep, user: OptionalUser) -> Response:
     """End every session of this account, on every browser (this one included)."""
     if user is not None and user.id is not None and not user.is_guest:
-        await run_in_threadpool(_end_everywhere, request.app.state.engine, user.id)
+        await run_in_threadpool(_end_everywhere, engine, user.id)
     ended(request)
     return RedirectResponse("/login", status_code=303)

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlmodel import Session
 
 from app.auth import OptionalUser
-from app.db import SessionDep
+from app.db import EngineDep, SessionDep
 from app.deps import JobsDep
 from app.repos import runs as run_rows
 from app.runs import compare, compare_csv, present
@@ -73,6 +73,7 @@ def compare_download(
 @router.get("/compare", response_class=HTMLResponse)
 def compare_page(
     request: Request,
+    engine: EngineDep,
     session: SessionDep,
     user: OptionalUser,
     jobs: JobsDep,
@@ -83,7 +84,9 @@ def compare_page(
         run_ids = compare.parse_ids(",".join(ids or []))
     except InvalidInput as error:
         # Back on the runs list, the ticked runs still ticked, with what Compare needs.
-        context = list_context(request, user, jobs, compare_problem=_explain(ids, str(error)))
+        context = list_context(
+            request, engine, user, jobs, compare_problem=_explain(ids, str(error))
+        )
         context["ticked"] = {p.strip() for p in ",".join(ids or []).split(",")}
         return render(request, "pages/runs.html", context, status_code=422)
     runs = None

@@ -11,12 +11,13 @@ import anyio.to_thread
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy import Engine
 
 from app.auth import OptionalUser
 from app.csrf import CsrfChecked, CsrfRefused
 from app.datasets import store, thumbnails
 from app.datasets.accept import accept_upload
-from app.db import read_session
+from app.db import EngineDep, read_session
 from app.deps import SettingsDep
 from app.models import User
 from app.models.datasets import Dataset
@@ -34,15 +35,17 @@ PREVIEW_CLASSES = 50
 THUMB_PX = 96
 
 
-def _owned_or_404(request: Request, dataset_id: int, user: User | None) -> Dataset:
-    row = store.owned(request.app.state.engine, dataset_id=dataset_id, owner=user)
+def _owned_or_404(request: Request, engine: Engine, dataset_id: int, user: User | None) -> Dataset:
+    row = store.owned(engine, dataset_id=dataset_id, owner=user)
     if row is None:
         raise HTTPException(status_code=404, detail=f"No data set {dataset_id} of yours.")
     return row
 
 
-def _list_context(request: Request, user: User | None, settings: Settings) -> dict[str, Any]:
-    datasets = store.list_for(request.app.state.engine, user)
+def _list_context(
+    request: Request, engine: Engine, user: User | None, settings: Settings
+) -> dict[str, Any]:
+    datasets = store.list_for(engine, user)
     return {
         "datasets": datasets,
         "used_bytes": sum(d.disk_bytes for d in datasets),
@@ -52,20 +55,24 @@ def _list_context(request: Request, user: User | None, settings: Settings) -> di
 
 
 @router.get("", response_class=HTMLResponse)
-def list_page(request: Request, user: OptionalUser, settings: SettingsDep) -> HTMLResponse:
+def list_page(
+    request: Request, engine: EngineDep, user: OptionalUser, settings: SettingsDep
+) -> HTMLResponse:
     """Your data sets and the upload form."""
-    return render(request, "pages/datasets.html", _list_context(request, user, settings))
+    return render(request, "pages/datasets.html", _list_context(request, engine, user, settings))
 
 
 @router.post("", response_class=HTMLResponse)
-async def upload(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
+async def upload(
+    request: Request, engine: EngineDep, user: OptionalUser, settings: SettingsDep
+) -> Response:
     """The upload form: to the new data set's page, or back to the list with the reason."""
     try:
         row = await accept_upload(request, user, settings)
     except CsrfRefused as error:
         raise refusal(error) from None
     except InvalidInput as error:
-        context = await run_in_threadpool(_list_context, request, user, settings)
+        context = await run_in_threadpool(_list_context, request, engine, user, settings)
         context["problem"] = str(error)
         return render(request, "pages/datasets.html", context, status_code=error.status)
     return RedirectResponse(f"/datasets/{row.id}", status_code=303)
@@ -81,10 +88,14 @@ def _preview(settings: Settings, row: Dataset) -> dict[str, int]:
 
 @router.get("/{dataset_id}", response_class=HTMLResponse)
 def dataset_page(
-    request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
+    request: Request,
+    engine: EngineDep,
+    dataset_id: DatasetId,
+    user: OptionalUser,
+    settings: SettingsDep,
 ) -> HTMLResponse:
     """Before training: class counts, what was skipped and why, a few images per class."""
-    row = _owned_or_404(request, dataset_id, user)
+    row = _owned_or_404(request, engine, dataset_id, user)
     context = {
         "dataset": row,
         "shown": _preview(settings, row),
@@ -95,11 +106,16 @@ def dataset_page(
 
 
 def _thumbnail_source(
-    request: Request, dataset_id: int, class_index: int, number: int, user: User | None
+    request: Request,
+    engine: Engine,
+    dataset_id: int,
+    class_index: int,
+    number: int,
+    user: User | None,
 ) -> bytes | FilePath:
     """The kept thumbnail's PNG, or the image to make it from (404 if there is none)."""
     settings: Settings = request.app.state.settings
-    row = _owned_or_404(request, dataset_id, user)
+    row = _owned_or_404(request, engine, dataset_id, user)
     assert row.id is not None
     found = thumbnails.kept(settings, row.id, class_index, number)
     if found is not None:
@@ -116,6 +132,7 @@ def _thumbnail_source(
 @router.get("/{dataset_id}/images/{class_index}/{number}")
 async def thumbnail(
     request: Request,
+    engine: EngineDep,
     dataset_id: DatasetId,
     class_index: Annotated[int, Path(ge=0, le=100_000)],
     number: Annotated[int, Path(ge=0, le=PREVIEW_PER_CLASS - 1)],
@@ -126,7 +143,7 @@ async def thumbnail(
     decoded once and kept (app.datasets.thumbnails); requests waiting for a decode wait in
     the event loop, not in the shared thread pool."""
     source = await run_in_threadpool(
-        _thumbnail_source, request, dataset_id, class_index, number, user
+        _thumbnail_source, request, engine, dataset_id, class_index, number, user
     )
     if isinstance(source, bytes):
         png: bytes | str = source
@@ -141,12 +158,14 @@ async def thumbnail(
 
 
 @router.get("/{dataset_id}/delete", response_class=HTMLResponse)
-def confirm_delete(request: Request, dataset_id: DatasetId, user: OptionalUser) -> HTMLResponse:
+def confirm_delete(
+    request: Request, engine: EngineDep, dataset_id: DatasetId, user: OptionalUser
+) -> HTMLResponse:
     """Before a data set is deleted: the runs that trained on it, and a button that posts."""
-    row = _owned_or_404(request, dataset_id, user)
+    row = _owned_or_404(request, engine, dataset_id, user)
     depends: list[tuple[tuple[str, str], str | None]] = []
     blocked = None
-    with read_session(request.app.state.engine) as session:
+    with read_session(engine) as session:
         for run in run_rows.runs_of(session, owner_id=row.owner_id):
             if run.config.get("folder") != row.folder:
                 continue
@@ -180,11 +199,15 @@ def confirm_delete(request: Request, dataset_id: DatasetId, user: OptionalUser) 
 
 @router.post("/{dataset_id}/delete", dependencies=[CsrfChecked])
 def delete(
-    request: Request, dataset_id: DatasetId, user: OptionalUser, settings: SettingsDep
+    request: Request,
+    engine: EngineDep,
+    dataset_id: DatasetId,
+    user: OptionalUser,
+    settings: SettingsDep,
 ) -> Response:
-    row = _owned_or_404(request, dataset_id, user)
-    busy = store.live_run_using(request.app.state.engine, row)
+    row = _owned_or_404(request, engine, dataset_id, user)
+    busy = store.live_run_using(engine, row)
     if busy is not None:
         raise HTTPException(status_code=409, detail=in_use(dataset_id, busy))
-    store.remove(request.app.state.engine, row, settings)
+    store.remove(engine, row, settings)
     return RedirectResponse("/datasets", status_code=303)

@@ -23,7 +23,7 @@ from app.auth import ActingUser, OptionalUser, signed_in_name
 from app.csrf import CsrfChecked, csrf_token
 from app.datasets import runs as dataset_runs
 from app.datasets import store
-from app.db import read_session
+from app.db import EngineDep, read_session
 from app.deps import JobsDep, SettingsDep
 from app.models import Run, User
 from app.models.runs import QUEUED, best_val_accuracy
@@ -33,7 +33,7 @@ from app.repos import runs as run_rows
 from app.runs import choices, confusions, dispatch, page_cache, prefill, present
 from app.runs.backend import BackendUnavailable
 from app.runs.estimate import estimate
-from app.runs.files import present_downloads
+from app.runs.files import has_checkpoint, present_downloads
 from app.runs.form import (
     config_or_errors,
     config_yaml,
@@ -68,8 +68,10 @@ def _run_or_404(engine: Engine, run_id: int, user: User | None) -> Run:
 
 
 @router.get("", response_class=HTMLResponse)
-def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLResponse:
-    context = list_context(request, user, jobs)
+def list_page(
+    request: Request, engine: EngineDep, user: OptionalUser, jobs: JobsDep
+) -> HTMLResponse:
+    context = list_context(request, engine, user, jobs)
     return render(request, "pages/runs.html", context, fragment="partials/_run_list.html")
 
 
@@ -78,6 +80,7 @@ def list_page(request: Request, user: OptionalUser, jobs: JobsDep) -> HTMLRespon
 
 def _form_context(
     request: Request,
+    engine: Engine,
     *,
     user: User | None,
     settings: Settings,
@@ -87,8 +90,8 @@ def _form_context(
     note: str | None = None,
     problem: str | None = None,
 ) -> dict[str, Any]:
-    runs = runs_of(request.app.state.engine, user)
-    datasets = store.list_for(request.app.state.engine, user)
+    runs = runs_of(engine, user)
+    datasets = store.list_for(engine, user)
     typed = {**typed, "dataset": choices.choice_value(typed, datasets)}
     names = {d.folder: d.name for d in datasets}
     for hidden in ("folder", dataset_runs.FIELD):  # the data set choice stands for both
@@ -110,12 +113,12 @@ def _form_context(
 
 
 def _with_dataset(
-    request: Request, owner_id: int, values: dict[str, Any], errors: dict[str, str]
+    request: Request, engine: Engine, owner_id: int, values: dict[str, Any], errors: dict[str, str]
 ) -> dict[str, Any]:
     """The values with the chosen uploaded data set as the folder (a message if it is not
     one of the caller's)."""
     try:
-        with read_session(request.app.state.engine) as session:
+        with read_session(engine) as session:
             return dataset_runs.resolve(values, session, owner_id=owner_id)
     except InvalidInput as error:
         errors[error.field] = error.message
@@ -124,6 +127,7 @@ def _with_dataset(
 
 def _checked(
     request: Request,
+    engine: Engine,
     user: User | None,
     settings: Settings,
     values: dict[str, Any],
@@ -133,11 +137,11 @@ def _checked(
 
     A visitor who has saved nothing yet owns no runs (no user has id 0)."""
     owner_id = user.id if user is not None and user.id is not None else 0
-    config = config_or_errors(_with_dataset(request, owner_id, values, errors), errors)
+    config = config_or_errors(_with_dataset(request, engine, owner_id, values, errors), errors)
     if config is None:
         return None
     try:
-        with read_session(request.app.state.engine) as session:
+        with read_session(engine) as session:
             check_for_user(config, session, owner_id=owner_id, settings=settings)
     except InvalidInput as error:
         errors[error.field] = error.message
@@ -148,6 +152,7 @@ def _checked(
 @router.get("/new", response_class=HTMLResponse)
 def new_run_page(
     request: Request,
+    engine: EngineDep,
     user: OptionalUser,
     settings: SettingsDep,
     experiment: Annotated[str | None, Query(max_length=40)] = None,
@@ -164,7 +169,7 @@ def new_run_page(
             raise HTTPException(status_code=404, detail=f"No experiment is called '{experiment}'.")
         start, note = found
     if source is not None:
-        run = _run_or_404(request.app.state.engine, source, user)
+        run = _run_or_404(engine, source, user)
         if mode == "finetune":
             start = prefill.fine_tune_from(run)
             note = f"Fine-tuning from run {run.id}: its weights, a tenth of its learning rate."
@@ -173,48 +178,57 @@ def new_run_page(
             note = f"The config of run {run.id}."
     params = dict(request.query_params)
     if params.get("form") == "1":  # the form itself, sent by htmx as it changes
-        return _checked_form(request, user, settings, params)
+        return _checked_form(request, engine, user, settings, params)
     else:
         typed = display_values({**start, **query_values(params)})
         _, values, errors = read_form(
             {k: ("true" if v is True else v) for k, v in typed.items() if v is not False}
         )
-        config = _checked(request, user, settings, values, errors)
+        config = _checked(request, engine, user, settings, values, errors)
     context = _form_context(
-        request, user=user, settings=settings, typed=typed, errors=errors, config=config, note=note
+        request,
+        engine,
+        user=user,
+        settings=settings,
+        typed=typed,
+        errors=errors,
+        config=config,
+        note=note,
     )
     return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
 
 
 def _checked_form(
-    request: Request, user: User | None, settings: Settings, form: dict[str, Any]
+    request: Request, engine: Engine, user: User | None, settings: Settings, form: dict[str, Any]
 ) -> HTMLResponse:
     typed, values, errors = read_form(form)
-    config = _checked(request, user, settings, values, errors)
+    config = _checked(request, engine, user, settings, values, errors)
     context = _form_context(
-        request, user=user, settings=settings, typed=typed, errors=errors, config=config
+        request, engine, user=user, settings=settings, typed=typed, errors=errors, config=config
     )
     return render(request, "pages/run_new.html", context, fragment="partials/_run_form_check.html")
 
 
 @router.post("/new", response_class=HTMLResponse, dependencies=[CsrfChecked])
-async def check_run_form(request: Request, user: OptionalUser, settings: SettingsDep) -> Response:
+async def check_run_form(
+    request: Request, engine: EngineDep, user: OptionalUser, settings: SettingsDep
+) -> Response:
     """ "Check and show the config" without JavaScript: the form posted (so the CSRF token
     never lands in an address), answered with the whole form, messages and config."""
     form = await request.form()
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    return await run_in_threadpool(_checked_form, request, user, settings, fields)
+    return await run_in_threadpool(_checked_form, request, engine, user, settings, fields)
 
 
 @router.post("", response_class=HTMLResponse, dependencies=[CsrfChecked])
 async def create_run(
-    request: Request, user: ActingUser, settings: SettingsDep, jobs: JobsDep
+    request: Request, engine: EngineDep, user: ActingUser, settings: SettingsDep, jobs: JobsDep
 ) -> Response:
     """Start a run from the form; back to the form with every message if it cannot start."""
     form = await request.form()
     typed, values, errors = read_form({k: v for k, v in form.items() if isinstance(v, str)})
     owner_id = user.id if user.id is not None else 0
-    values = await run_in_threadpool(_with_dataset, request, owner_id, values, errors)
+    values = await run_in_threadpool(_with_dataset, request, engine, owner_id, values, errors)
     config = config_or_errors(values, errors)
     problem = None
     status = 422
@@ -224,7 +238,7 @@ async def create_run(
                 dispatch.launch,
                 config,
                 owner=user,
-                engine=request.app.state.engine,
+                engine=engine,
                 settings=settings,
                 backend=jobs,
             )
@@ -239,6 +253,7 @@ async def create_run(
     context = await run_in_threadpool(
         lambda: _form_context(
             request,
+            engine,
             user=user,
             settings=settings,
             typed=typed,
@@ -259,12 +274,12 @@ async def create_run(
 # --- one run -------------------------------------------------------------------------------
 
 
-def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, Any]:
+def _run_context(request: Request, engine: Engine, run: Run, settings: Settings) -> dict[str, Any]:
     """What the run page shows. While the run is live (polled every second by each viewer)
     only the progress and the curves are computed; the results once it has ended."""
     assert run.id is not None
     live = present.is_live(run)
-    with read_session(request.app.state.engine) as session:
+    with read_session(engine) as session:
         names = choices.upload_names(list(dataset_rows.datasets_of(session, owner_id=run.owner_id)))
     context: dict[str, Any] = {
         "run": run,
@@ -279,12 +294,12 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
         "num": present.num,
     }
     if run.status == QUEUED:
-        with read_session(request.app.state.engine) as session:
+        with read_session(engine) as session:
             context["position"] = run_rows.queue_position(session, run=run)
     if live:
         return context
     metrics = run.metrics or {}
-    with read_session(request.app.state.engine) as session:
+    with read_session(engine) as session:
         groups = experiment_rows.experiments_of(session, owner_id=run.owner_id)
     context.update(
         experiments=[e for e in groups if run.id in e.run_ids],
@@ -299,7 +314,7 @@ def _run_context(request: Request, run: Run, settings: Settings) -> dict[str, An
             if run.config.get("folder") in names
             else None
         ),
-        checkpoint=(settings.runs_dir / str(run.id) / "checkpoint.pt").is_file(),
+        checkpoint=has_checkpoint(settings, run.id),
         best=best_val_accuracy(run),
         confusions=_confusions(metrics),
     )
@@ -317,7 +332,7 @@ def _confusions(metrics: dict[str, Any]) -> dict[str, Any] | None:
 
 @router.get("/{run_id}", response_class=HTMLResponse)
 async def run_page(
-    request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
+    request: Request, engine: EngineDep, run_id: RunId, user: OptionalUser, settings: SettingsDep
 ) -> HTMLResponse:
     """The run; htmx polls the same URL for the status fragment while it is live.
 
@@ -342,13 +357,14 @@ async def run_page(
         if wait:
             await anyio.sleep(wait)
     return await anyio.to_thread.run_sync(
-        functools.partial(_run_page, request, run_id, user, settings),
+        functools.partial(_run_page, request, engine, run_id, user, settings),
         limiter=page_cache.limiter(),
     )
 
 
-def _run_page(request: Request, run_id: int, user: User | None, settings: Settings) -> HTMLResponse:
-    engine = request.app.state.engine
+def _run_page(
+    request: Request, engine: Engine, run_id: int, user: User | None, settings: Settings
+) -> HTMLResponse:
     state = request.app.state.__dict__
     results: page_cache.ResultsCache = state.setdefault("run_results", page_cache.ResultsCache())
     pages: page_cache.ResultsCache = state.setdefault("run_pages", page_cache.ResultsCache())
@@ -367,7 +383,7 @@ def _run_page(request: Request, run_id: int, user: User | None, settings: Settin
     run = page_cache.run_without_metrics(engine, run_id=run_id) if cached else None
     if run is None:
         run, cached = _run_or_404(engine, run_id, user), None
-    context = _run_context(request, run, settings)
+    context = _run_context(request, engine, run, settings)
     if key is not None and cached is None:
         cached = templates.env.get_template("partials/_run_results.html").render(
             {**context, "request": request}
@@ -381,27 +397,31 @@ def _run_page(request: Request, run_id: int, user: User | None, settings: Settin
 
 
 @router.post("/{run_id}/cancel", dependencies=[CsrfChecked])
-def cancel_run(request: Request, run_id: RunId, user: OptionalUser, jobs: JobsDep) -> Response:
-    run = _run_or_404(request.app.state.engine, run_id, user)
-    dispatch.cancel(run, engine=request.app.state.engine, backend=jobs)
+def cancel_run(
+    request: Request, engine: EngineDep, run_id: RunId, user: OptionalUser, jobs: JobsDep
+) -> Response:
+    run = _run_or_404(engine, run_id, user)
+    dispatch.cancel(run, engine=engine, backend=jobs)
     return RedirectResponse(f"/runs/{run_id}", status_code=303)
 
 
 @router.get("/{run_id}/delete", response_class=HTMLResponse)
-def confirm_delete_run(request: Request, run_id: RunId, user: OptionalUser) -> HTMLResponse:
+def confirm_delete_run(
+    request: Request, engine: EngineDep, run_id: RunId, user: OptionalUser
+) -> HTMLResponse:
     """Before a run is deleted: what depends on it (the experiments that used it, the runs
     that start from its weights), and a button that posts the delete."""
-    run = _run_or_404(request.app.state.engine, run_id, user)
-    context = delete_context(request.app.state.engine, run)
+    run = _run_or_404(engine, run_id, user)
+    context = delete_context(engine, run)
     return render(request, "pages/confirm_delete.html", context)
 
 
 @router.post("/{run_id}/delete", dependencies=[CsrfChecked])
 def delete_run(
-    request: Request, run_id: RunId, user: OptionalUser, settings: SettingsDep
+    request: Request, engine: EngineDep, run_id: RunId, user: OptionalUser, settings: SettingsDep
 ) -> Response:
-    run = _run_or_404(request.app.state.engine, run_id, user)
-    if not dispatch.delete(run, engine=request.app.state.engine, settings=settings):
+    run = _run_or_404(engine, run_id, user)
+    if not dispatch.delete(run, engine=engine, settings=settings):
         raise HTTPException(
             status_code=409, detail=f"Run {run_id} is {run.status}: cancel it before deleting it."
         )
@@ -411,13 +431,14 @@ def delete_run(
 @router.get("/{run_id}/confusion", response_class=HTMLResponse)
 def confusion_cell(
     request: Request,
+    engine: EngineDep,
     run_id: RunId,
     user: OptionalUser,
     true: Annotated[int, Query(ge=0, le=2**31 - 1)],
     predicted: Annotated[int, Query(ge=0, le=2**31 - 1)],
 ) -> HTMLResponse:
     """The validation images behind one cell of the confusion matrix, as far as they were kept."""
-    run = _run_or_404(request.app.state.engine, run_id, user)
+    run = _run_or_404(engine, run_id, user)
     metrics = run.metrics or {}
     classes = metrics.get("classes") or []
     matrix = metrics.get("confusion_matrix") or []
@@ -442,12 +463,13 @@ def confusion_cell(
 @router.get("/{run_id}/confusions", response_class=HTMLResponse)
 def class_confusions(
     request: Request,
+    engine: EngineDep,
     run_id: RunId,
     user: OptionalUser,
     name: Annotated[str, Query(alias="class", max_length=200)] = "",
 ) -> HTMLResponse:
     """One class's row and column of the confusion matrix (the search of a many-class run)."""
-    run = _run_or_404(request.app.state.engine, run_id, user)
+    run = _run_or_404(engine, run_id, user)
     found = confusions.matrix_of(run.metrics or {})
     if found is None:
         raise HTTPException(status_code=404, detail=f"Run {run_id} has no confusion matrix yet.")
@@ -470,9 +492,11 @@ def class_confusions(
 
 
 @router.get("/{run_id}/confusion.csv")
-def confusion_csv(request: Request, run_id: RunId, user: OptionalUser) -> StreamingResponse:
+def confusion_csv(
+    request: Request, engine: EngineDep, run_id: RunId, user: OptionalUser
+) -> StreamingResponse:
     """The whole confusion matrix as CSV, streamed a row at a time (any number of classes)."""
-    run = _run_or_404(request.app.state.engine, run_id, user)
+    run = _run_or_404(engine, run_id, user)
     found = confusions.matrix_of(run.metrics or {})
     if found is None:
         raise HTTPException(status_code=404, detail=f"Run {run_id} has no confusion matrix yet.")

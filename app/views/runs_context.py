@@ -53,10 +53,13 @@ def experiment_labels(engine: Engine, owner_id: int) -> dict[int, tuple[int, str
 
 
 def list_context(
-    request: Request, user: User | None, jobs: Any, compare_problem: str | None = None
+    request: Request,
+    engine: Engine,
+    user: User | None,
+    jobs: Any,
+    compare_problem: str | None = None,
 ) -> dict[str, Any]:
     """What the runs list shows; `compare_problem` explains a Compare that could not be made."""
-    engine = request.app.state.engine
     runs = runs_of(engine, user)
     uploaded = store.list_for(engine, user)
     return {

@@ -316,8 +316,13 @@ def _to_rgb(image: Any) -> Any:
     return image if mode == "RGB" else image.convert("RGB")
 
 
-def decode_image(path: Path, size: int) -> np.ndarray | str:
-    """One file as (3, size, size) uint8, or the reason it was skipped."""
+def decode_image(path: Path, size: int, *, preview: bool = False) -> np.ndarray | str:
+    """One file as (3, size, size) uint8, or the reason it was skipped.
+
+    With `preview` the image is shrunk in its own mode before it is turned into RGB (Pillow's
+    `thumbnail`: JPEG decoded at a reduced scale, the rest reduced by whole factors first), so
+    a large image costs one decode at most 4 bytes a pixel and a fraction of the time; a mode
+    `thumbnail` cannot shrink is decoded whole."""
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     try:
@@ -326,8 +331,14 @@ def decode_image(path: Path, size: int) -> np.ndarray | str:
                 return OTHER_FORMAT
             if opened.width * opened.height > MAX_PIXELS:
                 return TOO_LARGE
-            opened.draft(None, (size, size))  # JPEG: decode at a reduced scale, still ≥ size
-            opened.load()  # a full decode: a truncated file fails here, not at open()
+            if preview:
+                try:
+                    opened.thumbnail((2 * size, 2 * size), Image.Resampling.BILINEAR)
+                except ValueError:  # a mode it cannot resample (e.g. 16-bit integers)
+                    return decode_image(path, size)
+            else:
+                opened.draft(None, (size, size))  # JPEG: decode at a reduced scale, still ≥ size
+                opened.load()  # a full decode: a truncated file fails here, not at open()
             image = _to_rgb(ImageOps.exif_transpose(opened))
             image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
             return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
@@ -338,38 +349,6 @@ def decode_image(path: Path, size: int) -> np.ndarray | str:
     except OSError as error:
         return TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
     except (ValueError, TypeError, SyntaxError, IndexError, KeyError, EOFError):
-        return UNDECODABLE
-
-
-def decode_preview(path: Path, size: int) -> np.ndarray | str:
-    """One file as a (3, size, size) uint8 preview, or the reason it cannot be shown.
-
-    As `decode_image`, but the image is shrunk in its own mode before it is turned into RGB
-    (Pillow's `thumbnail`: JPEG decoded at a reduced scale, the rest reduced by whole factors
-    first), so a large image costs one decode at most 4 bytes a pixel and a fraction of the
-    time; a mode `thumbnail` cannot shrink falls back to `decode_image`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as opened:
-            if opened.format not in READ_FORMATS:
-                return OTHER_FORMAT
-            if opened.width * opened.height > MAX_PIXELS:
-                return TOO_LARGE
-            try:
-                opened.thumbnail((2 * size, 2 * size), Image.Resampling.BILINEAR)
-            except ValueError:  # a mode it cannot resample (e.g. 16-bit integers)
-                return decode_image(path, size)
-            image = _to_rgb(ImageOps.exif_transpose(opened))
-            image = ImageOps.fit(image, (size, size), Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1).copy()
-    except Image.DecompressionBombError:
-        return TOO_LARGE
-    except UnidentifiedImageError:
-        return UNDECODABLE
-    except OSError as error:
-        return TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
-    except (TypeError, SyntaxError, IndexError, KeyError, EOFError):
         return UNDECODABLE
 
 
