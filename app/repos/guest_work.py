@@ -1,5 +1,5 @@
-"""What a guest holds besides practice progress (data sets, runs, experiments), and whether
-moving it into an account at login or registration keeps that account within its caps.
+"""What a guest holds besides practice progress (data sets, runs, experiments); whether
+moving it into an account keeps that account within its caps is app.runs.limits.merge_refusal.
 
 A browser may carry a guest cookie that someone else planted; so at login and at
 registration the guest's data sets, runs and experiments move only when the person ticks the
@@ -15,7 +15,6 @@ from sqlmodel import Session, col, func, select
 
 from app.models import Dataset, Experiment, Run
 from app.models.runs import LIVE_STATUSES
-from app.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -87,37 +86,3 @@ def holdings(session: Session, *, user_id: int) -> Holdings:
         experiments=len(groups),
         live_experiments=live_groups,
     )
-
-
-def merge_refusal(guest: Holdings, account: Holdings, settings: Settings) -> str | None:
-    """Why moving `guest` into `account` would break a cap (the message names the setting),
-    or None when it fits."""
-    datasets = len(guest.dataset_names) + len(account.dataset_names)
-    if guest.dataset_names and datasets > settings.dataset_quota_count:
-        return (
-            f"Moving this browser's guest work would give the account {datasets} data sets, "
-            f"more than the {settings.dataset_quota_count} allowed (DATASET_QUOTA_COUNT). "
-            "Delete some first, or go on without moving the guest's work."
-        )
-    size = guest.dataset_bytes + account.dataset_bytes
-    if guest.dataset_names and size > settings.dataset_quota_bytes:
-        return (
-            f"Moving this browser's guest work would give the account {size:,} bytes of data "
-            f"sets, more than the {settings.dataset_quota_bytes:,} allowed "
-            "(DATASET_QUOTA_BYTES). Delete some first, or go on without moving it."
-        )
-    live = guest.live_runs + account.live_runs
-    if guest.live_runs and live > settings.run_max_queued:
-        return (
-            f"Moving this browser's guest work would give the account {live} runs queued or "
-            f"running, more than the {settings.run_max_queued} allowed at once "
-            "(RUN_MAX_QUEUED). Cancel some, wait for them to end, or go on without moving it."
-        )
-    groups = guest.live_experiments + account.live_experiments
-    if guest.live_experiments and groups > settings.experiment_max_live:
-        return (
-            f"Moving this browser's guest work would give the account {groups} experiments "
-            f"still training, more than the {settings.experiment_max_live} allowed at once "
-            "(EXPERIMENT_MAX_LIVE). Wait for one to end, or go on without moving it."
-        )
-    return None

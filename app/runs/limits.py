@@ -12,12 +12,17 @@
   EXPERIMENT_MAX_LIVE_GUESTS, of all guests together → InvalidInput naming `preset` (a 422).
   An experiment counts as one, whatever the number of runs it queues.
 
+- At login or registration a guest's work moves into the account only within the account's
+  DATASET_QUOTA_COUNT, DATASET_QUOTA_BYTES, RUN_MAX_QUEUED and EXPERIMENT_MAX_LIVE
+  (`merge_refusal`, a 409 naming the setting).
+
 The counts come from the repos inside a write transaction that holds app.repos.locks' lock,
 so two launches at once cannot both pass a cap.
 """
 
 from __future__ import annotations
 
+from app.repos.guest_work import Holdings
 from app.settings import Settings
 from app.worker.errors import InvalidInput
 from app.worker.training import RunConfig
@@ -114,3 +119,50 @@ def check_guest_experiments(live_guests: int, settings: Settings) -> None:
             f"guests have {live_guests} experiments training and at most {limit} may be at "
             "once (EXPERIMENT_MAX_LIVE_GUESTS): register or log in, or wait for one to end",
         )
+
+
+def merge_refusal(guest: Holdings, account: Holdings, settings: Settings) -> str | None:
+    """Why moving `guest`'s work into `account` would break a cap (the message names the
+    setting), or None when it fits. A cap the guest adds nothing to is never the reason."""
+    caps = (
+        (
+            len(guest.dataset_names),
+            len(guest.dataset_names) + len(account.dataset_names),
+            settings.dataset_quota_count,
+            "DATASET_QUOTA_COUNT",
+            "{} data sets",
+            "Delete some first",
+        ),
+        (
+            guest.dataset_bytes if guest.dataset_names else 0,
+            guest.dataset_bytes + account.dataset_bytes,
+            settings.dataset_quota_bytes,
+            "DATASET_QUOTA_BYTES",
+            "{:,} bytes of data sets",
+            "Delete some first",
+        ),
+        (
+            guest.live_runs,
+            guest.live_runs + account.live_runs,
+            settings.run_max_queued,
+            "RUN_MAX_QUEUED",
+            "{} runs queued or running",
+            "Cancel some, wait for them to end",
+        ),
+        (
+            guest.live_experiments,
+            guest.live_experiments + account.live_experiments,
+            settings.experiment_max_live,
+            "EXPERIMENT_MAX_LIVE",
+            "{} experiments still training",
+            "Wait for one to end",
+        ),
+    )
+    for added, total, limit, setting, what, advice in caps:
+        if added and total > limit:
+            return (
+                f"Moving this browser's guest work would give the account {what.format(total)}, "
+                f"more than the {limit:,} allowed ({setting}). {advice}, or go on without "
+                "moving the guest's work."
+            )
+    return None

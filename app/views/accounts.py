@@ -38,6 +38,7 @@ from app.models import User
 from app.models.common import utcnow
 from app.repos import guest_work, users
 from app.repos import sessions as session_rows
+from app.runs.limits import merge_refusal
 from app.settings import Settings
 from app.web import render, safe_next
 
@@ -141,7 +142,7 @@ def _register(
             work = held.empty or move_work
             if work and not held.empty:
                 mine = guest_work.holdings(session, user_id=account.id)
-                refusal = guest_work.merge_refusal(held, mine, request.app.state.settings)
+                refusal = merge_refusal(held, mine, request.app.state.settings)
                 if refusal is not None:
                     session.rollback()
                     raise MergeRefused(refusal)
@@ -243,7 +244,7 @@ def _finish_login(
                 work = held.empty or move_work
                 if work and not held.empty:
                     mine = guest_work.holdings(session, user_id=target.id)
-                    refusal = guest_work.merge_refusal(held, mine, request.app.state.settings)
+                    refusal = merge_refusal(held, mine, request.app.state.settings)
                 if refusal is None:
                     users.merge_guest(session, guest=guest, account=target, work=work)
         if refusal is not None:
