@@ -23,6 +23,7 @@ from app.csrf import csrf_for
 from app.db import make_engine
 from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
 from app.guest_sweep import SWEEP_EVERY_S, sweep_guests
+from app.malloc import large_blocks_from_the_kernel
 from app.migrate import upgrade
 from app.runs.backend import make_backend
 from app.security import SecurityHeadersMiddleware
@@ -73,6 +74,8 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
     callers that already did, such as a test suite sharing one PostgreSQL database).
     """
     settings = settings or get_settings()
+    # Image buffers from the kernel, not memset under the interpreter lock (app.malloc).
+    large_blocks_from_the_kernel()
     bank = load_questions(settings.questions_dir)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if migrate:
