@@ -7,7 +7,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from app.main import create_app
 from app.migrate import upgrade
 from app.settings import ROOT, Settings
 from benchmarks.load import serving
+from tests.web import client_for
 
 # An app or server started by a test trains nothing unless the test asks for a worker
 # (RUN_WORKERS=1): a worker process imports torch, seconds of CPU that most tests do not need.
@@ -150,6 +151,23 @@ def db_client(db_settings: Settings) -> Iterator[TestClient]:
     """A client (one browser: one cookie jar) against the app on SQLite or PostgreSQL."""
     with TestClient(create_app(db_settings)) as test_client:
         yield test_client
+
+
+@pytest.fixture
+def make_client(database_url: str, tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
+    """Started clients of apps on `database_url` whose settings take the given overrides (by
+    variable name), each stopped when the test ends."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        client = client_for(database_url, tmp_path, **overrides)
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
 
 
 @pytest.fixture

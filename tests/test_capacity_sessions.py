@@ -5,27 +5,15 @@ PostgreSQL, real HTTP through the ASGI app."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy
-from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
 from tests.datasets_zips import classes_zip, upload
 from tests.test_runs_api import TINY
 from tests.test_sessions import COOKIE, browser_with, replay_reviews, saved
-from tests.web import answer, login, register
-
-
-def make_client(tmp_path: Path, database_url: str, **values: object) -> TestClient:
-    settings = Settings(
-        DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k", **values
-    )
-    return TestClient(create_app(settings))
+from tests.web import answer, client_for, csrf, login, register
 
 
 def users_in(database_url: str) -> int:
@@ -44,26 +32,17 @@ def sql_rows(client: TestClient, statement: str) -> list[tuple]:
     return rows
 
 
-@pytest.fixture
-def app_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    with make_client(tmp_path, database_url) as client:
-        yield client
-
-
-def page_token(client: TestClient, path: str = "/questions/pooling") -> str:
-    page = BeautifulSoup(client.get(path).text, "html.parser")
-    return page.select_one("input[name=csrf_token]")["value"]
-
-
 # --- planted keys and cookies ----------------------------------------------------------------
 
 
 def test_a_planted_anonymous_key_is_not_the_guests_key_so_its_token_forges_nothing(
-    app_client: TestClient,
+    db_client: TestClient,
 ) -> None:
-    app = app_client.app
+    app = db_client.app
     with TestClient(app) as attacker:
-        known_token = page_token(attacker)  # the attacker's visitor key and its token
+        known_token = csrf(
+            attacker, "/questions/pooling"
+        )  # the attacker's visitor key and its token
         planted = saved(attacker)
     with browser_with(app, planted) as victim:
         first = victim.post("/api/runs", json=TINY)  # the victim's first saved action
@@ -82,9 +61,9 @@ def test_a_planted_anonymous_key_is_not_the_guests_key_so_its_token_forges_nothi
 
 
 def test_a_planted_guest_cookies_work_is_not_merged_at_login_unless_ticked(
-    app_client: TestClient,
+    db_client: TestClient,
 ) -> None:
-    app = app_client.app
+    app = db_client.app
     with TestClient(app) as elsewhere:
         assert register(elsewhere, "victim").status_code == 303
     with TestClient(app) as attacker:
@@ -100,18 +79,18 @@ def test_a_planted_guest_cookies_work_is_not_merged_at_login_unless_ticked(
         assert victim.get("/api/datasets").json() == []
         assert victim.get("/api/runs").json() == []
     # The guest keeps its own work (nothing lost, nothing moved); the planted key is ended.
-    assert replay_reviews(app_client, planted) == 0
+    assert replay_reviews(db_client, planted) == 0
     owners = sql_rows(
-        app_client,
+        db_client,
         'SELECT u.username FROM dataset d JOIN "user" u ON u.id = d.owner_id',
     )
     assert owners == [(None,)]
 
 
 def test_registration_with_a_planted_guest_cookie_takes_its_work_only_when_ticked(
-    app_client: TestClient,
+    db_client: TestClient,
 ) -> None:
-    app = app_client.app
+    app = db_client.app
 
     def planted_guest(name: str) -> tuple[str, int]:
         """A guest's cookie with a data set, a run and an answer: (cookie, guest id)."""
@@ -121,7 +100,7 @@ def test_registration_with_a_planted_guest_cookie_takes_its_work_only_when_ticke
             assert attacker.post("/api/runs", json=TINY).status_code == 202
             answer(attacker)
             cookie = saved(attacker)
-        owner = sql_rows(app_client, f"SELECT owner_id FROM dataset WHERE name = '{name}'")
+        owner = sql_rows(db_client, f"SELECT owner_id FROM dataset WHERE name = '{name}'")
         return cookie, owner[0][0]
 
     planted, guest_id = planted_guest("planted-set")
@@ -134,27 +113,27 @@ def test_registration_with_a_planted_guest_cookie_takes_its_work_only_when_ticke
         progress = victim.get("/api/progress").json()["questions"]
         assert sum(q["reviews"] for q in progress) == 1  # practice progress moves as before
     # The account is a new row; the guest keeps its work, and its cookie is ended.
-    account = sql_rows(app_client, "SELECT id FROM \"user\" WHERE username = 'newcomer'")
+    account = sql_rows(db_client, "SELECT id FROM \"user\" WHERE username = 'newcomer'")
     assert account[0][0] != guest_id
-    assert sql_rows(app_client, "SELECT owner_id FROM dataset") == [(guest_id,)]
-    assert sql_rows(app_client, "SELECT owner_id FROM run") == [(guest_id,)]
-    assert replay_reviews(app_client, planted) == 0
+    assert sql_rows(db_client, "SELECT owner_id FROM dataset") == [(guest_id,)]
+    assert sql_rows(db_client, "SELECT owner_id FROM run") == [(guest_id,)]
+    assert replay_reviews(db_client, planted) == 0
     # Ticked, the work moves (within the caps) and the guest's row goes.
     mine, other_guest = planted_guest("my-set")
     with browser_with(app, mine) as learner:
         assert register(learner, "learner", move=True).status_code == 303
         assert [d["name"] for d in learner.get("/api/datasets").json()] == ["my-set"]
         assert len(learner.get("/api/runs").json()) == 1
-    assert sql_rows(app_client, f'SELECT id FROM "user" WHERE id = {other_guest}') == []
-    assert replay_reviews(app_client, mine) == 0
+    assert sql_rows(db_client, f'SELECT id FROM "user" WHERE id = {other_guest}') == []
+    assert replay_reviews(db_client, mine) == 0
 
 
 def test_over_https_the_cookie_is_host_prefixed_and_an_unprefixed_one_is_ignored(
-    app_client: TestClient,
+    db_client: TestClient,
 ) -> None:
-    app = app_client.app
-    answer(app_client)  # a guest over plain HTTP: the unprefixed cookie
-    plain = saved(app_client)
+    app = db_client.app
+    answer(db_client)  # a guest over plain HTTP: the unprefixed cookie
+    plain = saved(db_client)
     with TestClient(app, base_url="https://testserver") as secure:
         cookie = secure.get("/").headers["set-cookie"]
         assert cookie.startswith(f"__Host-{COOKIE}=")
@@ -171,7 +150,7 @@ def test_over_https_the_cookie_is_host_prefixed_and_an_unprefixed_one_is_ignored
 
 
 def test_one_address_makes_at_most_the_allowed_guests(database_url: str, tmp_path: Path) -> None:
-    with make_client(tmp_path, database_url, GUEST_MAX_PER_ADDRESS=3) as first:
+    with client_for(database_url, tmp_path, GUEST_MAX_PER_ADDRESS=3) as first:
         statuses = []
         for _ in range(5):
             with TestClient(first.app) as visitor:  # a new cookie jar each time
@@ -190,7 +169,7 @@ def test_one_address_makes_at_most_the_allowed_guests(database_url: str, tmp_pat
 def test_guests_together_hold_at_most_the_global_cap_of_live_runs(
     database_url: str, tmp_path: Path
 ) -> None:
-    with make_client(tmp_path, database_url, RUN_MAX_QUEUED_GUESTS=3) as first:
+    with client_for(database_url, tmp_path, RUN_MAX_QUEUED_GUESTS=3) as first:
         accepted, refused = 0, []
         for _ in range(3):  # one client, three guest cookies
             with TestClient(first.app) as guest:
@@ -210,7 +189,7 @@ def test_guests_together_hold_at_most_the_global_cap_of_live_runs(
 def test_a_login_merge_that_would_pass_the_run_cap_is_refused_with_the_setting(
     database_url: str, tmp_path: Path
 ) -> None:
-    with make_client(tmp_path, database_url, RUN_MAX_QUEUED=3) as member:
+    with client_for(database_url, tmp_path, RUN_MAX_QUEUED=3) as member:
         assert register(member, "holder").status_code == 303
         for _ in range(2):
             assert member.post("/api/runs", json=TINY).status_code == 202
@@ -228,7 +207,7 @@ def test_a_login_merge_that_would_pass_the_run_cap_is_refused_with_the_setting(
 def test_a_login_merge_that_would_pass_the_data_set_quota_is_refused(
     database_url: str, tmp_path: Path
 ) -> None:
-    with make_client(tmp_path, database_url, DATASET_QUOTA_COUNT=2) as member:
+    with client_for(database_url, tmp_path, DATASET_QUOTA_COUNT=2) as member:
         assert register(member, "keeper").status_code == 303
         assert upload(member, classes_zip({"a": 2, "b": 2})).status_code == 201
         with TestClient(member.app) as guest:
@@ -244,7 +223,7 @@ def test_a_login_merge_that_would_pass_the_data_set_quota_is_refused(
 
 def test_a_guest_made_while_sqlite_is_locked_gets_a_503_with_retry_after(tmp_path: Path) -> None:
     database = tmp_path / "busy.sqlite3"
-    with make_client(tmp_path, f"sqlite:///{database}", DATABASE_BUSY_TIMEOUT=0.3) as client:
+    with client_for(f"sqlite:///{database}", tmp_path, DATABASE_BUSY_TIMEOUT=0.3) as client:
         holder = sqlite3.connect(database, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         try:
@@ -254,7 +233,7 @@ def test_a_guest_made_while_sqlite_is_locked_gets_a_503_with_retry_after(tmp_pat
             page = client.post(
                 "/questions/pooling/draft",
                 data={"draft": "x"},
-                headers={"X-CSRF-Token": page_token(client), "HX-Request": "true"},
+                headers={"X-CSRF-Token": csrf(client, "/questions/pooling"), "HX-Request": "true"},
             )
         finally:
             holder.execute("ROLLBACK")

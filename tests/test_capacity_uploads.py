@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import sqlite3
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from app.main import create_app
-from app.settings import Settings
 from tests.datasets_zips import upload
-
-
-@pytest.fixture
-def app_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    settings = Settings(DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k")
-    with TestClient(create_app(settings)) as client:
-        yield client
 
 
 def palette_png(side: int, colour: int) -> bytes:
@@ -35,28 +25,28 @@ def palette_png(side: int, colour: int) -> bytes:
     return out.getvalue()
 
 
-def test_a_thumbnail_is_decoded_once_kept_and_removed_with_its_data_set(app_client) -> None:
+def test_a_thumbnail_is_decoded_once_kept_and_removed_with_its_data_set(db_client) -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
         for c, name in enumerate(("a", "b")):
             for i in range(2):
                 archive.writestr(f"{name}/{i}.png", palette_png(2500, 40 * c + i))
     assert len(out.getvalue()) < 50_000  # 25 MP of pixels in tens of KB
-    made = upload(app_client, out.getvalue())
+    made = upload(db_client, out.getvalue())
     assert made.status_code == 201, made.text
     dataset_id = made.json()["id"]
     url = f"/datasets/{dataset_id}/images/1/1"
-    first = app_client.get(url)
+    first = db_client.get(url)
     assert first.status_code == 200
-    kept = app_client.app.state.settings.data_dir / "thumbs" / str(dataset_id) / "1-1.png"
+    kept = db_client.app.state.settings.data_dir / "thumbs" / str(dataset_id) / "1-1.png"
     assert kept.read_bytes() == first.content  # decoded once, kept
     shown = np.asarray(Image.open(io.BytesIO(first.content)).convert("RGB"))
     colour = np.asarray(Image.open(io.BytesIO(palette_png(4, 41))).convert("RGB"))[0, 0]
     assert shown.shape == (96, 96, 3) and (shown == colour).all()
-    assert app_client.get(url).content == first.content  # served from the kept file
-    with TestClient(app_client.app) as other:
+    assert db_client.get(url).content == first.content  # served from the kept file
+    with TestClient(db_client.app) as other:
         assert other.get(url).status_code == 404
-    assert app_client.delete(f"/api/datasets/{dataset_id}").status_code == 204
+    assert db_client.delete(f"/api/datasets/{dataset_id}").status_code == 204
     assert not kept.parent.exists()
 
 

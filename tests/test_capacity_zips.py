@@ -9,29 +9,13 @@ import io
 import os
 import struct
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
 from tests.datasets_zips import classes_zip, files_under, upload
 from tests.test_capacity_uploads import palette_png
-
-
-def make_client(database_url: str, tmp_path: Path, **values: object) -> TestClient:
-    settings = Settings(
-        DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k", **values
-    )
-    return TestClient(create_app(settings))
-
-
-@pytest.fixture
-def app_client(database_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    with make_client(database_url, tmp_path) as client:
-        yield client
+from tests.web import client_for
 
 
 def left_behind(client: TestClient) -> set[Path]:
@@ -61,7 +45,7 @@ def test_a_zip64_directory_behind_an_empty_end_record_is_counted_first(
 ) -> None:
     data = zip64_hiding(3000)
     assert len(zipfile.ZipFile(io.BytesIO(data)).infolist()) == 3000  # what zipfile reads
-    with make_client(database_url, tmp_path, DATASET_MAX_FILES=1000) as client:
+    with client_for(database_url, tmp_path, DATASET_MAX_FILES=1000) as client:
         refused = upload(client, data)
         assert refused.status_code == 413
         detail = refused.json()["detail"]
@@ -72,7 +56,7 @@ def test_a_zip64_directory_behind_an_empty_end_record_is_counted_first(
 def test_more_class_folders_than_the_cap_are_refused_before_any_is_read(
     database_url: str, tmp_path: Path
 ) -> None:
-    with make_client(database_url, tmp_path, DATASET_MAX_CLASSES=20) as client:
+    with client_for(database_url, tmp_path, DATASET_MAX_CLASSES=20) as client:
         refused = upload(client, classes_zip({f"c{i:02d}": 2 for i in range(21)}, size=8))
         assert refused.status_code == 413
         assert "21 class folders" in refused.text and "DATASET_MAX_CLASSES" in refused.text
@@ -89,7 +73,7 @@ def test_the_pixels_of_all_images_are_budgeted_before_each_is_decoded(
     with zipfile.ZipFile(out, "w") as archive:
         for i in range(6):
             archive.writestr(f"{'ab'[i % 2]}/{i}.png", palette_png(side, i))
-    with make_client(database_url, tmp_path, DATASET_MAX_TOTAL_PIXELS=3 * side * side) as client:
+    with client_for(database_url, tmp_path, DATASET_MAX_TOTAL_PIXELS=3 * side * side) as client:
         refused = upload(client, out.getvalue())
         assert refused.status_code == 413
         detail = refused.json()["detail"]
@@ -98,15 +82,15 @@ def test_the_pixels_of_all_images_are_budgeted_before_each_is_decoded(
         assert left_behind(client) == set()
 
 
-def test_an_entry_name_with_a_nul_is_refused_not_truncated(app_client: TestClient) -> None:
+def test_an_entry_name_with_a_nul_is_refused_not_truncated(db_client: TestClient) -> None:
     data = bytearray(classes_zip({"cat": 2, "dog": 2}, size=8))
     for _ in range(2):  # the local header and the central directory both hold the name
         at = data.find(b"cat/0.png")
         data[at : at + 9] = b"cat/0\x00png"
-    refused = upload(app_client, bytes(data))
+    refused = upload(db_client, bytes(data))
     assert refused.status_code == 422
     assert "control character" in refused.json()["detail"]
-    assert left_behind(app_client) == set()
+    assert left_behind(db_client) == set()
 
 
 def damaged_zip() -> bytes:
@@ -128,10 +112,10 @@ def damaged_zip() -> bytes:
     return data[:cut] + bytes(tail)
 
 
-def test_a_damaged_archive_says_what_is_wrong(app_client: TestClient) -> None:
-    refused = upload(app_client, damaged_zip())
+def test_a_damaged_archive_says_what_is_wrong(db_client: TestClient) -> None:
+    refused = upload(db_client, damaged_zip())
     assert refused.status_code == 422
     detail = refused.json()["detail"]
     assert "damaged at 'a/0.png'" in detail and "()" not in detail
     assert "cut short" in detail
-    assert left_behind(app_client) == set()
+    assert left_behind(db_client) == set()

@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
-from app.main import create_app
-from app.settings import Settings
 from tests.datasets_zips import (
     classes_zip,
     files_under,
@@ -25,28 +22,7 @@ from tests.datasets_zips import (
     symlink_entry,
     upload,
 )
-from tests.web import csrf
-
-MakeClient = Callable[..., TestClient]
-
-
-@pytest.fixture
-def make_client(database_url: str, tmp_path: Path) -> Iterator[MakeClient]:
-    """A client of an app whose settings take the given overrides (by variable name)."""
-    opened: list[TestClient] = []
-
-    def make(**overrides: object) -> TestClient:
-        settings = Settings(
-            DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k", **overrides
-        )
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        opened.append(client)
-        return client
-
-    yield make
-    for client in opened:
-        client.__exit__(None, None, None)
+from tests.web import MakeClient, csrf
 
 
 def refused(client: TestClient, data: bytes, status: int, *phrases: str, **kwargs) -> None:

@@ -3,9 +3,18 @@ out, answer a quiz item, count the reviews."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 from bs4 import BeautifulSoup
 from fastapi.testclient import TestClient
 from httpx import Response
+
+from app.main import create_app
+from app.settings import Settings
+
+# The `make_client` fixture (conftest): a started client with settings overrides.
+MakeClient = Callable[..., TestClient]
 
 
 def soup(page: Response | str) -> BeautifulSoup:
@@ -50,3 +59,12 @@ def answer(client: TestClient, item: str = "pool-max-gradient", value: object = 
     assert (
         client.post("/api/quiz/answers", json={"item_id": item, "answer": value}).status_code == 200
     )
+
+
+def client_for(database_url: str, tmp_path: Path, **overrides: object) -> TestClient:
+    """A client (not started: use it in `with`) of the app on `database_url`, DATA_DIR under
+    `tmp_path`, with the given settings overrides (by variable name)."""
+    settings = Settings(
+        DATA_DIR=tmp_path / "data", DATABASE_URL=database_url, SECRET_KEY="k", **overrides
+    )
+    return TestClient(create_app(settings))
