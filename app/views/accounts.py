@@ -72,6 +72,7 @@ def _form(
         "username": username[:40],
         "next": kept or "",
         "guest_work": guest_work,
+        "guest_retention_hours": request.app.state.settings.guest_retention_hours,
     }
     return render(request, page, context, status_code=status)
 
