@@ -20,6 +20,7 @@ from app import __version__
 from app.auth import GuestLimiter
 from app.content import load_questions
 from app.csrf import csrf_for
+from app.datasets import decoding
 from app.db import make_engine
 from app.errors import UnexpectedErrorMiddleware, http_error, validation_error
 from app.guest_sweep import SWEEP_EVERY_S, sweep_guests
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, *, migrate: bool = True) -> Fas
                     tasks.cancel_scope.cancel()
         finally:
             await anyio.to_thread.run_sync(jobs.stop)
+            await anyio.to_thread.run_sync(decoding.shutdown)
 
     app = FastAPI(
         title="cvprep",

@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     )
     # Run pages (and a live run's page polls) served per second to one user, per web process;
     # a second's worth may come at once, more wait their turn (a 429 past RUN_PAGE_MAX_WAIT
-    # seconds of waiting), so one user's tabs or script cannot keep the server busy.
-    run_page_rate: float = Field(default=10, validation_alias="RUN_PAGE_RATE", gt=0, le=10_000)
+    # seconds of waiting), so one user's tabs or script cannot keep the server busy. A live
+    # run's page polls once a second: five tabs are served at their own pace.
+    run_page_rate: float = Field(default=5, validation_alias="RUN_PAGE_RATE", gt=0, le=10_000)
     # Seconds a run page may wait for its turn under RUN_PAGE_RATE before the answer is a 429.
     run_page_max_wait: float = Field(default=10, validation_alias="RUN_PAGE_MAX_WAIT", ge=0, le=300)
     # Seconds a write waits for SQLite's one write lock before the request gets a 503 with

@@ -6,20 +6,18 @@ checks of app.datasets.entries:
 - `check_class_count`: DATASET_MAX_CLASSES, from the names alone, before anything is read;
 - `PixelBudget`: DATASET_MAX_TOTAL_PIXELS over the whole archive, counted from each image's
   header before it is decoded in full;
-- `DecodeBudget`: DATASET_MAX_DECODE_SECONDS over the whole archive, the time its images take
-  to decode (not the time they wait for a slot), checked after each decode;
-- `decoding()`: at most DECODES full decodes at once in the process (each holds at most 4
-  bytes a pixel: 160 MB for an image of 40 MP), and `unpacking` (an anyio limiter) at most
-  that many uploads unpacked at once, the others waiting in the event loop rather than in
-  threads.
+- `DecodeBudget`: DATASET_MAX_DECODE_SECONDS over the whole archive, the CPU time its images
+  take to decode (not the time they wait for a slot or the CPU), checked after each decode;
+- `decoding()`: at most DECODES full decodes at once, each in a decoding process
+  (app.datasets.decoding) holding at most 4 bytes a pixel (160 MB for an image of 40 MP); and
+  `unpacking` (an anyio limiter) at most that many uploads unpacked at once, the others
+  waiting in the event loop rather than in threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
-import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,13 +25,14 @@ from pathlib import Path
 
 import anyio
 
+from app.datasets.decoding import DECODES
 from app.datasets.entries import CENTRAL_BYTES_PER_ENTRY, Caps, too_many
 from app.worker.errors import InvalidInput
 
 ZIP64_LOCATOR = b"PK\x06\x07"
 ZIP64_END = b"PK\x06\x06"
-# Full image decodes (and archives unpacked) at once per process: one per two cores.
-DECODES = max(1, (os.cpu_count() or 2) // 2)
+# Full image decodes (and archives unpacked) at once per web process: one per decoding
+# process (app.datasets.decoding.DECODES, one per two cores).
 _decodes = threading.BoundedSemaphore(DECODES)
 
 
@@ -101,20 +100,16 @@ class PixelBudget:
 
 
 class DecodeBudget:
-    """Seconds spent decoding the images of one archive; InvalidInput (413) once past
-    DATASET_MAX_DECODE_SECONDS. The clock runs only while a decode holds its slot."""
+    """CPU seconds spent decoding the images of one archive (app.datasets.decoding reports
+    each decode's); InvalidInput (413) once past DATASET_MAX_DECODE_SECONDS. Time spent
+    waiting for a slot or for the CPU is not counted."""
 
     def __init__(self, caps: Caps) -> None:
         self.limit, self.used = caps.decode_seconds, 0.0
 
-    @contextmanager
-    def decoding(self, label: str) -> Iterator[None]:
-        """Hold a decode slot (`decoding()`) for one image and count the time it takes; a
-        decode that raises is not counted (its upload is refused or the image skipped)."""
-        with decoding():
-            start = time.perf_counter()
-            yield
-            self.used += time.perf_counter() - start
+    def spend(self, seconds: float, label: str) -> None:
+        """Count one decode of `seconds` (CPU s); InvalidInput past the limit."""
+        self.used += seconds
         if self.used > self.limit:
             raise InvalidInput(
                 "file",

@@ -42,7 +42,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from app.datasets import budget
+from app.datasets import budget, decoding
 from app.datasets.entries import Caps, check_directory, check_entry, shown, too_many
 from app.worker.errors import InvalidInput
 from app.worker.training.data import folder as rules
@@ -252,26 +252,12 @@ def plan(entries: list[zipfile.ZipInfo]) -> _Plan:
     return result
 
 
-def full_decode(path: Path) -> str | None:
-    """Decode every pixel of the image in its own mode (at most 4 bytes a pixel held): a
-    truncated or damaged file fails here, as it would in training. None when it decodes,
-    else the reason to skip it (the folder reader's words)."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as opened:
-                opened.load()
-    except Image.DecompressionBombError:
-        return rules.TOO_LARGE
-    except UnidentifiedImageError:
-        return rules.UNDECODABLE
-    except OSError as error:
-        return rules.TRUNCATED if "truncated" in str(error).lower() else rules.UNDECODABLE
-    except (ValueError, TypeError, SyntaxError, IndexError, KeyError, EOFError):
-        return rules.UNDECODABLE
-    return None
+# The decoding process's verdicts in the folder reader's words.
+DECODE_REASONS = {
+    decoding.TOO_LARGE: rules.TOO_LARGE,
+    decoding.UNDECODABLE: rules.UNDECODABLE,
+    decoding.TRUNCATED: rules.TRUNCATED,
+}
 
 
 def _image_extension(
@@ -306,9 +292,11 @@ def _image_extension(
         return OTHER_FORMAT
     if pixel_budget is not None:  # counted from the header, before the full decode
         pixel_budget.take(width * height, label)
-    with decode_budget.decoding(label) if decode_budget else budget.decoding():
-        failed = full_decode(path)  # truncated files fail here
-    return failed or EXTENSIONS[kind]
+    with budget.decoding():  # every pixel, in a decoding process: truncated files fail here
+        decoded = decoding.full_decode(path)
+    if decode_budget is not None:
+        decode_budget.spend(decoded.cpu_seconds, label)
+    return EXTENSIONS[kind] if decoded.verdict is None else DECODE_REASONS[decoded.verdict]
 
 
 def _copy(

@@ -22,10 +22,11 @@ import threading
 from pathlib import Path
 
 from app.concurrency import LoopLimiter
+from app.datasets import decoding
 from app.settings import Settings
 
-# Thumbnails decoded at once per web process (one per two cores).
-DECODES = max(1, (os.cpu_count() or 2) // 2)
+# Thumbnails decoded at once per web process: one per two cores, as full decodes.
+DECODES = decoding.DECODES
 _decoding = threading.BoundedSemaphore(DECODES)
 # This event loop's limiter of thumbnails decoded at once (DECODES).
 limiter = LoopLimiter(DECODES)

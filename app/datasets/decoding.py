@@ -1,0 +1,183 @@
+"""Full image decodes of uploads, done in a separate process rather than in the web process.
+
+An upload's images are each decoded in full once (`full_decode`), to keep only files that
+training can read. A decode is pure CPU and memory: up to DATASET_MAX_PIXELS pixels at up to
+4 bytes a pixel (160 MB for an image of 40 MP). In a thread of the web process it competes
+with the event loop for the interpreter lock, the heap and, on a machine of 2 cores, the CPU:
+a stream of the heaviest uploads the caps admit put `/healthz`'s p99 at 2.5-3.4x its idle
+figure (`python -m benchmarks.capacity`). Here decodes run in a pool of DECODES processes:
+
+- forked from multiprocessing's fork server, a fresh interpreter that has imported Pillow and
+  this module only (no lock of the threaded web process is copied into a child, and a new
+  pool after `shutdown` starts in milliseconds rather than an interpreter's start-up);
+- scheduled as SCHED_IDLE where Linux offers it (else at nice 19): a decode gets a core only
+  when no request wants it. Training runs at nice 10 and leaves the web process a core
+  (RUN_THREADS=0), so a decode still moves while a run trains;
+- each watching the web process and leaving when it ends, so a killed server leaves no
+  decoder behind (the fork server leaves once the last of them has gone).
+
+What crosses the process boundary is a path, a short verdict and the decode's CPU seconds
+(which DATASET_MAX_DECODE_SECONDS counts: a decode waiting for the CPU is not charged for
+the wait). A decoding process that dies in a decode (a crash in a codec, the kernel's
+out-of-memory killer) costs only that image, which is skipped as not decodable; the next
+decode starts a new pool.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import time
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from multiprocessing import get_context
+from multiprocessing.context import BaseContext
+from pathlib import Path
+from typing import NamedTuple
+
+# Decoding processes (one per two cores).
+DECODES = max(1, (os.cpu_count() or 2) // 2)
+# The nice value where SCHED_IDLE is not offered: the lowest priority there is.
+NICE = 19
+# How often a decoding process checks that the web process is still there, in seconds.
+WATCH_S = 1.0
+# The decoding process's verdicts; the caller words them (the folder reader's reasons).
+TOO_LARGE, UNDECODABLE, TRUNCATED = "too large", "undecodable", "truncated"
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+class Decoded(NamedTuple):
+    """One full decode: `verdict` None when every pixel decoded (else TOO_LARGE, UNDECODABLE
+    or TRUNCATED), `cpu_seconds` the CPU time it took in the decoding process (s)."""
+
+    verdict: str | None
+    cpu_seconds: float
+
+
+def lowest_priority() -> str:
+    """Make the calling process the last served for the CPU: "SCHED_IDLE" (Linux), else
+    "nice 19", else "unchanged" where the system allows neither."""
+    idle = getattr(os, "SCHED_IDLE", None)
+    if idle is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setscheduler(0, idle, os.sched_param(0))
+            return "SCHED_IDLE"
+    with contextlib.suppress(OSError):
+        os.nice(NICE - os.nice(0))
+        return f"nice {NICE}"
+    return "unchanged"
+
+
+def _context() -> BaseContext:
+    context = get_context("forkserver")
+    context.set_forkserver_preload(["app.datasets.decoding", "app.malloc", "PIL.Image"])
+    return context
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] in (b"Z", b"X")
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc: only whether the pid still exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except OSError:
+            pass
+        return False
+
+
+def _leave_with(web: int) -> None:
+    """Wait for the web process `web` to end (a pidfd where Linux has one, else a poll of
+    WATCH_S), then end this process."""
+    try:
+        handle = os.pidfd_open(web)
+    except (AttributeError, OSError):
+        while not _gone(web):
+            time.sleep(WATCH_S)
+    else:
+        select.select([handle], [], [])
+    os._exit(0)
+
+
+def _start_child(web: int) -> None:
+    """In each decoding process, once: the lowest CPU priority; large blocks from the kernel,
+    so a decode's pixels go back as soon as they are freed (app.malloc); and a watch on the
+    web process `web` (its pid), ending this process when that one ends."""
+    lowest_priority()
+    from app.malloc import large_blocks_from_the_kernel
+
+    large_blocks_from_the_kernel()
+    threading.Thread(target=_leave_with, args=(web,), daemon=True).start()
+
+
+def decode_in_full(path: str) -> Decoded:
+    """Decode every pixel of the image at `path` in its own mode (at most 4 bytes a pixel).
+    Runs in a decoding process; callable directly."""
+    from PIL import Image, UnidentifiedImageError
+
+    start = time.thread_time()
+    verdict: str | None = None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                opened.load()
+    except Image.DecompressionBombError:
+        verdict = TOO_LARGE
+    except UnidentifiedImageError:
+        verdict = UNDECODABLE
+    except OSError as error:
+        verdict = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
+    except (ValueError, TypeError, SyntaxError, IndexError, KeyError, EOFError):
+        verdict = UNDECODABLE
+    return Decoded(verdict, time.thread_time() - start)
+
+
+def _executor() -> ProcessPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ProcessPoolExecutor(
+                max_workers=DECODES,
+                mp_context=_context(),
+                initializer=_start_child,
+                initargs=(os.getpid(),),
+            )
+        return _pool
+
+
+def full_decode(path: Path) -> Decoded:
+    """Decode the image at `path` in full in a decoding process. Blocking (call it from a
+    thread); the caller bounds how many run at once (app.datasets.budget.decoding). A decoding
+    process that dies meanwhile makes the image UNDECODABLE and the next call starts a new
+    pool. Raises what the decode raised outside Pillow's errors (MemoryError, say)."""
+    global _pool
+    pool = _executor()
+    start = time.perf_counter()
+    try:
+        return pool.submit(decode_in_full, str(path)).result()
+    except BrokenProcessPool:
+        with _pool_lock:
+            if _pool is pool:
+                _pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+        return Decoded(UNDECODABLE, time.perf_counter() - start)
+
+
+def shutdown() -> None:
+    """Stop the decoding processes, after a decode in progress (the next decode starts new
+    ones)."""
+    global _pool
+    with _pool_lock:
+        pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=True, cancel_futures=True)
