@@ -79,24 +79,78 @@ def test_a_decode_reports_its_cpu_time_not_its_wait(tmp_path: Path) -> None:
     assert 0 < decoded.cpu_seconds <= wall
 
 
-def test_a_decoder_killed_mid_decode_costs_only_that_image(tmp_path: Path) -> None:
+def _signal_while_decoding(sig: int, rounds: int, path: Path) -> list[decoding.Decoded]:
+    """Decode `path` in a thread; `rounds` times, wait until a decoder not signalled yet has
+    used 20 ms of CPU (its decode, or its start under way) and send it `sig`."""
+    results: list[decoding.Decoded] = []
+    decode = threading.Thread(target=lambda: results.append(decoding.full_decode(path)))
+    signalled: set[int] = set()
+    seen: dict[int, int] = {pid: _cpu_ticks(pid) for pid in _decoders()}
+    decode.start()
+    deadline = time.monotonic() + 20
+    while len(signalled) < rounds and decode.is_alive() and time.monotonic() < deadline:
+        for pid in _decoders():
+            with contextlib.suppress(OSError):
+                ticks = _cpu_ticks(pid)
+                if pid not in signalled and ticks >= seen.setdefault(pid, ticks) + 2:
+                    os.kill(pid, sig)
+                    signalled.add(pid)
+        time.sleep(0.002)
+    decode.join(60)
+    assert len(signalled) == rounds, signalled
+    return results
+
+
+def test_a_decoder_killed_mid_decode_is_replaced_and_the_image_tried_again(
+    tmp_path: Path,
+) -> None:
     big = tmp_path / "big.png"
     big.write_bytes(palette_png(6300, 1))
     small = tmp_path / "small.png"
     Image.new("L", (20, 20), 7).save(small)
     assert decoding.full_decode(small).verdict is None  # the pool is up
-    victims = _decoders()
-    before = [_cpu_ticks(pid) for pid in victims]
-    results: list[decoding.Decoded] = []
-    decode = threading.Thread(target=lambda: results.append(decoding.full_decode(big)))
-    decode.start()
-    deadline = time.monotonic() + 10
-    while [_cpu_ticks(pid) for pid in victims] == before and time.monotonic() < deadline:
-        time.sleep(0.002)  # until the decode is under way (a tick is 10 ms of CPU)
-    for pid in victims:
-        os.kill(pid, signal.SIGKILL)
-    decode.join(60)
-    assert results and results[0].verdict == decoding.UNDECODABLE, results
-    # The next decode starts a new pool.
+    first = _decoders()
+    # Killed once: the image is decoded by a new decoder.
+    (once,) = _signal_while_decoding(signal.SIGKILL, 1, big)
+    assert once.verdict is None, once
+    assert _decoders() and not set(first) & set(_decoders())
+    # Killed in both tries: the image is skipped as not decodable, and the next one decodes.
+    (twice,) = _signal_while_decoding(signal.SIGKILL, 2, big)
+    assert twice.verdict == decoding.UNDECODABLE, twice
     assert decoding.full_decode(small).verdict is None
-    assert _decoders() and not set(victims) & set(_decoders())
+
+
+def test_a_decoder_that_died_idle_costs_no_image(tmp_path: Path) -> None:
+    small = tmp_path / "small.png"
+    Image.new("L", (20, 20), 7).save(small)
+    assert decoding.full_decode(small).verdict is None
+    for pid in _decoders():
+        os.kill(pid, signal.SIGKILL)
+    time.sleep(0.3)  # the pool has seen it die
+    assert decoding.full_decode(small).verdict is None
+
+
+def test_ctrl_c_in_the_terminal_does_not_stop_a_decode(tmp_path: Path) -> None:
+    """SIGINT goes to the server's whole process group: a decoder ignores it (and ends with
+    the web process instead), so the decode in progress finishes."""
+    big = tmp_path / "big.png"
+    big.write_bytes(palette_png(6300, 2))
+    assert decoding.full_decode(big).verdict is None  # the pool is up
+    (decoded,) = _signal_while_decoding(signal.SIGINT, 1, big)
+    assert decoded.verdict is None, decoded
+
+
+def test_a_decode_is_stopped_at_its_cpu_limit_not_after(tmp_path: Path) -> None:
+    big = tmp_path / "big.png"
+    big.write_bytes(palette_png(6300, 4))
+    whole = decoding.full_decode(big)
+    assert whole.verdict is None
+    limit = whole.cpu_seconds / 5
+    start = time.perf_counter()
+    stopped = decoding.full_decode(big, cpu_limit=limit)
+    assert stopped.verdict == decoding.OVER_BUDGET, (stopped, whole)
+    assert limit < stopped.cpu_seconds < whole.cpu_seconds, (stopped, whole)
+    assert time.perf_counter() - start < whole.cpu_seconds * 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]  # no marker left
+    # Within its limit the same decode is not stopped, and the pool is back.
+    assert decoding.full_decode(big, cpu_limit=whole.cpu_seconds * 10).verdict is None

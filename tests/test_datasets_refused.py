@@ -179,6 +179,16 @@ def test_past_the_decode_time_budget(make_client: MakeClient) -> None:
     refused(client, classes_zip({"a": 2, "b": 2}), 413, "DATASET_MAX_DECODE_SECONDS", "decode")
 
 
+def test_one_image_past_the_decode_time_budget_is_stopped_there(make_client: MakeClient) -> None:
+    # ~40 MP in a few KB: ~0.3 s of CPU to decode; the decoder is stopped at 0.05 s and the
+    # upload refused naming the image, with no trace of the stop left behind.
+    from tests.test_capacity_uploads import palette_png
+
+    data = make_zip([("a/big.png", palette_png(6300, 1)), *two_classes()])
+    client = make_client(DATASET_MAX_DECODE_SECONDS=0.05)
+    refused(client, data, 413, "DATASET_MAX_DECODE_SECONDS", "'a/big.png'")
+
+
 def test_over_the_quota_bytes(make_client: MakeClient) -> None:
     data = classes_zip({"a": 3, "b": 3}, size=32)
     refused(make_client(DATASET_QUOTA_BYTES=8_000), data, 413, "quota", "DATASET_QUOTA_BYTES")

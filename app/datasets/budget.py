@@ -107,6 +107,11 @@ class DecodeBudget:
     def __init__(self, caps: Caps) -> None:
         self.limit, self.used = caps.decode_seconds, 0.0
 
+    @property
+    def remaining(self) -> float:
+        """CPU seconds the archive's next decodes may still take."""
+        return max(0.0, self.limit - self.used)
+
     def spend(self, seconds: float, label: str) -> None:
         """Count one decode of `seconds` (CPU s); InvalidInput past the limit."""
         self.used += seconds

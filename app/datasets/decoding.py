@@ -7,20 +7,24 @@ with the event loop for the interpreter lock, the heap and, on a machine of 2 co
 a stream of the heaviest uploads the caps admit put `/healthz`'s p99 at 2.5-3.4x its idle
 figure (`python -m benchmarks.capacity`). Here decodes run in a pool of DECODES processes:
 
-- forked from multiprocessing's fork server, a fresh interpreter that has imported Pillow and
-  this module only (no lock of the threaded web process is copied into a child, and a new
-  pool after `shutdown` starts in milliseconds rather than an interpreter's start-up);
+- forked from multiprocessing's fork server, a fresh interpreter that has imported Pillow,
+  this module and the server's main module (`app.cli`: settings, no torch), so no lock of the
+  threaded web process is copied into a child, and a new pool after `shutdown` starts in
+  milliseconds rather than an interpreter's start-up;
 - scheduled as SCHED_IDLE where Linux offers it (else at nice 19): a decode gets a core only
   when no request wants it. Training runs at nice 10 and leaves the web process a core
   (RUN_THREADS=0), so a decode still moves while a run trains;
 - each watching the web process and leaving when it ends, so a killed server leaves no
   decoder behind (the fork server leaves once the last of them has gone).
 
-What crosses the process boundary is a path, a short verdict and the decode's CPU seconds
-(which DATASET_MAX_DECODE_SECONDS counts: a decode waiting for the CPU is not charged for
-the wait). A decoding process that dies in a decode (a crash in a codec, the kernel's
-out-of-memory killer) costs only that image, which is skipped as not decodable; the next
-decode starts a new pool.
+What crosses the process boundary is a path, a short verdict and the decode's CPU seconds,
+which DATASET_MAX_DECODE_SECONDS counts (a decode waiting for the CPU is not charged for the
+wait; under a busy CPU a decode takes longer in wall time, not in budget). A decode is given
+what is left of its archive's budget and stopped there, not after: one small crafted image
+(a progressive JPEG of many scans) cannot hold a decoder for minutes. A decoding process
+that dies in a decode for another reason (a crash in a codec, a kill, the kernel's
+out-of-memory killer) is replaced and the image tried once more; an image that ends two is
+skipped as not decodable.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import signal
 import threading
 import time
 import warnings
@@ -44,8 +49,14 @@ DECODES = max(1, (os.cpu_count() or 2) // 2)
 NICE = 19
 # How often a decoding process checks that the web process is still there, in seconds.
 WATCH_S = 1.0
+# How often a decode with a CPU limit checks the CPU time it has used, in seconds.
+CPU_CHECK_S = 0.02
 # The decoding process's verdicts; the caller words them (the folder reader's reasons).
 TOO_LARGE, UNDECODABLE, TRUNCATED = "too large", "undecodable", "truncated"
+# The decode was stopped at its CPU limit (the decoding process ended for it).
+OVER_BUDGET = "over budget"
+# Beside an image, while its decoder ends for the CPU limit: the CPU seconds it had used.
+OVER_BUDGET_SUFFIX = ".over-cpu-budget"
 
 _pool: ProcessPoolExecutor | None = None
 _pool_lock = threading.Lock()
@@ -113,18 +124,39 @@ def _start_child(web: int) -> None:
     so a decode's pixels go back as soon as they are freed (app.malloc); and a watch on the
     web process `web` (its pid), ending this process when that one ends."""
     lowest_priority()
+    # Ctrl-C in the server's terminal reaches its whole process group: the web process
+    # stops, and its decoders end with it (_leave_with) rather than in a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from app.malloc import large_blocks_from_the_kernel
 
     large_blocks_from_the_kernel()
     threading.Thread(target=_leave_with, args=(web,), daemon=True).start()
 
 
-def decode_in_full(path: str) -> Decoded:
+def _stop_past(path: str, start: float, limit: float, done: threading.Event) -> None:
+    """End this decoding process once it has used `limit` CPU seconds since `start`, unless
+    `done` is set first; the CPU seconds used are left beside the image for the caller."""
+    while not done.wait(CPU_CHECK_S):
+        used = time.process_time() - start
+        if used > limit:
+            with contextlib.suppress(OSError):
+                Path(path + OVER_BUDGET_SUFFIX).write_text(f"{used:.6f}")
+            os._exit(3)
+
+
+def decode_in_full(path: str, cpu_limit: float | None = None) -> Decoded:
     """Decode every pixel of the image at `path` in its own mode (at most 4 bytes a pixel).
-    Runs in a decoding process; callable directly."""
+    Runs in a decoding process. With `cpu_limit` (CPU seconds) the process ends once the
+    decode has used more (a decoder is deep in C code then: there is no interrupting it
+    short of that), leaving the figure for `full_decode` to report as OVER_BUDGET."""
     from PIL import Image, UnidentifiedImageError
 
-    start = time.thread_time()
+    start = time.process_time()
+    done = threading.Event()
+    if cpu_limit is not None:
+        threading.Thread(
+            target=_stop_past, args=(path, start, cpu_limit, done), daemon=True
+        ).start()
     verdict: str | None = None
     try:
         with warnings.catch_warnings():
@@ -139,7 +171,9 @@ def decode_in_full(path: str) -> Decoded:
         verdict = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
     except (ValueError, TypeError, SyntaxError, IndexError, KeyError, EOFError):
         verdict = UNDECODABLE
-    return Decoded(verdict, time.thread_time() - start)
+    finally:
+        done.set()
+    return Decoded(verdict, time.process_time() - start)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -155,22 +189,44 @@ def _executor() -> ProcessPoolExecutor:
         return _pool
 
 
-def full_decode(path: Path) -> Decoded:
-    """Decode the image at `path` in full in a decoding process. Blocking (call it from a
-    thread); the caller bounds how many run at once (app.datasets.budget.decoding). A decoding
-    process that dies meanwhile makes the image UNDECODABLE and the next call starts a new
-    pool. Raises what the decode raised outside Pillow's errors (MemoryError, say)."""
+def _discard(pool: ProcessPoolExecutor) -> None:
     global _pool
-    pool = _executor()
-    start = time.perf_counter()
+    with _pool_lock:
+        if _pool is pool:
+            _pool = None
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _over_budget(path: Path) -> float | None:
+    marker = Path(str(path) + OVER_BUDGET_SUFFIX)
     try:
-        return pool.submit(decode_in_full, str(path)).result()
-    except BrokenProcessPool:
-        with _pool_lock:
-            if _pool is pool:
-                _pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
-        return Decoded(UNDECODABLE, time.perf_counter() - start)
+        used = float(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    marker.unlink(missing_ok=True)
+    return used
+
+
+def full_decode(path: Path, cpu_limit: float | None = None) -> Decoded:
+    """Decode the image at `path` in full in a decoding process, stopped past `cpu_limit`
+    CPU seconds (verdict OVER_BUDGET, with the CPU seconds it had used). Blocking: call it
+    from a thread; the caller bounds how many run at once (app.datasets.budget.decoding).
+
+    A decoding process that dies in the decode for another reason (killed, a crash in a
+    codec, the pool stopped around it) costs a new pool and one more try: only an image whose
+    decode ends two decoders is UNDECODABLE. Raises what the decode raised outside Pillow's
+    errors (MemoryError, say)."""
+    start = time.perf_counter()
+    for _ in range(2):
+        pool = _executor()
+        try:
+            return pool.submit(decode_in_full, str(path), cpu_limit).result()
+        except BrokenProcessPool:
+            _discard(pool)
+            used = _over_budget(path)
+            if used is not None:
+                return Decoded(OVER_BUDGET, used)
+    return Decoded(UNDECODABLE, time.perf_counter() - start)
 
 
 def shutdown() -> None:

@@ -34,6 +34,7 @@ decodable images in class folders.
 from __future__ import annotations
 
 import contextlib
+import re
 import unicodedata
 import warnings
 import zipfile
@@ -276,9 +277,12 @@ def _image_extension(
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height, kind = image.width, image.height, image.format or ""
-    except Image.DecompressionBombError as error:
+    except Image.DecompressionBombError as error:  # far past the cap: Pillow will not open it
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(found[1]):,}" if found else "too many"
         raise InvalidInput(
-            "file", f"image '{label}' is past Pillow's decompression-bomb limit ({error})"
+            "file",
+            f"image '{label}' has {size} pixels, over the limit of {pixels:,} (DATASET_MAX_PIXELS)",
         ) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
         return rules.UNDECODABLE
@@ -292,10 +296,11 @@ def _image_extension(
         return OTHER_FORMAT
     if pixel_budget is not None:  # counted from the header, before the full decode
         pixel_budget.take(width * height, label)
+    limit = decode_budget.remaining if decode_budget is not None else None
     with budget.decoding():  # every pixel, in a decoding process: truncated files fail here
-        decoded = decoding.full_decode(path)
+        decoded = decoding.full_decode(path, limit)
     if decode_budget is not None:
-        decode_budget.spend(decoded.cpu_seconds, label)
+        decode_budget.spend(decoded.cpu_seconds, label)  # OVER_BUDGET: past it, a 413
     return EXTENSIONS[kind] if decoded.verdict is None else DECODE_REASONS[decoded.verdict]
 
 
