@@ -154,3 +154,24 @@ def test_a_decode_is_stopped_at_its_cpu_limit_not_after(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]  # no marker left
     # Within its limit the same decode is not stopped, and the pool is back.
     assert decoding.full_decode(big, cpu_limit=whole.cpu_seconds * 10).verdict is None
+
+
+def test_the_header_is_read_in_the_decoder_within_the_cpu_limit(tmp_path: Path) -> None:
+    """A JPEG of 200,000 empty APP1 segments before its frame: Pillow walks them one by one
+    in Python (a quarter second or so). That walk happens in the decoding process, counted
+    against the CPU limit and stopped there, not in the web process's threads."""
+    small = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(small, format="JPEG")
+    body = small.getvalue()
+    crafted = tmp_path / "markers.jpg"
+    crafted.write_bytes(body[:2] + b"\xff\xe1\x00\x02" * 200_000 + body[2:])
+    start = time.process_time()
+    with Image.open(crafted) as opened:  # here, for the figure: the header alone
+        assert opened.size == (16, 16)
+    header_cpu = time.process_time() - start
+
+    read = decoding.full_decode(crafted, max_pixels=100, formats=frozenset({"PNG"}))
+    assert read.verdict == decoding.NOT_DECODED and (read.width, read.format) == (16, "JPEG")
+    assert read.cpu_seconds > header_cpu / 3, (read, header_cpu)
+    stopped = decoding.full_decode(crafted, cpu_limit=header_cpu / 5)
+    assert stopped.verdict == decoding.OVER_BUDGET and stopped.width == 0, (stopped, header_cpu)

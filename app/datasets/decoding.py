@@ -1,7 +1,7 @@
 """Full image decodes of uploads, done in a separate process rather than in the web process.
 
-An upload's images are each decoded in full once (`full_decode`), to keep only files that
-training can read. A decode is pure CPU and memory: up to DATASET_MAX_PIXELS pixels at up to
+An upload's images are each read (header, then every pixel) once (`full_decode`), to keep
+only files that training can read; nothing of an image is parsed in the web process. A decode is pure CPU and memory: up to DATASET_MAX_PIXELS pixels at up to
 4 bytes a pixel (160 MB for an image of 40 MP). In a thread of the web process it competes
 with the event loop for the interpreter lock, the heap and, on a machine of 2 cores, the CPU:
 a stream of the heaviest uploads the caps admit put `/healthz`'s p99 at 2.5-3.4x its idle
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import select
 import signal
 import threading
@@ -55,6 +56,8 @@ CPU_CHECK_S = 0.02
 TOO_LARGE, UNDECODABLE, TRUNCATED = "too large", "undecodable", "truncated"
 # The decode was stopped at its CPU limit (the decoding process ended for it).
 OVER_BUDGET = "over budget"
+# Only the header was read: its size or format is outside the limits the caller gave.
+NOT_DECODED = "not decoded"
 # Beside an image, while its decoder ends for the CPU limit: the CPU seconds it had used.
 OVER_BUDGET_SUFFIX = ".over-cpu-budget"
 
@@ -63,11 +66,19 @@ _pool_lock = threading.Lock()
 
 
 class Decoded(NamedTuple):
-    """One full decode: `verdict` None when every pixel decoded (else TOO_LARGE, UNDECODABLE
-    or TRUNCATED), `cpu_seconds` the CPU time it took in the decoding process (s)."""
+    """One image read in a decoding process. `verdict`: None when every pixel decoded, else
+    TOO_LARGE, UNDECODABLE, TRUNCATED, OVER_BUDGET, or NOT_DECODED (the header alone was
+    read: the caller's limits refuse the image). `cpu_seconds`: the CPU time it took there,
+    header included (s). From the header, when it could be read: `width` and `height` (px)
+    and Pillow's `format`; `pixels` is Pillow's count when it refused the header as a
+    decompression bomb (TOO_LARGE with width 0), else width × height."""
 
     verdict: str | None
     cpu_seconds: float
+    width: int = 0
+    height: int = 0
+    format: str = ""
+    pixels: int = 0
 
 
 def lowest_priority() -> str:
@@ -144,11 +155,18 @@ def _stop_past(path: str, start: float, limit: float, done: threading.Event) -> 
             os._exit(3)
 
 
-def decode_in_full(path: str, cpu_limit: float | None = None) -> Decoded:
-    """Decode every pixel of the image at `path` in its own mode (at most 4 bytes a pixel).
-    Runs in a decoding process. With `cpu_limit` (CPU seconds) the process ends once the
-    decode has used more (a decoder is deep in C code then: there is no interrupting it
-    short of that), leaving the figure for `full_decode` to report as OVER_BUDGET."""
+def decode_in_full(
+    path: str,
+    cpu_limit: float | None = None,
+    max_pixels: int | None = None,
+    formats: frozenset[str] | None = None,
+) -> Decoded:
+    """Read the header of the image at `path`, then, unless it has more than `max_pixels` or
+    a format outside `formats` (NOT_DECODED), decode every pixel in its own mode (at most 4
+    bytes a pixel). Runs in a decoding process. With `cpu_limit` (CPU seconds, header
+    included) the process ends once the image has used more (a decoder deep in C code
+    cannot be interrupted short of that), leaving the figure for `full_decode` to report as
+    OVER_BUDGET."""
     from PIL import Image, UnidentifiedImageError
 
     start = time.process_time()
@@ -157,14 +175,22 @@ def decode_in_full(path: str, cpu_limit: float | None = None) -> Decoded:
         threading.Thread(
             target=_stop_past, args=(path, start, cpu_limit, done), daemon=True
         ).start()
+    width = height = 0
+    kind = ""
     verdict: str | None = None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as opened:
-                opened.load()
-    except Image.DecompressionBombError:
-        verdict = TOO_LARGE
+                width, height, kind = opened.width, opened.height, opened.format or ""
+                too_many = max_pixels is not None and width * height > max_pixels
+                if too_many or (formats is not None and kind not in formats):
+                    verdict = NOT_DECODED
+                else:
+                    opened.load()
+    except Image.DecompressionBombError as error:
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        return Decoded(TOO_LARGE, time.process_time() - start, pixels=int(found[1]) if found else 0)
     except UnidentifiedImageError:
         verdict = UNDECODABLE
     except OSError as error:
@@ -173,7 +199,7 @@ def decode_in_full(path: str, cpu_limit: float | None = None) -> Decoded:
         verdict = UNDECODABLE
     finally:
         done.set()
-    return Decoded(verdict, time.process_time() - start)
+    return Decoded(verdict, time.process_time() - start, width, height, kind, width * height)
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -207,10 +233,17 @@ def _over_budget(path: Path) -> float | None:
     return used
 
 
-def full_decode(path: Path, cpu_limit: float | None = None) -> Decoded:
-    """Decode the image at `path` in full in a decoding process, stopped past `cpu_limit`
-    CPU seconds (verdict OVER_BUDGET, with the CPU seconds it had used). Blocking: call it
-    from a thread; the caller bounds how many run at once (app.datasets.budget.decoding).
+def full_decode(
+    path: Path,
+    cpu_limit: float | None = None,
+    *,
+    max_pixels: int | None = None,
+    formats: frozenset[str] | None = None,
+) -> Decoded:
+    """Read and decode the image at `path` in a decoding process (`decode_in_full`: its
+    header first, held to `max_pixels` and `formats`), stopped past `cpu_limit` CPU seconds
+    (verdict OVER_BUDGET, with the CPU seconds it had used). Blocking: call it from a thread;
+    the caller bounds how many run at once (app.datasets.budget.decoding).
 
     A decoding process that dies in the decode for another reason (killed, a crash in a
     codec, the pool stopped around it) costs a new pool and one more try: only an image whose
@@ -220,7 +253,7 @@ def full_decode(path: Path, cpu_limit: float | None = None) -> Decoded:
     for _ in range(2):
         pool = _executor()
         try:
-            return pool.submit(decode_in_full, str(path), cpu_limit).result()
+            return pool.submit(decode_in_full, str(path), cpu_limit, max_pixels, formats).result()
         except BrokenProcessPool:
             _discard(pool)
             used = _over_budget(path)

@@ -34,9 +34,7 @@ decodable images in class folders.
 from __future__ import annotations
 
 import contextlib
-import re
 import unicodedata
-import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -268,40 +266,41 @@ def _image_extension(
     pixel_budget: budget.PixelBudget | None = None,
     decode_budget: budget.DecodeBudget | None = None,
 ) -> str:
-    """The kept file's extension, or the reason to skip it; InvalidInput over the pixel cap or
-    past the archive's decode time."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                width, height, kind = image.width, image.height, image.format or ""
-    except Image.DecompressionBombError as error:  # far past the cap: Pillow will not open it
-        found = re.search(r"\((\d+) pixels\)", str(error))
-        size = f"{int(found[1]):,}" if found else "too many"
+    """The kept file's extension, or the reason to skip it; InvalidInput over the pixel cap,
+    the archive's pixels or past its decode time. The image is read in a decoding process
+    (app.datasets.decoding): its header first, and every pixel only when the header passes
+    the caps, so the archive's pixel budget is counted before a full decode."""
+    left = pixels if pixel_budget is None else min(pixels, pixel_budget.limit - pixel_budget.used)
+    with budget.decoding():  # every pixel, in a decoding process: truncated files fail here
+        seen = decoding.full_decode(
+            path,
+            decode_budget.remaining if decode_budget is not None else None,
+            max_pixels=max(0, left),
+            formats=rules.READ_FORMATS,
+        )
+    if decode_budget is not None and seen.verdict == decoding.OVER_BUDGET:
+        decode_budget.spend(seen.cpu_seconds, label)  # past the budget: a 413
+    if seen.verdict == decoding.TOO_LARGE and not seen.width:  # Pillow would not open it
+        size = f"{seen.pixels:,}" if seen.pixels else "too many"
         raise InvalidInput(
             "file",
             f"image '{label}' has {size} pixels, over the limit of {pixels:,} (DATASET_MAX_PIXELS)",
-        ) from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        )
+    if not seen.width and seen.verdict is not None:  # not even a header
         return rules.UNDECODABLE
-    if width * height > pixels:
+    if seen.pixels > pixels:
         raise InvalidInput(
             "file",
-            f"image '{label}' has {width * height:,} pixels, over the limit of {pixels:,} "
+            f"image '{label}' has {seen.pixels:,} pixels, over the limit of {pixels:,} "
             "(DATASET_MAX_PIXELS)",
         )
-    if kind not in rules.READ_FORMATS:
+    if seen.format not in rules.READ_FORMATS:
         return OTHER_FORMAT
     if pixel_budget is not None:  # counted from the header, before the full decode
-        pixel_budget.take(width * height, label)
-    limit = decode_budget.remaining if decode_budget is not None else None
-    with budget.decoding():  # every pixel, in a decoding process: truncated files fail here
-        decoded = decoding.full_decode(path, limit)
+        pixel_budget.take(seen.pixels, label)
     if decode_budget is not None:
-        decode_budget.spend(decoded.cpu_seconds, label)  # OVER_BUDGET: past it, a 413
-    return EXTENSIONS[kind] if decoded.verdict is None else DECODE_REASONS[decoded.verdict]
+        decode_budget.spend(seen.cpu_seconds, label)
+    return EXTENSIONS[seen.format] if seen.verdict is None else DECODE_REASONS[seen.verdict]
 
 
 def _copy(
