@@ -1,7 +1,8 @@
 """Full image decodes of uploads, done in a separate process rather than in the web process.
 
-An upload's images are each read (header, then every pixel) once (`full_decode`), to keep
-only files that training can read; nothing of an image is parsed in the web process. A decode is pure CPU and memory: up to DATASET_MAX_PIXELS pixels at up to
+An upload's images are each read (header, then every pixel) once (`read_images`, a batch a
+call), to keep only files that training can read; nothing of an image is parsed in the web
+process. A decode is pure CPU and memory: up to DATASET_MAX_PIXELS pixels at up to
 4 bytes a pixel (160 MB for an image of 40 MP). In a thread of the web process it competes
 with the event loop for the interpreter lock, the heap and, on a machine of 2 cores, the CPU:
 a stream of the heaviest uploads the caps admit put `/healthz`'s p99 at 2.5-3.4x its idle
@@ -17,7 +18,8 @@ figure (`python -m benchmarks.capacity`). Here decodes run in a pool of DECODES 
 - each watching the web process and leaving when it ends, so a killed server leaves no
   decoder behind (the fork server leaves once the last of them has gone).
 
-What crosses the process boundary is a path, a short verdict and the decode's CPU seconds,
+What crosses the process boundary is paths, limits, and per image a short verdict, the
+header's size and format and its CPU seconds,
 which DATASET_MAX_DECODE_SECONDS counts (a decode waiting for the CPU is not charged for the
 wait; under a busy CPU a decode takes longer in wall time, not in budget). A decode is given
 what is left of its archive's budget and stopped there, not after: one small crafted image
@@ -144,37 +146,66 @@ def _start_child(web: int) -> None:
     threading.Thread(target=_leave_with, args=(web,), daemon=True).start()
 
 
-def _stop_past(path: str, start: float, limit: float, done: threading.Event) -> None:
+class Limits(NamedTuple):
+    """What one call of `read_images` is held to, each None for no limit: `cpu_seconds`, the
+    CPU time all its images may take (s); `max_pixels`, an image's pixels; `pixels_left`,
+    the pixels of all the images that count (a readable header within `max_pixels`, in one
+    of `formats`); `formats`, Pillow's format names that are decoded (others: NOT_DECODED)."""
+
+    cpu_seconds: float | None = None
+    max_pixels: int | None = None
+    pixels_left: int | None = None
+    formats: frozenset[str] | None = None
+
+
+class OverBudget(Exception):
+    """The images up to `paths[index]` used `cpu_seconds` (s), more than Limits.cpu_seconds:
+    the decoding process was stopped there."""
+
+    def __init__(self, index: int, cpu_seconds: float) -> None:
+        super().__init__(index, cpu_seconds)
+        self.index, self.cpu_seconds = index, cpu_seconds
+
+
+def counts(seen: Decoded, limits: Limits) -> bool:
+    """Whether `seen` counts against Limits.pixels_left: a header within max_pixels, in one of
+    the formats."""
+    return bool(
+        seen.width
+        and (limits.max_pixels is None or seen.pixels <= limits.max_pixels)
+        and (limits.formats is None or seen.format in limits.formats)
+    )
+
+
+def ends_the_batch(seen: Decoded, limits: Limits, pixels_left: int | None) -> bool:
+    """Whether `seen` refuses its archive (a header Pillow refuses as a bomb, over
+    max_pixels, or past the pixels left), so the images after it are not read."""
+    if seen.verdict == TOO_LARGE and not seen.width:
+        return True
+    if limits.max_pixels is not None and seen.pixels > limits.max_pixels:
+        return True
+    return pixels_left is not None and counts(seen, limits) and seen.pixels > pixels_left
+
+
+def _stop_past(current: list[str], start: float, limit: float, done: threading.Event) -> None:
     """End this decoding process once it has used `limit` CPU seconds since `start`, unless
-    `done` is set first; the CPU seconds used are left beside the image for the caller."""
+    `done` is set first; the CPU seconds used are left beside the image being read
+    (`current[0]`) for the caller."""
     while not done.wait(CPU_CHECK_S):
         used = time.process_time() - start
         if used > limit:
             with contextlib.suppress(OSError):
-                Path(path + OVER_BUDGET_SUFFIX).write_text(f"{used:.6f}")
+                Path(current[0] + OVER_BUDGET_SUFFIX).write_text(f"{used:.6f}")
             os._exit(3)
 
 
-def decode_in_full(
-    path: str,
-    cpu_limit: float | None = None,
-    max_pixels: int | None = None,
-    formats: frozenset[str] | None = None,
-) -> Decoded:
+def read_one(path: str, max_pixels: int | None, formats: frozenset[str] | None) -> Decoded:
     """Read the header of the image at `path`, then, unless it has more than `max_pixels` or
     a format outside `formats` (NOT_DECODED), decode every pixel in its own mode (at most 4
-    bytes a pixel). Runs in a decoding process. With `cpu_limit` (CPU seconds, header
-    included) the process ends once the image has used more (a decoder deep in C code
-    cannot be interrupted short of that), leaving the figure for `full_decode` to report as
-    OVER_BUDGET."""
+    bytes a pixel)."""
     from PIL import Image, UnidentifiedImageError
 
     start = time.process_time()
-    done = threading.Event()
-    if cpu_limit is not None:
-        threading.Thread(
-            target=_stop_past, args=(path, start, cpu_limit, done), daemon=True
-        ).start()
     width = height = 0
     kind = ""
     verdict: str | None = None
@@ -197,9 +228,37 @@ def decode_in_full(
         verdict = TRUNCATED if "truncated" in str(error).lower() else UNDECODABLE
     except (ValueError, TypeError, SyntaxError, IndexError, KeyError, EOFError):
         verdict = UNDECODABLE
+    return Decoded(verdict, time.process_time() - start, width, height, kind, width * height)
+
+
+def read_in_child(paths: list[str], limits: Limits) -> list[Decoded]:
+    """`read_one` for each path in order, in a decoding process, stopping after an image that
+    `ends_the_batch`; the pixels left go down by each image that `counts`. With
+    Limits.cpu_seconds the process ends once the batch has used more (a decoder deep in C
+    code cannot be interrupted short of that), leaving the figure beside the image being
+    read, for `read_images` to raise as OverBudget."""
+    start = time.process_time()
+    current = [paths[0]] if paths else [""]
+    done = threading.Event()
+    if limits.cpu_seconds is not None:
+        threading.Thread(
+            target=_stop_past, args=(current, start, limits.cpu_seconds, done), daemon=True
+        ).start()
+    left = limits.pixels_left
+    results: list[Decoded] = []
+    try:
+        for path in paths:
+            current[0] = path
+            cap = limits.max_pixels if left is None else min(limits.max_pixels or left, left)
+            seen = read_one(path, cap, limits.formats)
+            results.append(seen)
+            if ends_the_batch(seen, limits, left):
+                break
+            if left is not None and counts(seen, limits):
+                left -= seen.pixels
     finally:
         done.set()
-    return Decoded(verdict, time.process_time() - start, width, height, kind, width * height)
+    return results
 
 
 def _executor() -> ProcessPoolExecutor:
@@ -233,6 +292,55 @@ def _over_budget(path: Path) -> float | None:
     return used
 
 
+def _submit_twice(paths: list[Path], limits: Limits) -> list[Decoded]:
+    for attempt in range(2):
+        pool = _executor()
+        try:
+            return pool.submit(read_in_child, [str(p) for p in paths], limits).result()
+        except BrokenProcessPool:
+            _discard(pool)
+            for index, path in enumerate(paths):
+                used = _over_budget(path)
+                if used is not None:
+                    raise OverBudget(index, used) from None
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def read_images(paths: list[Path], limits: Limits) -> list[Decoded]:
+    """Read the images at `paths` in order in a decoding process (`read_in_child`): one
+    result each, up to and including the first that ends the batch. Blocking: call it from a
+    thread; the caller bounds how many run at once (app.datasets.budget.decoding).
+
+    Raises OverBudget past Limits.cpu_seconds. A decoding process that dies for another
+    reason (killed, a crash in a codec, the pool stopped around it) costs a new pool and one
+    more try; a batch that ends two decoders is read in halves, so only an image that ends
+    two decoders on its own is lost (UNDECODABLE). Raises what a decode raised outside
+    Pillow's errors (MemoryError, say)."""
+    try:
+        return _submit_twice(paths, limits)
+    except BrokenProcessPool:
+        if len(paths) <= 1:
+            return [Decoded(UNDECODABLE, 0.0)] * len(paths)
+    half = len(paths) // 2
+    first = read_images(paths[:half], limits)
+    taken = sum(seen.pixels for seen in first[:-1] if counts(seen, limits))
+    left = None if limits.pixels_left is None else limits.pixels_left - taken
+    if len(first) < half or ends_the_batch(first[-1], limits, left):
+        return first
+    used = sum(seen.cpu_seconds for seen in first)
+    taken += first[-1].pixels if counts(first[-1], limits) else 0
+    rest = limits._replace(
+        cpu_seconds=None if limits.cpu_seconds is None else limits.cpu_seconds - used,
+        pixels_left=None if limits.pixels_left is None else limits.pixels_left - taken,
+    )
+    try:
+        return first + read_images(paths[half:], rest)
+    except OverBudget as over:
+        raise OverBudget(half + over.index, used + over.cpu_seconds) from None
+
+
 def full_decode(
     path: Path,
     cpu_limit: float | None = None,
@@ -240,26 +348,13 @@ def full_decode(
     max_pixels: int | None = None,
     formats: frozenset[str] | None = None,
 ) -> Decoded:
-    """Read and decode the image at `path` in a decoding process (`decode_in_full`: its
-    header first, held to `max_pixels` and `formats`), stopped past `cpu_limit` CPU seconds
-    (verdict OVER_BUDGET, with the CPU seconds it had used). Blocking: call it from a thread;
-    the caller bounds how many run at once (app.datasets.budget.decoding).
-
-    A decoding process that dies in the decode for another reason (killed, a crash in a
-    codec, the pool stopped around it) costs a new pool and one more try: only an image whose
-    decode ends two decoders is UNDECODABLE. Raises what the decode raised outside Pillow's
-    errors (MemoryError, say)."""
-    start = time.perf_counter()
-    for _ in range(2):
-        pool = _executor()
-        try:
-            return pool.submit(decode_in_full, str(path), cpu_limit, max_pixels, formats).result()
-        except BrokenProcessPool:
-            _discard(pool)
-            used = _over_budget(path)
-            if used is not None:
-                return Decoded(OVER_BUDGET, used)
-    return Decoded(UNDECODABLE, time.perf_counter() - start)
+    """One image through `read_images`; past `cpu_limit` CPU seconds the verdict is
+    OVER_BUDGET with the CPU seconds it had used."""
+    try:
+        (seen,) = read_images([path], Limits(cpu_limit, max_pixels, None, formats))
+    except OverBudget as over:
+        return Decoded(OVER_BUDGET, over.cpu_seconds)
+    return seen
 
 
 def shutdown() -> None:

@@ -66,6 +66,9 @@ EXTENSIONS = {
     "PPM": ".ppm",
 }
 ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"\x1f\x8b", b"7z\xbc\xaf", b"Rar!", b"BZh")
+# Images read per call to a decoding process: a round trip costs about what a small image's
+# decode does, so they go in batches (a refusal stops the batch at its image).
+BATCH = 64
 # Skipped files named per data set, in all (the counts cover every one): enough to find the
 # few that matter, small enough for a row and a page.
 SKIPPED_NAMED = 50
@@ -260,26 +263,14 @@ DECODE_REASONS = {
 
 
 def _image_extension(
-    path: Path,
+    seen: decoding.Decoded,
     pixels: int,
     label: str,
-    pixel_budget: budget.PixelBudget | None = None,
-    decode_budget: budget.DecodeBudget | None = None,
+    pixel_budget: budget.PixelBudget,
+    decode_budget: budget.DecodeBudget,
 ) -> str:
-    """The kept file's extension, or the reason to skip it; InvalidInput over the pixel cap,
-    the archive's pixels or past its decode time. The image is read in a decoding process
-    (app.datasets.decoding): its header first, and every pixel only when the header passes
-    the caps, so the archive's pixel budget is counted before a full decode."""
-    left = pixels if pixel_budget is None else min(pixels, pixel_budget.limit - pixel_budget.used)
-    with budget.decoding():  # every pixel, in a decoding process: truncated files fail here
-        seen = decoding.full_decode(
-            path,
-            decode_budget.remaining if decode_budget is not None else None,
-            max_pixels=max(0, left),
-            formats=rules.READ_FORMATS,
-        )
-    if decode_budget is not None and seen.verdict == decoding.OVER_BUDGET:
-        decode_budget.spend(seen.cpu_seconds, label)  # past the budget: a 413
+    """The kept file's extension for an image read in a decoding process, or the reason to
+    skip it; InvalidInput over the pixel cap, the archive's pixels or past its decode time."""
     if seen.verdict == decoding.TOO_LARGE and not seen.width:  # Pillow would not open it
         size = f"{seen.pixels:,}" if seen.pixels else "too many"
         raise InvalidInput(
@@ -287,6 +278,7 @@ def _image_extension(
             f"image '{label}' has {size} pixels, over the limit of {pixels:,} (DATASET_MAX_PIXELS)",
         )
     if not seen.width and seen.verdict is not None:  # not even a header
+        decode_budget.spend(seen.cpu_seconds, label)
         return rules.UNDECODABLE
     if seen.pixels > pixels:
         raise InvalidInput(
@@ -296,10 +288,8 @@ def _image_extension(
         )
     if seen.format not in rules.READ_FORMATS:
         return OTHER_FORMAT
-    if pixel_budget is not None:  # counted from the header, before the full decode
-        pixel_budget.take(seen.pixels, label)
-    if decode_budget is not None:
-        decode_budget.spend(seen.cpu_seconds, label)
+    pixel_budget.take(seen.pixels, label)  # counted from the header, before the full decode
+    decode_budget.spend(seen.cpu_seconds, label)
     return EXTENSIONS[seen.format] if seen.verdict is None else DECODE_REASONS[seen.verdict]
 
 
@@ -367,6 +357,41 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
         counts = dict.fromkeys(layout.classes, 0)
         numbers: Counter[tuple[str, ...]] = Counter()
         written = disk = 0
+        pending: list[tuple[zipfile.ZipInfo, tuple[str, ...], Path, int]] = []
+
+        def read_pending() -> None:
+            """Read the copied images in one call to a decoding process; keep or skip each."""
+            nonlocal disk
+            if not pending:
+                return
+            limits = decoding.Limits(
+                cpu_seconds=decode_budget.remaining,
+                max_pixels=caps.pixels,
+                pixels_left=pixel_budget.limit - pixel_budget.used,
+                formats=rules.READ_FORMATS,
+            )
+            with budget.decoding():  # every pixel, in a decoding process
+                try:
+                    results = decoding.read_images([entry[2] for entry in pending], limits)
+                except decoding.OverBudget as over:
+                    label = shown(pending[over.index][0].filename)
+                    decode_budget.spend(over.cpu_seconds, label)  # past the budget: a 413
+                    raise AssertionError("over the decode budget without a refusal") from None
+            for (info, dest_dir, path, size), seen in zip(pending, results, strict=False):
+                outcome = _image_extension(
+                    seen, caps.pixels, shown(info.filename), pixel_budget, decode_budget
+                )
+                if not outcome.startswith("."):
+                    path.unlink()
+                    skips.add(outcome, entry_name(info))
+                    continue
+                path.rename(path.with_suffix(outcome))
+                disk += size
+                counts[dest_dir[-1]] += 1
+            if len(results) < len(pending):
+                raise AssertionError("the decoder stopped without a refusal")
+            pending.clear()
+
         for info, dest_dir in layout.items:
             folder = target.joinpath(*dest_dir)
             folder.mkdir(parents=True, exist_ok=True)
@@ -385,16 +410,10 @@ def extract_zip(archive_path: Path, target: Path, caps: Caps) -> Extracted:
                 skips.add(NESTED, entry_name(info))
                 continue
             written += size
-            outcome = _image_extension(
-                path, caps.pixels, shown(info.filename), pixel_budget, decode_budget
-            )
-            if not outcome.startswith("."):
-                path.unlink()
-                skips.add(outcome, entry_name(info))
-                continue
-            path.rename(path.with_suffix(outcome))
-            disk += size
-            counts[dest_dir[-1]] += 1
+            pending.append((info, dest_dir, path, size))
+            if len(pending) >= BATCH:
+                read_pending()
+        read_pending()
     split = any(len(dest_dir) == 2 for _, dest_dir in layout.items)
     _check_counts(counts, skips.counts, split=split)
     return Extracted(
