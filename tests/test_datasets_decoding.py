@@ -79,11 +79,21 @@ def test_a_decode_reports_its_cpu_time_not_its_wait(tmp_path: Path) -> None:
     assert 0 < decoded.cpu_seconds <= wall
 
 
-def _signal_while_decoding(sig: int, rounds: int, path: Path) -> list[decoding.Decoded]:
-    """Decode `path` in a thread; `rounds` times, wait until a decoder not signalled yet has
-    used 20 ms of CPU (its decode, or its start under way) and send it `sig`."""
+def _signal_while_decoding(
+    sig: int, rounds: int, path: Path, *more: Path
+) -> list[decoding.Decoded]:
+    """Decode `path` (with `more`: read them all as one batch) in a thread; `rounds` times,
+    wait until a decoder not signalled yet has used 20 ms of CPU (its decode, or its start
+    under way) and send it `sig`."""
     results: list[decoding.Decoded] = []
-    decode = threading.Thread(target=lambda: results.append(decoding.full_decode(path)))
+
+    def read() -> None:
+        if more:
+            results.extend(decoding.read_images([path, *more], decoding.Limits()))
+        else:
+            results.append(decoding.full_decode(path))
+
+    decode = threading.Thread(target=read)
     signalled: set[int] = set()
     seen: dict[int, int] = {pid: _cpu_ticks(pid) for pid in _decoders()}
     decode.start()
@@ -118,6 +128,19 @@ def test_a_decoder_killed_mid_decode_is_replaced_and_the_image_tried_again(
     (twice,) = _signal_while_decoding(signal.SIGKILL, 2, big)
     assert twice.verdict == decoding.UNDECODABLE, twice
     assert decoding.full_decode(small).verdict is None
+
+
+def test_a_batch_that_ends_two_decoders_is_read_in_halves_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    paths = []
+    for i in range(4):
+        paths.append(tmp_path / f"{i}.png")
+        paths[-1].write_bytes(palette_png(4000, i))
+    assert decoding.full_decode(paths[0]).verdict is None  # the pool is up
+    read = _signal_while_decoding(signal.SIGKILL, 2, *paths)
+    assert [seen.verdict for seen in read] == [None] * 4, read
+    assert [seen.pixels for seen in read] == [4000 * 4000] * 4
 
 
 def test_a_decoder_that_died_idle_costs_no_image(tmp_path: Path) -> None:

@@ -133,9 +133,11 @@ def _leave_with(web: int) -> None:
 
 
 def _start_child(web: int) -> None:
-    """In each decoding process, once: the lowest CPU priority; large blocks from the kernel,
+    """In each decoding process, once: the CPU watch (`_watch_cpu`); the lowest CPU priority
+    for the thread that decodes (and the threads it starts); large blocks from the kernel,
     so a decode's pixels go back as soon as they are freed (app.malloc); and a watch on the
     web process `web` (its pid), ending this process when that one ends."""
+    _start_watch()  # before the priority drops: the watch keeps the process's first one
     lowest_priority()
     # Ctrl-C in the server's terminal reaches its whole process group: the web process
     # stops, and its decoders end with it (_leave_with) rather than in a traceback.
@@ -187,16 +189,45 @@ def ends_the_batch(seen: Decoded, limits: Limits, pixels_left: int | None) -> bo
     return pixels_left is not None and counts(seen, limits) and seen.pixels > pixels_left
 
 
-def _stop_past(current: list[str], start: float, limit: float, done: threading.Event) -> None:
-    """End this decoding process once it has used `limit` CPU seconds since `start`, unless
-    `done` is set first; the CPU seconds used are left beside the image being read
-    (`current[0]`) for the caller."""
-    while not done.wait(CPU_CHECK_S):
+class _Batch:
+    """The batch a decoding process is reading, for its CPU watch: the CPU time it started at
+    (`time.process_time`, s), its limit (None: none, or no batch), and the image being read."""
+
+    start: float = 0.0
+    limit: float | None = None
+    path: str = ""
+
+
+_batch = _Batch()
+_batch_running = threading.Event()
+_watch_lock = threading.Lock()
+_watching = False
+
+
+def _watch_cpu() -> None:
+    """While a batch with a CPU limit runs, check every CPU_CHECK_S whether this process has
+    used more since it started; if so leave the CPU seconds beside the image being read and
+    end the process. Runs for the process's life, at the priority the process had when it
+    started (not SCHED_IDLE: a starved watch would let the decode run on)."""
+    while True:
+        _batch_running.wait()
+        time.sleep(CPU_CHECK_S)
+        start, limit, path = _batch.start, _batch.limit, _batch.path
+        if limit is None or not _batch_running.is_set():
+            continue
         used = time.process_time() - start
         if used > limit:
             with contextlib.suppress(OSError):
-                Path(current[0] + OVER_BUDGET_SUFFIX).write_text(f"{used:.6f}")
+                Path(path + OVER_BUDGET_SUFFIX).write_text(f"{used:.6f}")
             os._exit(3)
+
+
+def _start_watch() -> None:
+    global _watching
+    with _watch_lock:
+        if not _watching:
+            threading.Thread(target=_watch_cpu, daemon=True, name="cpu-watch").start()
+            _watching = True
 
 
 def read_one(path: str, max_pixels: int | None, formats: frozenset[str] | None) -> Decoded:
@@ -237,18 +268,15 @@ def read_in_child(paths: list[str], limits: Limits) -> list[Decoded]:
     Limits.cpu_seconds the process ends once the batch has used more (a decoder deep in C
     code cannot be interrupted short of that), leaving the figure beside the image being
     read, for `read_images` to raise as OverBudget."""
-    start = time.process_time()
-    current = [paths[0]] if paths else [""]
-    done = threading.Event()
-    if limits.cpu_seconds is not None:
-        threading.Thread(
-            target=_stop_past, args=(current, start, limits.cpu_seconds, done), daemon=True
-        ).start()
+    _start_watch()  # started with the process (_start_child) unless called elsewhere
+    _batch.start, _batch.limit = time.process_time(), limits.cpu_seconds
+    _batch.path = paths[0] if paths else ""
+    _batch_running.set()
     left = limits.pixels_left
     results: list[Decoded] = []
     try:
         for path in paths:
-            current[0] = path
+            _batch.path = path
             cap = limits.max_pixels if left is None else min(limits.max_pixels or left, left)
             seen = read_one(path, cap, limits.formats)
             results.append(seen)
@@ -257,7 +285,8 @@ def read_in_child(paths: list[str], limits: Limits) -> list[Decoded]:
             if left is not None and counts(seen, limits):
                 left -= seen.pixels
     finally:
-        done.set()
+        _batch_running.clear()
+        _batch.limit = None
     return results
 
 
