@@ -223,3 +223,29 @@ def test_a_batch_stops_at_the_image_that_ends_its_archive(tmp_path: Path) -> Non
     assert read[-1].pixels == 900 and decoding.ends_the_batch(read[-1], limits, 500 - 200)
     everything = decoding.read_images(paths, limits._replace(pixels_left=None))
     assert [seen.pixels for seen in everything] == [100, 100, 900, 100]
+
+
+def test_pillows_bomb_guard_never_refuses_an_image_within_the_cap(tmp_path: Path) -> None:
+    """DATASET_MAX_PIXELS may be set above Pillow's own guard (twice MAX_IMAGE_PIXELS): the
+    header of an image within the cap is read and held to the cap, not refused by Pillow."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    width, height = 20_000, 10_000  # 200 MP, past Pillow's default guard of ~179 MP
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+    png = tmp_path / "huge.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IEND", b""))
+    with pytest.raises(Image.DecompressionBombError):  # Pillow's guard, as it stands here
+        Image.open(png)
+
+    (within,) = decoding.read_images(
+        [png], decoding.Limits(max_pixels=300_000_000, formats=frozenset())
+    )
+    assert within.verdict == decoding.NOT_DECODED and within.pixels == width * height
+    (past,) = decoding.read_images([png], decoding.Limits(max_pixels=40_000_000))
+    assert past.verdict == decoding.NOT_DECODED and past.pixels == width * height

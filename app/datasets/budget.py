@@ -22,6 +22,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import anyio
 
@@ -116,12 +117,16 @@ class DecodeBudget:
         """Count one decode of `seconds` (CPU s); InvalidInput past the limit."""
         self.used += seconds
         if self.used > self.limit:
-            raise InvalidInput(
-                "file",
-                f"the images took more than {self.limit:g} s to decode by '{label}', the limit "
-                "for one archive (DATASET_MAX_DECODE_SECONDS); send fewer or smaller images",
-                status=413,
-            )
+            self.refuse(label)
+
+    def refuse(self, label: str) -> NoReturn:
+        """InvalidInput (413): the archive's images passed the limit by `label`."""
+        raise InvalidInput(
+            "file",
+            f"the images took more than {self.limit:g} s to decode by '{label}', the limit "
+            "for one archive (DATASET_MAX_DECODE_SECONDS); send fewer or smaller images",
+            status=413,
+        )
 
 
 @contextmanager

@@ -200,6 +200,7 @@ class _Batch:
 
 _batch = _Batch()
 _batch_running = threading.Event()
+_batch_lock = threading.Lock()
 _watch_lock = threading.Lock()
 _watching = False
 
@@ -212,14 +213,16 @@ def _watch_cpu() -> None:
     while True:
         _batch_running.wait()
         time.sleep(CPU_CHECK_S)
-        start, limit, path = _batch.start, _batch.limit, _batch.path
-        if limit is None or not _batch_running.is_set():
-            continue
-        used = time.process_time() - start
-        if used > limit:
-            with contextlib.suppress(OSError):
-                Path(path + OVER_BUDGET_SUFFIX).write_text(f"{used:.6f}")
-            os._exit(3)
+        # Under the lock the batch cannot end meanwhile: either it ended first (nothing is
+        # written) or its result is never sent (the caller finds the figure).
+        with _batch_lock:
+            if _batch.limit is None or not _batch_running.is_set():
+                continue
+            used = time.process_time() - _batch.start
+            if used > _batch.limit:
+                with contextlib.suppress(OSError):
+                    Path(_batch.path + OVER_BUDGET_SUFFIX).write_text(repr(used))
+                os._exit(3)
 
 
 def _start_watch() -> None:
@@ -269,9 +272,14 @@ def read_in_child(paths: list[str], limits: Limits) -> list[Decoded]:
     code cannot be interrupted short of that), leaving the figure beside the image being
     read, for `read_images` to raise as OverBudget."""
     _start_watch()  # started with the process (_start_child) unless called elsewhere
-    _batch.start, _batch.limit = time.process_time(), limits.cpu_seconds
-    _batch.path = paths[0] if paths else ""
-    _batch_running.set()
+    if limits.max_pixels is not None:  # Pillow's own bomb guard, never below the cap
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, limits.max_pixels)
+    with _batch_lock:
+        _batch.start, _batch.limit = time.process_time(), limits.cpu_seconds
+        _batch.path = paths[0] if paths else ""
+        _batch_running.set()
     left = limits.pixels_left
     results: list[Decoded] = []
     try:
@@ -285,8 +293,9 @@ def read_in_child(paths: list[str], limits: Limits) -> list[Decoded]:
             if left is not None and counts(seen, limits):
                 left -= seen.pixels
     finally:
-        _batch_running.clear()
-        _batch.limit = None
+        with _batch_lock:
+            _batch_running.clear()
+            _batch.limit = None
     return results
 
 
@@ -321,19 +330,29 @@ def _over_budget(path: Path) -> float | None:
     return used
 
 
+def _raise_over_budget(paths: list[Path]) -> None:
+    """OverBudget where the CPU watch left its figure beside one of `paths` (removed)."""
+    for index, path in enumerate(paths):
+        used = _over_budget(path)
+        if used is not None:
+            raise OverBudget(index, used)
+
+
 def _submit_twice(paths: list[Path], limits: Limits) -> list[Decoded]:
     for attempt in range(2):
         pool = _executor()
         try:
-            return pool.submit(read_in_child, [str(p) for p in paths], limits).result()
+            results = pool.submit(read_in_child, [str(p) for p in paths], limits).result()
         except BrokenProcessPool:
             _discard(pool)
-            for index, path in enumerate(paths):
-                used = _over_budget(path)
-                if used is not None:
-                    raise OverBudget(index, used) from None
+            _raise_over_budget(paths)
             if attempt:
                 raise
+        else:
+            # The watch may have passed the limit as the batch ended, its figure written but
+            # the process not yet gone: the batch is over budget all the same.
+            _raise_over_budget(paths)
+            return results
     raise AssertionError("unreachable")
 
 
