@@ -21,6 +21,24 @@ from tests.test_capacity_uploads import _descendants, palette_png
 pytestmark = pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="Linux: /proc, SCHED_IDLE")
 
 
+def full_decode(
+    path: Path,
+    cpu_limit: float | None = None,
+    *,
+    max_pixels: int | None = None,
+    formats: frozenset[str] | None = None,
+) -> decoding.Decoded:
+    """One image through `read_images`; past `cpu_limit` the verdict is OVER_BUDGET, with the
+    CPU seconds it had used."""
+    try:
+        (seen,) = decoding.read_images(
+            [path], decoding.Limits(cpu_limit, max_pixels, None, formats)
+        )
+    except decoding.OverBudget as over:
+        return decoding.Decoded(decoding.OVER_BUDGET, over.cpu_seconds)
+    return seen
+
+
 def _pillow_verdict(path: Path) -> str | None:
     try:
         with Image.open(path) as image:
@@ -62,10 +80,10 @@ def test_verdicts_are_pillows_and_the_decoder_runs_at_the_lowest_priority(tmp_pa
     text.write_bytes(b"not an image at all")
 
     for path in (whole, cut, text):
-        decoded = decoding.full_decode(path)
+        decoded = full_decode(path)
         expected = _pillow_verdict(path) if path != text else decoding.UNDECODABLE
         assert decoded.verdict == expected, (path.name, decoded)
-    assert decoding.full_decode(cut).verdict == decoding.TRUNCATED
+    assert full_decode(cut).verdict == decoding.TRUNCATED
     assert len(_decoders()) == decoding.DECODES
 
 
@@ -73,7 +91,7 @@ def test_a_decode_reports_its_cpu_time_not_its_wait(tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     big.write_bytes(palette_png(6000, 3))  # 36 MP in a few KB
     start = time.perf_counter()
-    decoded = decoding.full_decode(big)
+    decoded = full_decode(big)
     wall = time.perf_counter() - start
     assert decoded.verdict is None
     assert 0 < decoded.cpu_seconds <= wall
@@ -91,7 +109,7 @@ def _signal_while_decoding(
         if more:
             results.extend(decoding.read_images([path, *more], decoding.Limits()))
         else:
-            results.append(decoding.full_decode(path))
+            results.append(full_decode(path))
 
     decode = threading.Thread(target=read)
     signalled: set[int] = set()
@@ -118,7 +136,7 @@ def test_a_decoder_killed_mid_decode_is_replaced_and_the_image_tried_again(
     big.write_bytes(palette_png(6300, 1))
     small = tmp_path / "small.png"
     Image.new("L", (20, 20), 7).save(small)
-    assert decoding.full_decode(small).verdict is None  # the pool is up
+    assert full_decode(small).verdict is None  # the pool is up
     first = _decoders()
     # Killed once: the image is decoded by a new decoder.
     (once,) = _signal_while_decoding(signal.SIGKILL, 1, big)
@@ -127,7 +145,7 @@ def test_a_decoder_killed_mid_decode_is_replaced_and_the_image_tried_again(
     # Killed in both tries: the image is skipped as not decodable, and the next one decodes.
     (twice,) = _signal_while_decoding(signal.SIGKILL, 2, big)
     assert twice.verdict == decoding.UNDECODABLE, twice
-    assert decoding.full_decode(small).verdict is None
+    assert full_decode(small).verdict is None
 
 
 def test_a_batch_that_ends_two_decoders_is_read_in_halves_and_loses_nothing(
@@ -137,7 +155,7 @@ def test_a_batch_that_ends_two_decoders_is_read_in_halves_and_loses_nothing(
     for i in range(4):
         paths.append(tmp_path / f"{i}.png")
         paths[-1].write_bytes(palette_png(4000, i))
-    assert decoding.full_decode(paths[0]).verdict is None  # the pool is up
+    assert full_decode(paths[0]).verdict is None  # the pool is up
     read = _signal_while_decoding(signal.SIGKILL, 2, *paths)
     assert [seen.verdict for seen in read] == [None] * 4, read
     assert [seen.pixels for seen in read] == [4000 * 4000] * 4
@@ -146,11 +164,11 @@ def test_a_batch_that_ends_two_decoders_is_read_in_halves_and_loses_nothing(
 def test_a_decoder_that_died_idle_costs_no_image(tmp_path: Path) -> None:
     small = tmp_path / "small.png"
     Image.new("L", (20, 20), 7).save(small)
-    assert decoding.full_decode(small).verdict is None
+    assert full_decode(small).verdict is None
     for pid in _decoders():
         os.kill(pid, signal.SIGKILL)
     time.sleep(0.3)  # the pool has seen it die
-    assert decoding.full_decode(small).verdict is None
+    assert full_decode(small).verdict is None
 
 
 def test_ctrl_c_in_the_terminal_does_not_stop_a_decode(tmp_path: Path) -> None:
@@ -158,7 +176,7 @@ def test_ctrl_c_in_the_terminal_does_not_stop_a_decode(tmp_path: Path) -> None:
     the web process instead), so the decode in progress finishes."""
     big = tmp_path / "big.png"
     big.write_bytes(palette_png(6300, 2))
-    assert decoding.full_decode(big).verdict is None  # the pool is up
+    assert full_decode(big).verdict is None  # the pool is up
     (decoded,) = _signal_while_decoding(signal.SIGINT, 1, big)
     assert decoded.verdict is None, decoded
 
@@ -166,17 +184,17 @@ def test_ctrl_c_in_the_terminal_does_not_stop_a_decode(tmp_path: Path) -> None:
 def test_a_decode_is_stopped_at_its_cpu_limit_not_after(tmp_path: Path) -> None:
     big = tmp_path / "big.png"
     big.write_bytes(palette_png(6300, 4))
-    whole = decoding.full_decode(big)
+    whole = full_decode(big)
     assert whole.verdict is None
     limit = whole.cpu_seconds / 5
     start = time.perf_counter()
-    stopped = decoding.full_decode(big, cpu_limit=limit)
+    stopped = full_decode(big, cpu_limit=limit)
     assert stopped.verdict == decoding.OVER_BUDGET, (stopped, whole)
     assert limit < stopped.cpu_seconds < whole.cpu_seconds, (stopped, whole)
     assert time.perf_counter() - start < whole.cpu_seconds * 5
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]  # no marker left
     # Within its limit the same decode is not stopped, and the pool is back.
-    assert decoding.full_decode(big, cpu_limit=whole.cpu_seconds * 10).verdict is None
+    assert full_decode(big, cpu_limit=whole.cpu_seconds * 10).verdict is None
 
 
 def test_the_header_is_read_in_the_decoder_within_the_cpu_limit(tmp_path: Path) -> None:
@@ -193,11 +211,11 @@ def test_the_header_is_read_in_the_decoder_within_the_cpu_limit(tmp_path: Path) 
     with Image.open(crafted) as opened:  # Pillow reads the same header here
         assert opened.size == (16, 16)
 
-    baseline = decoding.full_decode(plain)
-    read = decoding.full_decode(crafted, max_pixels=100, formats=frozenset({"PNG"}))
+    baseline = full_decode(plain)
+    read = full_decode(crafted, max_pixels=100, formats=frozenset({"PNG"}))
     assert read.verdict == decoding.NOT_DECODED and (read.width, read.format) == (16, "JPEG")
     assert read.cpu_seconds > 10 * baseline.cpu_seconds, (read, baseline)  # the walk counted
-    stopped = decoding.full_decode(crafted, cpu_limit=read.cpu_seconds / 5)
+    stopped = full_decode(crafted, cpu_limit=read.cpu_seconds / 5)
     assert stopped.verdict == decoding.OVER_BUDGET and stopped.width == 0, (stopped, read)
 
 

@@ -389,22 +389,6 @@ def read_images(paths: list[Path], limits: Limits) -> list[Decoded]:
         raise OverBudget(half + over.index, used + over.cpu_seconds) from None
 
 
-def full_decode(
-    path: Path,
-    cpu_limit: float | None = None,
-    *,
-    max_pixels: int | None = None,
-    formats: frozenset[str] | None = None,
-) -> Decoded:
-    """One image through `read_images`; past `cpu_limit` CPU seconds the verdict is
-    OVER_BUDGET with the CPU seconds it had used."""
-    try:
-        (seen,) = read_images([path], Limits(cpu_limit, max_pixels, None, formats))
-    except OverBudget as over:
-        return Decoded(OVER_BUDGET, over.cpu_seconds)
-    return seen
-
-
 def shutdown() -> None:
     """Stop the decoding processes, after a decode in progress (the next decode starts new
     ones)."""
